@@ -1,0 +1,51 @@
+# Two commands: `make demo` runs the service end to end on the embedded default,
+# `make test` runs the whole test suite. Both create .venv and install on first use.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SYSDEPS := chromium chromium-driver poppler-utils r-cran-matchit prometheus
+
+.PHONY: demo test test-fast bench install sysdeps clean lint
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# System packages used by the tests (headless browser, pdftoppm, R MatchIt, promtool).
+# Installed only when missing and when apt-get is usable; tests that need one say so if absent.
+sysdeps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	(command -v Rscript >/dev/null && Rscript -e 'library(MatchIt)' >/dev/null 2>&1) || missing="$$missing r-cran-matchit"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "cannot install$$missing (no apt-get or not root): dependent tests will report why they skip"; fi; \
+	fi
+
+demo: install
+	$(BIN)/jdl demo
+
+test: install sysdeps
+	$(BIN)/python -m pytest -n 2 -m "not slow" tests
+
+test-fast: install
+	$(BIN)/python -m pytest -x -m "not slow and not e2e and not browser" tests
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf var out .pytest_cache

@@ -1,0 +1,1 @@
+"""The jdl command-line interface."""

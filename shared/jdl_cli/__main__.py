@@ -1,0 +1,3 @@
+from jdl_cli.main import app
+
+app()

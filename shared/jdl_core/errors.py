@@ -1,0 +1,62 @@
+"""The JdlError hierarchy: errors aimed at the reader, never carrying personal data."""
+from __future__ import annotations
+
+
+class JdlError(Exception):
+    """Base of every error the service reports to a user.
+
+    Messages name the argument, the offending value (never personal data) and what is allowed.
+    """
+
+    code: str = "jdl_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class InvalidArgument(JdlError):
+    """An argument (CLI option, setting, spec field) has a value that is not allowed."""
+
+    code = "invalid_argument"
+
+
+class DataError(JdlError):
+    """The national dataset is missing, unreadable or of an unexpected version."""
+
+    code = "data_error"
+
+
+class CohortError(JdlError):
+    """A submitted cohort cannot be accepted (format, columns, too few valid rows...)."""
+
+    code = "cohort_invalid"
+
+
+class LinkageError(JdlError):
+    """Linkage could not run (no model, incompatible dataset...)."""
+
+    code = "linkage_failed"
+
+
+class AnalysisError(JdlError):
+    """The analysis cannot produce a sound result (too small, no overlap, constant covariates)."""
+
+    code = "analysis_failed"
+
+
+class TooFewAnalysed(AnalysisError):
+    code = "too_few_analysed"
+
+
+class NoOverlap(AnalysisError):
+    code = "no_overlap"
+
+
+class ConstantCovariates(AnalysisError):
+    code = "constant_covariates"
+
+
+class ReportError(JdlError):
+    code = "report_failed"

@@ -1,0 +1,145 @@
+"""AnalysisResult: the aggregate-only outcome of one analysis, the contract between the
+statistics core, the report renderer and the pipeline.
+
+It holds no individual-level data: only counts, rates, estimates and the settings used, so it can
+be stored, published and rendered without the cohort. Serialise with ``model_dump_json()``.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESULT_SCHEMA_VERSION = "1"
+
+MeasureName = Literal["rate", "frequency", "days_to_first"]
+AttritionReason = Literal[
+    "invalid_row",                 # failed validation at intake
+    "duplicate",                   # same person submitted twice
+    "not_found",                   # no national record
+    "ambiguous",                   # more than one plausible national record
+    "no_index_event",              # linked, but no eligible index event for the programme
+    "followup_outside_coverage",   # index event's one-year follow-up not inside the data
+    "no_match_in_caliper",         # no comparison within the caliper (dropped by matching)
+    "not_in_strata",               # exact stratum with no comparison candidates
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AttritionStep(_Model):
+    reason: AttritionReason
+    label: str                     # plain words, e.g. "Not found in the national data"
+    removed: int
+    remaining: int                 # people left after this step
+
+
+class Attrition(_Model):
+    submitted: int                 # rows in the uploaded file
+    steps: list[AttritionStep]
+    analysed: int                  # treated people in the final analysis
+
+
+class MeasureResult(_Model):
+    name: MeasureName
+    label: str                     # "One-year proven re-offending rate"
+    unit: str                      # "%", "re-offences per person", "days"
+    difference_unit: str           # "percentage points", "re-offences per person", "days"
+    estimable: bool = True
+    reason: str | None = None      # why it could not be estimated, in plain words
+    n_treated: int = 0             # people (or re-offenders, for days_to_first) in each group
+    n_comparison: int = 0          # distinct comparison records used (unweighted)
+    treated_value: float | None = None
+    comparison_value: float | None = None   # weighted mean of the matched comparison group
+    difference: float | None = None         # treated - comparison
+    ci_low: float | None = None             # 95% CI, cluster-robust on matched sets
+    ci_high: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None         # at the 5% level
+    bootstrap_ci_low: float | None = None   # cross-check
+    bootstrap_ci_high: float | None = None
+    direction: Literal["reduction", "increase", "none"] | None = None  # of the point estimate
+    higher_is_worse: bool = True            # false for days_to_first
+
+
+class BalanceRow(_Model):
+    covariate: str
+    smd_before: float | None
+    smd_after: float | None
+    var_ratio_before: float | None = None
+    var_ratio_after: float | None = None
+    flag: Literal["good", "acceptable", "poor"]   # from |smd_after|: <5%, 5-10%, >10%
+
+
+class OverlapSummary(_Model):
+    """Histogram of the logit propensity score, enough for an overlap plot (aggregates only)."""
+    bin_edges: list[float]
+    treated_counts: list[int]
+    pool_counts: list[int]           # all candidate comparisons before matching
+    matched_counts: list[float]      # matched comparisons, weighted
+    caliper: float | None = None     # in logit units
+
+
+class ProfileRow(_Model):
+    characteristic: str            # "Sex", "Age band", "Ethnicity", "Employed", ...
+    category: str                  # "Female", "18-20", ...
+    treated_n: int
+    treated_pct: float
+    comparison_pct: float          # weighted
+    comparison_n: float | None = None   # weighted count
+
+
+class SubgroupResult(_Model):
+    variable: str                  # "sex", "age_band", "setting"
+    level: str                     # "F", "18-24", ...
+    n_treated: int
+    measures: list[MeasureResult]
+
+
+class Statements(_Model):
+    can_say: list[str]
+    cannot_say: list[str]
+
+
+class DatasetInfo(_Model):
+    version: str
+    seed: int | None = None
+    people: int | None = None
+    events: int | None = None
+    manifest_sha256: str | None = None
+
+
+class ProgrammeInfo(_Model):
+    organisation: str
+    programme: str
+    description: str = ""
+    setting: Literal["custody", "community"]
+
+
+class AnalysisResult(_Model):
+    schema_version: str = RESULT_SCHEMA_VERSION
+    submission_id: str | None = None
+    programme: ProgrammeInfo
+    dataset: DatasetInfo
+    spec: dict[str, Any]           # the MatchSpec as JSON, so the result can be reproduced
+    attrition: Attrition
+    n_treated: int                 # treated people analysed (after matching)
+    n_comparison: int              # distinct comparison records used
+    n_pool: int                    # candidate comparison records before matching
+    dropped_treated: int = 0       # treated without a comparison inside the caliper
+    measures: list[MeasureResult]
+    balance: list[BalanceRow]
+    overlap: OverlapSummary | None = None
+    profile: list[ProfileRow] = Field(default_factory=list)
+    subgroups: list[SubgroupResult] = Field(default_factory=list)
+    statements: Statements
+    caveats: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    software_version: str = "0.1.0"
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def measure(self, name: MeasureName) -> MeasureResult | None:
+        return next((m for m in self.measures if m.name == name), None)

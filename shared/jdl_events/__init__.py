@@ -1,0 +1,1 @@
+"""jdl_events package."""

@@ -1,0 +1,230 @@
+"""The ObjectStore port and its implementations: filesystem, S3 (minio client) and in-memory.
+
+One contract test suite (tests/unit/test_objectstore_contract.py) runs against all three.
+Keys are '/'-separated; a submission's objects live under ``submissions/<id>/``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlparse
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9._=-][A-Za-z0-9._/=-]{0,1023}$")
+
+
+class ObjectNotFound(KeyError):
+    """No object under that key."""
+
+
+class InvalidKey(ValueError):
+    pass
+
+
+def check_key(key: str) -> str:
+    if not _KEY_RE.match(key) or ".." in key.split("/") or "//" in key or key.endswith("/"):
+        raise InvalidKey(f"object key {key!r} is not allowed (letters, digits, ._=-/ only)")
+    return key
+
+
+@dataclass
+class DeleteReport:
+    """What delete_prefix removed: keys and (key, version id) pairs."""
+    keys: list[str] = field(default_factory=list)
+    versions: list[tuple[str, str]] = field(default_factory=list)
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> list[str]: ...
+    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]: ...
+    def delete_prefix(self, prefix: str) -> DeleteReport: ...
+
+
+class MemoryStore:
+    """Honest in-memory fake, used by unit tests of handlers."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._data[check_key(key)] = bytes(data)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._data[check_key(key)]
+        except KeyError:
+            raise ObjectNotFound(key) from None
+
+    def exists(self, key: str) -> bool:
+        return check_key(key) in self._data
+
+    def list(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._data if k.startswith(prefix))
+
+    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]:
+        return [(k, "null") for k in self.list(prefix)]
+
+    def delete_prefix(self, prefix: str) -> DeleteReport:
+        with self._lock:
+            keys = sorted(k for k in self._data if k.startswith(prefix))
+            for k in keys:
+                del self._data[k]
+        return DeleteReport(keys=keys, versions=[(k, "null") for k in keys])
+
+
+class FilesystemStore:
+    """Objects as files under a root directory; writes are atomic (temp file, then rename)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFound(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        out = []
+        for p in self.root.rglob("*"):
+            if p.is_file() and not p.name.startswith(".tmp-"):
+                k = p.relative_to(self.root).as_posix()
+                if k.startswith(prefix):
+                    out.append(k)
+        return sorted(out)
+
+    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]:
+        return [(k, "null") for k in self.list(prefix)]
+
+    def delete_prefix(self, prefix: str) -> DeleteReport:
+        keys = self.list(prefix)
+        for k in keys:
+            self._path(k).unlink(missing_ok=True)
+        # remove directories left empty under the prefix
+        for d in sorted({self._path(k).parent for k in keys}, key=lambda p: len(p.parts), reverse=True):
+            while d != self.root and d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+                d = d.parent
+        return DeleteReport(keys=keys, versions=[(k, "null") for k in keys])
+
+
+class S3Store:
+    """S3-compatible store through the minio client. Versioning-aware: delete_prefix removes
+    every version and delete marker, so nothing survives in a versioned bucket."""
+
+    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, *,
+                 secure: bool = False, region: str = "us-east-1", versioning: bool = True) -> None:
+        from minio import Minio
+        from minio.commonconfig import ENABLED
+        from minio.versioningconfig import VersioningConfig
+
+        self.bucket = bucket
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
+                            secure=secure, region=region)
+        if not self.client.bucket_exists(bucket):
+            try:
+                self.client.make_bucket(bucket)
+            except Exception:  # raced with another process creating it
+                if not self.client.bucket_exists(bucket):
+                    raise
+        if versioning:
+            self.client.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(self.bucket, check_key(key), io.BytesIO(data), len(data))
+
+    def get(self, key: str) -> bytes:
+        from minio.error import S3Error
+
+        try:
+            resp = self.client.get_object(self.bucket, check_key(key))
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject"):
+                raise ObjectNotFound(key) from None
+            raise
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def exists(self, key: str) -> bool:
+        from minio.error import S3Error
+
+        try:
+            self.client.stat_object(self.bucket, check_key(key))
+            return True
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return False
+            raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        return sorted(o.object_name for o in
+                      self.client.list_objects(self.bucket, prefix=prefix, recursive=True))
+
+    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]:
+        """Every version and delete marker under the prefix."""
+        return sorted((o.object_name, o.version_id or "null") for o in
+                      self.client.list_objects(self.bucket, prefix=prefix, recursive=True,
+                                               include_version=True))
+
+    def delete_prefix(self, prefix: str) -> DeleteReport:
+        from minio.deleteobjects import DeleteObject
+
+        versions = self.list_versions(prefix)
+        report = DeleteReport(keys=sorted({k for k, _ in versions}), versions=versions)
+        if versions:
+            errors = list(self.client.remove_objects(
+                self.bucket,
+                [DeleteObject(k, None if v == "null" else v) for k, v in versions]))
+            if errors:
+                raise RuntimeError(f"{len(errors)} object versions could not be deleted")
+        return report
+
+
+def open_store(infra: "InfraSettings") -> ObjectStore:  # noqa: F821 - forward ref
+    """Build the store named by ``infra.store_url`` (file://path or s3://bucket)."""
+    url = urlparse(infra.store_url)
+    if url.scheme == "file":
+        path = (url.netloc + url.path) if url.netloc else url.path
+        return FilesystemStore(path)
+    if url.scheme == "s3":
+        return S3Store(infra.s3_endpoint, url.netloc, infra.s3_access_key.get_secret_value(),
+                       infra.s3_secret_key.get_secret_value(), secure=infra.s3_secure,
+                       region=infra.s3_region)
+    if url.scheme == "memory":
+        return MemoryStore()
+    raise ValueError(f"JDL_STORE_URL: scheme {url.scheme!r} is not supported (file, s3, memory)")

@@ -1,0 +1,80 @@
+"""One contract suite for every ObjectStore: filesystem, S3 (moto server) and in-memory."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from jdl_infra.objectstore import (FilesystemStore, InvalidKey, MemoryStore, ObjectNotFound,
+                                   ObjectStore, S3Store)
+
+
+@pytest.fixture(params=["filesystem", "s3", "memory"])
+def store(request, tmp_path) -> ObjectStore:
+    if request.param == "filesystem":
+        return FilesystemStore(tmp_path / "store")
+    if request.param == "memory":
+        return MemoryStore()
+    server = request.getfixturevalue("s3_server")
+    return S3Store(server.endpoint, f"b-{uuid.uuid4().hex[:12]}", "test", "test")
+
+
+def test_is_an_object_store(store):
+    assert isinstance(store, ObjectStore)
+
+
+def test_put_get_roundtrip_and_overwrite(store):
+    store.put("a/b/c.bin", b"\x00\x01two")
+    assert store.get("a/b/c.bin") == b"\x00\x01two"
+    store.put("a/b/c.bin", b"three")
+    assert store.get("a/b/c.bin") == b"three"
+    assert store.exists("a/b/c.bin")
+    assert not store.exists("a/b/d.bin")
+
+
+def test_missing_key_raises_object_not_found(store):
+    with pytest.raises(ObjectNotFound):
+        store.get("nope/missing.json")
+
+
+def test_list_by_prefix_sorted(store):
+    for k in ["s/2/x", "s/1/y", "s/1/a", "t/1/z"]:
+        store.put(k, b"1")
+    assert store.list("s/1/") == ["s/1/a", "s/1/y"]
+    assert store.list("s/") == ["s/1/a", "s/1/y", "s/2/x"]
+    assert set(store.list()) >= {"s/1/a", "s/1/y", "s/2/x", "t/1/z"}
+
+
+def test_delete_prefix_removes_only_that_prefix_and_every_version(store):
+    store.put("sub/1/a", b"v1")
+    store.put("sub/1/a", b"v2")      # a second version on S3
+    store.put("sub/1/b/c", b"x")
+    store.put("sub/10/keep", b"k")
+    report = store.delete_prefix("sub/1/")
+    assert set(report.keys) == {"sub/1/a", "sub/1/b/c"}
+    assert store.list("sub/1/") == []
+    assert store.list_versions("sub/1/") == []
+    assert store.get("sub/10/keep") == b"k"
+    assert store.delete_prefix("sub/1/").keys == []   # idempotent
+
+
+def test_empty_object(store):
+    store.put("e/empty", b"")
+    assert store.get("e/empty") == b""
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "/abs", "a//b", "a/", "a b", ""])
+def test_rejects_unsafe_keys(store, bad):
+    with pytest.raises(InvalidKey):
+        store.put(bad, b"x")
+
+
+def test_versioned_bucket_keeps_versions_until_delete_prefix(s3_server):
+    store = S3Store(s3_server.endpoint, f"v-{uuid.uuid4().hex[:12]}", "test", "test")
+    store.put("sub/x/a", b"1")
+    store.put("sub/x/a", b"2")
+    store.client.remove_object(store.bucket, "sub/x/a")   # a plain delete leaves versions
+    assert store.list("sub/x/") == []
+    assert len(store.list_versions("sub/x/")) >= 2
+    store.delete_prefix("sub/x/")
+    assert store.list_versions("sub/x/") == []

@@ -1,0 +1,52 @@
+"""Settings refuse unsafe production config; events validate and carry no personal fields."""
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from jdl_events import events as ev
+from jdl_events.topics import all_topic_specs, dlq, TOPICS
+from jdl_infra.settings import InfraSettings
+
+
+def test_production_refuses_default_s3_credentials(monkeypatch):
+    monkeypatch.setenv("JDL_ENVIRONMENT", "production")
+    monkeypatch.setenv("JDL_STORE_URL", "s3://jdl")
+    monkeypatch.setenv("JDL_MASTER_KEY", "x" * 44)
+    with pytest.raises(ValidationError, match="development credentials"):
+        InfraSettings()
+    monkeypatch.setenv("JDL_S3_ACCESS_KEY", "real")
+    monkeypatch.setenv("JDL_S3_SECRET_KEY", "real-secret")
+    s = InfraSettings()
+    assert "real-secret" not in repr(s)
+
+
+def test_production_requires_master_key(monkeypatch):
+    monkeypatch.setenv("JDL_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="JDL_MASTER_KEY"):
+        InfraSettings()
+
+
+def test_event_roundtrip_through_the_union():
+    sid = ev.new_submission_id()
+    e = ev.SubmissionReceived(submission_id=sid, org_id="acme", setting="custody",
+                              rows_submitted=100, rows_valid=98, rows_rejected=2,
+                              cohort_key=f"submissions/{sid}/cohort.enc",
+                              programme_key=f"submissions/{sid}/programme.json")
+    back = ev.parse_event(ev.dump_event(e))
+    assert back == e and isinstance(back, ev.SubmissionReceived)
+
+
+def test_events_refuse_extra_fields_and_bad_ids():
+    with pytest.raises(ValidationError):
+        ev.PurgeRequested(submission_id="sub-" + "0" * 20, trigger="manual", surname="Smith")
+    with pytest.raises(ValidationError) as e:
+        ev.PurgeRequested(submission_id="John Smith 1980-01-01", trigger="manual")
+    assert "John Smith" not in str(e.value)
+
+
+def test_every_topic_has_a_dead_letter_topic_and_event():
+    names = {t.name for t in all_topic_specs()}
+    for t in TOPICS:
+        assert dlq(t.name) in names
+        assert t.name in ev.EVENT_OF
