@@ -1,0 +1,22 @@
+"""Settings of the intake service (API and cohort validation). Env prefix JDL_INTAKE_."""
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jdl_infra.settings import InfraSettings
+
+
+class IntakeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JDL_INTAKE_", extra="ignore")
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    max_upload_bytes: int = 20 * 1024 * 1024
+    min_cohort_size: int = 60
+    coverage_start: str = "2002-01-01"
+    coverage_end: str = "2010-12-31"
+    # JSON object {token: org_id}; the org "ops" sees the operations queue.
+    tokens: SecretStr = SecretStr("{}")
+    metrics_port: int = 0   # 0: served by the API at /metrics

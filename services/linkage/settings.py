@@ -1,0 +1,15 @@
+"""Settings of the linkage service. Env prefix JDL_LINKAGE_."""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jdl_infra.settings import InfraSettings
+
+
+class LinkageSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JDL_LINKAGE_", extra="ignore")
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    match_threshold: float = 0.95      # Splink match probability needed to link
+    web_port: int = 6067               # health and /metrics

@@ -1,0 +1,21 @@
+"""Settings of the matching service. Env prefix JDL_MATCHING_."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jdl_infra.settings import InfraSettings
+
+
+class MatchingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JDL_MATCHING_", extra="ignore")
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    method: Literal["nearest"] = "nearest"
+    k: int = 5
+    caliper_sd: float = 0.2
+    replace: bool = True
+    bootstrap_reps: int = 200
+    web_port: int = 6068

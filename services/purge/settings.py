@@ -1,0 +1,16 @@
+"""Settings of the purge service. Env prefix JDL_PURGE_."""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jdl_infra.settings import InfraSettings
+
+
+class PurgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JDL_PURGE_", extra="ignore")
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    retention_days: float = 30.0
+    sweep_interval_seconds: float = 3600.0
+    web_port: int = 6070

@@ -1,0 +1,15 @@
+"""Settings of the reporting service. Env prefix JDL_REPORTING_."""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jdl_infra.settings import InfraSettings
+
+
+class ReportingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JDL_REPORTING_", extra="ignore")
+
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    suppression_threshold: int = 5
+    web_port: int = 6069

@@ -1,0 +1,29 @@
+"""Prometheus metric names, defined once. Base units, `_total` counters, no personal or
+per-submission labels (labels are stage names, reason codes and topic names only)."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DAY = 86400.0
+# Turnaround buckets include 14 days exactly (the MoJ's two-week service level).
+TURNAROUND_BUCKETS = (60, 300, 900, 3600, 6 * 3600, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 21 * DAY, 28 * DAY)
+STAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900)
+PURGE_LAG_BUCKETS = (0.5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, DAY, 7 * DAY, 30 * DAY)
+
+STAGES = ("intake", "linkage", "matching", "reporting", "purge")
+
+SUBMISSIONS_RECEIVED = Counter("jdl_submissions_received_total", "Submissions accepted at intake")
+SUBMISSIONS_REFUSED = Counter("jdl_submissions_refused_total", "Uploads refused at intake", ["reason"])
+SUBMISSIONS_COMPLETED = Counter("jdl_submissions_completed_total", "Submissions whose report is ready")
+SUBMISSIONS_FAILED = Counter("jdl_submissions_failed_total", "Submissions that failed", ["stage", "reason"])
+ROWS_REJECTED = Counter("jdl_rows_rejected_total", "Submitted rows rejected at intake", ["reason"])
+STAGE_DURATION = Histogram("jdl_stage_duration_seconds", "Time a stage spent on one submission",
+                           ["stage"], buckets=STAGE_BUCKETS)
+TURNAROUND = Histogram("jdl_turnaround_seconds", "Submission received to report ready",
+                       buckets=TURNAROUND_BUCKETS)
+OPEN_REQUESTS = Gauge("jdl_open_requests", "Open submissions by current stage", ["stage"])
+OLDEST_OPEN_AGE = Gauge("jdl_oldest_open_request_age_seconds", "Age of the oldest open submission")
+DEAD_LETTERED = Counter("jdl_dead_lettered_messages_total", "Messages sent to a dead-letter topic", ["topic"])
+PURGE_LAG = Histogram("jdl_purge_lag_seconds", "Purge due to purge done", buckets=PURGE_LAG_BUCKETS)
+PURGES = Counter("jdl_purges_total", "Purges by result", ["result"])
+PURGES_OVERDUE = Gauge("jdl_purges_overdue", "Submissions past their purge deadline and not purged")
