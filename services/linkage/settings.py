@@ -13,3 +13,4 @@ class LinkageSettings(BaseSettings):
     infra: InfraSettings = Field(default_factory=InfraSettings)
     match_threshold: float = 0.95      # Splink match probability needed to link
     web_port: int = 6067               # health and /metrics
+    web_host: str = "127.0.0.1"        # 0.0.0.0 in containers

@@ -19,3 +19,9 @@ class MatchingSettings(BaseSettings):
     replace: bool = True
     bootstrap_reps: int = 200
     web_port: int = 6068
+    web_host: str = "127.0.0.1"        # 0.0.0.0 in containers
+
+    def spec_overrides(self) -> dict[str, object]:
+        """MatchSpec fields set by these settings (everything else keeps MatchSpec defaults)."""
+        return {"method": self.method, "k": self.k, "caliper": self.caliper_sd,
+                "replace": self.replace, "bootstrap_reps": self.bootstrap_reps}

@@ -14,3 +14,4 @@ class PurgeSettings(BaseSettings):
     retention_days: float = 30.0
     sweep_interval_seconds: float = 3600.0
     web_port: int = 6070
+    web_host: str = "127.0.0.1"        # 0.0.0.0 in containers

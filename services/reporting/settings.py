@@ -13,3 +13,4 @@ class ReportingSettings(BaseSettings):
     infra: InfraSettings = Field(default_factory=InfraSettings)
     suppression_threshold: int = 5
     web_port: int = 6069
+    web_host: str = "127.0.0.1"        # 0.0.0.0 in containers

@@ -1,8 +1,194 @@
-"""`jdl` top-level commands for the pipeline area."""
+"""`jdl up`, `jdl demo`, `jdl submit`, `jdl status`, `jdl queue`: the running service."""
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from ._common import clear_errors, fail
+
+API_OPT = typer.Option(None, "--api", help="API base URL (default: $JDL_API_URL or the local `jdl up`).")
+TOKEN_OPT = typer.Option(None, "--token", help="API token (default: $JDL_API_TOKEN or the local demo token).")
+
+
+def _client(api: str | None, token: str | None, org: str = "demo-org"):  # type: ignore[no-untyped-def]
+    from .client import Client, default_api_url, default_token
+
+    return Client(api or default_api_url(), token or default_token(org))
+
+
+def _print_status(st: dict) -> None:
+    extra = ""
+    if st.get("error"):
+        extra = f" - {st['error']['reason_code']}: {st['error']['reason']}"
+    typer.echo(f"  {time.strftime('%H:%M:%S')}  {st['state']:<10} (age {st.get('age_seconds', 0):.0f} s){extra}")
+
+
+def headline(result: dict) -> list[str]:
+    lines = []
+    for m in result.get("measures", []):
+        if not m.get("estimable", True):
+            lines.append(f"  {m['label']}: not estimated ({m.get('reason')})")
+            continue
+        sig = "significant" if m.get("significant") else "not significant"
+        lines.append(f"  {m['label']}: treated {m['treated_value']:.2f} vs comparison "
+                     f"{m['comparison_value']:.2f}; difference {m['difference']:+.2f} "
+                     f"[{m['ci_low']:+.2f}, {m['ci_high']:+.2f}] {m['difference_unit']}, "
+                     f"p={m['p_value']:.3f} ({sig})")
+    return lines
+
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the top-level app."""
+    @app.command()
+    @clear_errors
+    def up(kafka: Optional[str] = typer.Option(None, help="External Kafka bootstrap HOST:PORT (default: start a local tansu broker)."),
+           s3: Optional[str] = typer.Option(None, help="External S3 as http://HOST:PORT/BUCKET (credentials from JDL_S3_ACCESS_KEY/JDL_S3_SECRET_KEY); default: var/store on disk."),
+           people: int = typer.Option(100_000, help="Size of the national dataset generated on first run."),
+           linkage_workers: int = typer.Option(1, min=1, max=4, help="Linkage workers in the consumer group."),
+           var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets.")) -> None:
+        """Start the whole service on this machine; Ctrl-C stops it cleanly."""
+        rt = _runtime(kafka, s3, people, linkage_workers, var)
+        with rt:
+            typer.echo(f"tokens: {json.dumps(rt.tokens)}  (also in {rt.var_dir}/secrets/tokens.json)")
+            typer.echo("running; press Ctrl-C to stop")
+            try:
+                while all(p.popen.poll() is None for p in rt.procs):
+                    time.sleep(1)
+                dead = [p.name for p in rt.procs if p.popen.poll() is not None]
+                raise fail(f"worker(s) stopped unexpectedly: {', '.join(dead)} (see {rt.var_dir}/logs)")
+            except KeyboardInterrupt:
+                typer.echo("stopping ...")
+
+    @app.command()
+    @clear_errors
+    def demo(size: int = typer.Option(1000, help="People in the sample cohort."),
+             setting: str = typer.Option("custody", help="custody or community."),
+             people: int = typer.Option(100_000, help="Size of the national dataset (first run)."),
+             out: Path = typer.Option(Path("out/demo"), help="Where to copy the report."),
+             keep: bool = typer.Option(False, help="Leave the service running afterwards."),
+             var: Path = typer.Option(Path("var"), help="Runtime directory.")) -> None:
+        """Start the service, submit a sample cohort, wait for the report and print where it is."""
+        from jdl_core.national import load_national
+        from jdl_core.synth.cohort import sample_cohort, write_cohort
+
+        from .client import Client
+
+        t0 = time.perf_counter()
+        rt = _runtime(None, None, people, 1, var)
+        rt.start()
+        try:
+            cohort_path = rt.var_dir / "demo" / f"cohort-{setting}.csv"
+            cohort_path.parent.mkdir(parents=True, exist_ok=True)
+            national = load_national(rt.data_dir)
+            upload, _truth = sample_cohort(national, size=size, setting=setting,
+                                           selection="higher-risk", seed=11)
+            write_cohort(upload, cohort_path)
+            programme = demo_programme(setting)
+            client = Client(rt.api_url, rt.tokens["demo-org"])
+            t1 = time.perf_counter()
+            resp = client.submit(cohort_path, programme)
+            sid = resp["submission_id"]
+            typer.echo(f"submitted {cohort_path} as {sid}: {resp['counts']}")
+            st = client.wait(sid, on_change=_print_status)
+            if st["state"] != "done":
+                raise fail(f"submission ended {st['state']}: {st.get('error')}")
+            out.mkdir(parents=True, exist_ok=True)
+            for fmt in ("pdf", "html", "json"):
+                (out / f"report.{fmt}").write_bytes(client.report(sid, fmt))
+            result = json.loads((out / "report.json").read_text())
+            typer.echo(f"\nreport ready in {time.perf_counter() - t1:.1f} s after submission "
+                       f"({time.perf_counter() - t0:.1f} s in all)")
+            typer.echo("\n".join(headline(result.get("result", result))))
+            typer.echo(f"\nreport: {out.resolve() / 'report.pdf'} (also .html, .json)")
+            typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  catalogue: {rt.api_url}/catalogue")
+            if keep:
+                typer.echo("service still running (Ctrl-C to stop)")
+                while True:
+                    time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            rt.stop()
+
+    @app.command()
+    @clear_errors
+    def submit(file: Path = typer.Argument(..., help="Cohort file (CSV or XLSX, Data Upload Template)."),
+               programme: Path = typer.Option(..., help="Programme description JSON file."),
+               wait: bool = typer.Option(True, help="Follow progress until the report is ready."),
+               api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
+        """Submit a cohort; prints the submission id and follows it through the stages."""
+        from .client import ApiError
+
+        if not programme.is_file():
+            raise fail(f"--programme: file {str(programme)!r} does not exist")
+        try:
+            prog = json.loads(programme.read_text())
+        except ValueError:
+            raise fail(f"--programme: {str(programme)!r} is not valid JSON") from None
+        client = _client(api, token)
+        try:
+            resp = client.submit(file, prog)
+        except ApiError as e:
+            body = getattr(e, "body", {}) or {}
+            for r in (body.get("rejected_rows") or [])[:20]:
+                typer.echo(f"  row {r['row']}: {r['column'] or ''} {r['reason_code']}: {r['message']}", err=True)
+            raise
+        typer.echo(f"submission id: {resp['submission_id']}")
+        typer.echo(f"rows: {resp['counts']}")
+        for r in resp.get("rejected_rows", [])[:20]:
+            typer.echo(f"  rejected row {r['row']}: {r['reason_code']} - {r['message']}")
+        if wait:
+            st = client.wait(resp["submission_id"], on_change=_print_status)
+            if st["state"] == "done":
+                for fmt, url in st.get("report_urls", {}).items():
+                    typer.echo(f"report ({fmt}): {client.http.base_url}{url.lstrip('/')}")
+            else:
+                raise fail(f"submission {st['state']}: {st.get('error')}")
+
+    @app.command()
+    @clear_errors
+    def status(submission_id: str = typer.Argument(..., help="Submission id (sub-...)."),
+               api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
+        """Show where a submission is: stage, timestamps, attrition counts, errors."""
+        st = _client(api, token).status(submission_id)
+        typer.echo(json.dumps(st, indent=2))
+
+    @app.command()
+    @clear_errors
+    def queue(api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
+        """The operations queue: open requests by stage and their ages (operations token)."""
+        q = _client(api, token, org="ops").queue()
+        typer.echo(f"open: {q['open']}  by stage: {q['by_stage']}  oldest: {q['oldest_age_seconds']:.0f} s  "
+                   f"completed: {q['completed']} ({q['completed_within_sla']} within 14 days)  "
+                   f"failed: {q['failed']}  refused: {q['refused']}  purge pending: {q['purge_pending']}")
+        for r in q["requests"]:
+            typer.echo(f"  {r['submission_id']}  {r['org_id']:<16} {r['state']:<10} "
+                       f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
+
+
+def demo_programme(setting: str) -> dict:
+    return {"organisation": "Second Chances Trust (fictional)", "programme": "Through-the-gate mentoring",
+            "targets": "Adults leaving custody after short sentences" if setting == "custody"
+            else "Adults starting community orders",
+            "delivers": "Weekly mentoring, help with housing and employment for six months",
+            "selection": "Referred by prison and probation staff; higher-need people prioritised",
+            "setting": setting, "contact": "evaluation@example.org"}
+
+
+def _runtime(kafka, s3, people, linkage_workers, var):  # type: ignore[no-untyped-def]
+    from urllib.parse import urlparse
+
+    from jdl_infra.runtime import EmbeddedRuntime
+
+    store_url = endpoint = None
+    if s3:
+        u = urlparse(s3)
+        if u.scheme not in ("http", "https") or not u.netloc or not u.path.strip("/"):
+            raise fail("--s3 must look like http://HOST:PORT/BUCKET")
+        store_url, endpoint = f"s3://{u.path.strip('/')}", u.netloc
+    return EmbeddedRuntime(var_dir=var, kafka=kafka, store_url=store_url, s3_endpoint=endpoint,
+                           people=people, linkage_workers=linkage_workers,
+                           extra_env={"JDL_S3_SECURE": "true"} if s3 and s3.startswith("https") else {})

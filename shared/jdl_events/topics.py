@@ -24,15 +24,19 @@ DATA_PURGED: Final = "jdl.data.purged"
 
 DLQ_SUFFIX: Final = ".dlq"
 
+# Every event topic has the same partition count and every event is keyed by submission id, so
+# all topics are co-partitioned: the status table (a faust Table fed by all of them) needs that.
 # The linkage stage scales out by partitions of submission.received (the ceiling on workers).
+PARTITIONS: Final = 4
+
 TOPICS: Final[tuple[TopicSpec, ...]] = (
-    TopicSpec(SUBMISSION_RECEIVED, partitions=4),
-    TopicSpec(COHORT_LINKED, partitions=2),
-    TopicSpec(CONTROL_MATCHED, partitions=2),
-    TopicSpec(REPORT_READY, partitions=2),
-    TopicSpec(SUBMISSION_FAILED, partitions=2),
-    TopicSpec(PURGE_REQUESTED, partitions=2),
-    TopicSpec(DATA_PURGED, partitions=2),
+    TopicSpec(SUBMISSION_RECEIVED, partitions=PARTITIONS),
+    TopicSpec(COHORT_LINKED, partitions=PARTITIONS),
+    TopicSpec(CONTROL_MATCHED, partitions=PARTITIONS),
+    TopicSpec(REPORT_READY, partitions=PARTITIONS),
+    TopicSpec(SUBMISSION_FAILED, partitions=PARTITIONS),
+    TopicSpec(PURGE_REQUESTED, partitions=PARTITIONS),
+    TopicSpec(DATA_PURGED, partitions=PARTITIONS),
 )
 
 

@@ -1,0 +1,207 @@
+"""The intake HTTP API (FastAPI): submissions, status, reports, the operations queue, the public
+catalogue, health and metrics. Organisations authenticate with bearer tokens; each sees only its
+own submissions. Responses carry row numbers, reason codes and counts, never submitted values."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from jdl_core.errors import CohortError, JdlError
+from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
+from jdl_infra import metrics
+from jdl_infra.objectstore import ObjectNotFound, ObjectStore
+from jdl_infra.ports import frame_to_bytes
+
+from . import status
+from .settings import IntakeSettings
+
+log = logging.getLogger("jdl.intake.api")
+OPS_ORG = "ops"
+REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
+
+
+@dataclass
+class Principal:
+    org_id: str
+
+    @property
+    def is_ops(self) -> bool:
+        return self.org_id == OPS_ORG
+
+
+def cohort_key(sid: str) -> str:
+    return f"submissions/{sid}/cohort.parquet.enc"
+
+
+def programme_key(sid: str) -> str:
+    return f"submissions/{sid}/programme.json"
+
+
+def _error(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status_code,
+                        content={"error": {"code": code, "message": message}, **extra})
+
+
+STATUS_OF_CODE = {"file_too_large": 413, "unsupported_format": 415}
+
+
+def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
+               send_event: Callable[[Any], None]) -> FastAPI:
+    """Build the API. ``send_event`` publishes an event (a kafka producer in production)."""
+    tokens: dict[str, str] = json.loads(settings.tokens.get_secret_value() or "{}")
+    app = FastAPI(title="Justice Data Lab", version="1.0",
+                  description="Submit a cohort, follow its progress, fetch the report.")
+
+    def principal(request: Request) -> Principal:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        org = tokens.get(token)
+        if not token or org is None:
+            raise HTTPException(401, "missing or unknown API token (Authorization: Bearer <token>)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return Principal(org)
+
+    def owned(sid: str, who: Principal) -> dict[str, Any]:
+        rec = status.read_status(store, sid) if _plausible_id(sid) else None
+        if rec is None or (not who.is_ops and rec["org_id"] != who.org_id):
+            raise HTTPException(404, "no such submission for this organisation")
+        return rec
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def refuse(who: Principal, status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
+        """Refused upload: nothing of it is stored; the refusal is recorded (counts only) and the
+        purge service certifies that nothing remains."""
+        metrics.SUBMISSIONS_REFUSED.labels(code).inc()
+        sid = new_submission_id()
+        rec = status.new_record(sid, who.org_id, datetime.now(timezone.utc), state="refused")
+        rec["error"] = {"stage": "intake", "reason_code": code, "reason": message[:500]}
+        rec["completed_at"] = rec["received_at"]
+        status.write_status(store, rec)
+        send_event(PurgeRequested(submission_id=sid, trigger="refused"))
+        log.info("submission refused", extra={"submission_id": sid, "org_id": who.org_id, "code": code})
+        return _error(status_code, code, message, submission_id=sid, **extra)
+
+    @app.post("/v1/submissions", status_code=202)
+    async def submit(request: Request, file: UploadFile = File(...), programme: str = Form(...),
+                     who: Principal = Depends(principal)) -> JSONResponse:
+        from jdl_core.cohort import Programme, parse_upload, validate_cohort
+
+        if who.is_ops:
+            raise HTTPException(403, "the operations token cannot submit cohorts")
+        limit = settings.max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            return refuse(who, 413, "file_too_large", f"the file is larger than the limit of "
+                          f"{limit} bytes; split the cohort or remove unused columns")
+        try:
+            prog = Programme.model_validate({**json.loads(programme), "org_id": who.org_id})
+        except JdlError as e:
+            return refuse(who, 422, e.code, str(e))
+        except ValueError as e:
+            errs = getattr(e, "errors", None)
+            fields = ([".".join(map(str, x["loc"])) for x in errs(include_input=False)]
+                      if callable(errs) else [])
+            return refuse(who, 422, "invalid_programme", "the programme description is not valid JSON "
+                          "with the required fields", fields=fields)
+        try:
+            frame = parse_upload(data, file.filename or "upload", max_bytes=limit)
+            cohort = validate_cohort(frame, setting=prog.setting, coverage_start=settings.coverage_start,
+                                     coverage_end=settings.coverage_end, min_size=settings.min_cohort_size)
+        except CohortError as e:
+            rejected = [_rejection(r) for r in getattr(e, "rejections", []) or []]
+            return refuse(who, STATUS_OF_CODE.get(e.code, 422), e.code, str(e), rejected_rows=rejected)
+
+        sid = new_submission_id()
+        now = datetime.now(timezone.utc)
+        keyring.create_data_key(sid)
+        store.put(cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows), aad=cohort_key(sid)))
+        store.put(programme_key(sid), prog.model_dump_json().encode())
+        by_reason: dict[str, int] = {}
+        for r in cohort.rejections:
+            by_reason[r.reason_code] = by_reason.get(r.reason_code, 0) + 1
+            metrics.ROWS_REJECTED.labels(r.reason_code).inc()
+        rec = status.new_record(sid, who.org_id, now)
+        rec["counts"] = {"rows_submitted": int(cohort.counts["submitted"]),
+                         "rows_valid": len(cohort.rows), "rows_rejected": len(cohort.rejections)}
+        status.write_status(store, rec)
+        send_event(SubmissionReceived(
+            submission_id=sid, org_id=who.org_id, setting=prog.setting,
+            rows_submitted=int(cohort.counts["submitted"]), rows_valid=len(cohort.rows),
+            rows_rejected=len(cohort.rejections), rejected_by_reason=by_reason,
+            cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now))
+        metrics.SUBMISSIONS_RECEIVED.inc()
+        log.info("submission accepted", extra={"submission_id": sid, "org_id": who.org_id,
+                                               "rows": len(cohort.rows)})
+        return JSONResponse(status_code=202, content={
+            "submission_id": sid, "status_url": f"/v1/submissions/{sid}",
+            "counts": rec["counts"], "rejected_rows": [_rejection(r) for r in cohort.rejections],
+            "warnings": [str(w) for w in getattr(cohort, "warnings", [])]})
+
+    @app.get("/v1/submissions/{sid}")
+    def get_status(sid: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        rec = owned(sid, who)
+        now = datetime.now(timezone.utc)
+        out = {k: v for k, v in rec.items() if k != "history"}
+        out["stages"] = [{"event": h["event"], "at": h["at"]} for h in rec["history"]]
+        out["age_seconds"] = round(status.age_seconds(rec, now), 1)
+        if rec["state"] == "done":
+            out["report_urls"] = {f: f"/v1/submissions/{sid}/report?format={f}" for f in REPORT_TYPES}
+        return out
+
+    @app.get("/v1/submissions/{sid}/report")
+    def get_report(sid: str, format: str = "pdf", who: Principal = Depends(principal)) -> Response:
+        rec = owned(sid, who)
+        if format not in REPORT_TYPES:
+            raise HTTPException(422, f"format must be one of {', '.join(REPORT_TYPES)}")
+        if rec["state"] != "done":
+            raise HTTPException(409, f"the report is not ready (state: {rec['state']})")
+        try:
+            body = store.get(rec["report_keys"][format])
+        except (KeyError, ObjectNotFound):
+            raise HTTPException(404, "report file not found") from None
+        return Response(body, media_type=REPORT_TYPES[format])
+
+    @app.get("/v1/queue")
+    def queue(who: Principal = Depends(principal)) -> dict[str, Any]:
+        if not who.is_ops:
+            raise HTTPException(403, "the queue is for operations staff only")
+        return status.queue_view(status.all_statuses(store), datetime.now(timezone.utc))
+
+    @app.get("/v1/reports")
+    def catalogue() -> list[dict[str, Any]]:
+        return catalogue_entries(store)
+
+    app.state.store = store
+    return app
+
+
+def catalogue_entries(store: ObjectStore) -> list[dict[str, Any]]:
+    out = []
+    for key in store.list("catalogue/"):
+        try:
+            out.append(json.loads(store.get(key)))
+        except (ObjectNotFound, ValueError):
+            continue
+    return sorted(out, key=lambda e: e.get("published_at", ""), reverse=True)
+
+
+def _plausible_id(sid: str) -> bool:
+    return len(sid) == 24 and sid.startswith("sub-") and all(c in "0123456789abcdef" for c in sid[4:])
+
+
+def _rejection(r: Any) -> dict[str, Any]:
+    return {"row": r.row_number, "column": r.column, "reason_code": r.reason_code, "message": r.message}

@@ -1,0 +1,91 @@
+"""Intake worker: the status agent (a faust Table fed by every event, copied to the object store
+for the API) and the timer that publishes queue gauges. The HTTP API is in api.py."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+import faust
+
+from jdl_events.events import EVENT_OF
+from jdl_infra import metrics
+from jdl_infra.faust_app import make_app, sender
+from jdl_infra.objectstore import open_store
+from jdl_infra.stage import DeadLetter, decode
+from jdl_events import topics
+
+from . import status
+from .settings import IntakeSettings
+
+log = logging.getLogger("jdl.intake")
+APP_ID = "jdl-intake"
+PURGE_GRACE_SECONDS = 3600.0   # a finished submission not purged within an hour is overdue
+
+
+def create_app(settings: IntakeSettings) -> faust.App:
+    infra = settings.infra
+    store = open_store(infra)
+    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    send = sender(app)
+    table = app.Table("status", default=None, partitions=None)
+    source = app.topic(*EVENT_OF.keys(), key_serializer="raw", value_serializer="raw")
+    expected = tuple(EVENT_OF.values())
+
+    @app.agent(source, name=f"{APP_ID}.status")
+    async def status_agent(stream):  # type: ignore[no-untyped-def]
+        async for ev in stream.events():
+            msg = ev.message
+            event = decode(ev.value, msg.topic, expected, msg.partition, msg.offset)
+            if isinstance(event, DeadLetter):
+                # each topic's consuming stage dead-letters bad messages; data.purged has no
+                # consuming stage, so the status agent does it for that topic
+                if msg.topic == topics.DATA_PURGED:
+                    metrics.DEAD_LETTERED.labels(msg.topic).inc()
+                    await send(topics.dlq(msg.topic), event.sha256.encode(), event.to_json())
+                continue
+            sid = event.submission_id
+            before = table[sid]
+            if before is None:
+                before = await asyncio.to_thread(status.read_status, store, sid)
+            after = status.apply_event(before, event)
+            if after != before:
+                table[sid] = after
+                await asyncio.to_thread(status.write_status, store, after)
+                _count_transition(before, after)
+
+    @app.timer(interval=5.0)
+    async def publish_gauges() -> None:
+        records = await asyncio.to_thread(status.all_statuses, store)
+        update_gauges(records, datetime.now(timezone.utc))
+
+    app.jdl_send = send  # type: ignore[attr-defined]
+    return app
+
+
+def _count_transition(before: dict | None, after: dict) -> None:
+    was = (before or {}).get("state")
+    if after["state"] == "done" and was != "done":
+        metrics.SUBMISSIONS_COMPLETED.inc()
+        metrics.TURNAROUND.observe(status.age_seconds(after, datetime.now(timezone.utc)))
+    if after.get("purged") and not (before or {}).get("purged") and after.get("completed_at"):
+        lag = (status.parse_iso(after["purged_at"]) - status.parse_iso(after["completed_at"])).total_seconds()
+        metrics.PURGE_LAG.observe(max(0.0, lag))
+
+
+def update_gauges(records: list[dict], now: datetime, retention_days: float = 30.0) -> None:
+    view = status.queue_view(records, now)
+    for stage, n in view["by_stage"].items():
+        metrics.OPEN_REQUESTS.labels(stage).set(n)
+    metrics.OLDEST_OPEN_AGE.set(view["oldest_age_seconds"])
+    overdue = 0
+    for r in records:
+        if r.get("purged"):
+            continue
+        received = status.parse_iso(r["received_at"])
+        if (now - received).total_seconds() > retention_days * 86400:
+            overdue += 1
+        elif r["state"] in status.TERMINAL and r.get("completed_at") and \
+                (now - status.parse_iso(r["completed_at"])).total_seconds() > PURGE_GRACE_SECONDS:
+            overdue += 1
+    metrics.PURGES_OVERDUE.set(overdue)

@@ -1,0 +1,50 @@
+"""Linkage stage: submission.received -> locate people, pick index events -> cohort.linked."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from jdl_events.events import CohortLinked, Event, SubmissionReceived
+from jdl_infra.objectstore import ObjectStore
+from jdl_infra.ports import NationalLoader, get_frame_encrypted, put_frame_encrypted
+from jdl_infra.stage import event_id_for
+
+STAGE = "linkage"
+
+
+@dataclass
+class LinkagePorts:
+    store: ObjectStore
+    keyring: Any
+    national: NationalLoader
+    threshold: float = 0.95
+
+
+def linked_key(submission_id: str) -> str:
+    return f"submissions/{submission_id}/linked.parquet.enc"
+
+
+def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Event]:
+    from jdl_core.index_events import select_index_events
+    from jdl_core.linkage import link_cohort
+
+    assert isinstance(event, SubmissionReceived)
+    sid = event.submission_id
+    rows = get_frame_encrypted(ports.store, ports.keyring, sid, event.cohort_key)
+    national = ports.national()
+    linkage = link_cohort(rows, national, threshold=ports.threshold)
+    selection = select_index_events(linkage.links, rows, national, event.setting)
+    linked = selection.events[["row_number", "person_key", "event_id"]].reset_index(drop=True)
+    put_frame_encrypted(ports.store, ports.keyring, sid, linked_key(sid), linked)
+
+    attrition: dict[str, int] = {"submitted": event.rows_submitted}
+    for reason, n in event.rejected_by_reason.items():
+        bucket = "duplicate" if reason == "duplicate" else "invalid_row"
+        attrition[bucket] = attrition.get(bucket, 0) + int(n)
+    counts = linkage.links["status"].value_counts().to_dict()
+    attrition["not_found"] = int(counts.get("not_found", 0))
+    attrition["ambiguous"] = int(counts.get("ambiguous", 0))
+    for reason, n in selection.attrition.items():
+        attrition[reason] = attrition.get(reason, 0) + int(n)
+    return [CohortLinked(event_id=event_id_for(sid, STAGE, "cohort.linked"), submission_id=sid,
+                         linked_key=linked_key(sid), n_linked=len(linked), attrition=attrition)]

@@ -1,0 +1,17 @@
+"""Run the matching service: `python -m services.matching worker -l info`."""
+from __future__ import annotations
+
+from jdl_infra.logs import setup_logging
+
+from .app import create_app
+from .settings import MatchingSettings
+
+
+def main() -> None:
+    settings = MatchingSettings()
+    setup_logging(settings.infra.log_level)
+    create_app(settings).main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Purge service: deletes a submission's individual-level data on report.ready, submission.failed
+and purge.requested, and sweeps submissions past the retention limit whatever their state."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Sequence
+
+import faust
+
+from jdl_events import topics
+from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed,
+                               dump_event)
+from jdl_infra import metrics
+from jdl_infra.audit import AuditLog
+from jdl_infra.crypto import KeyRing
+from jdl_infra.faust_app import add_stage_agent, make_app, sender
+from jdl_infra.objectstore import ObjectStore, open_store
+from jdl_infra.stage import Stage
+
+from .settings import PurgeSettings
+
+log = logging.getLogger("jdl.purge")
+APP_ID = "jdl-purge"
+STAGE = "purge"
+TRIGGER_OF = {ReportReady: "report_ready", SubmissionFailed: "failed"}
+
+
+@dataclass
+class PurgePorts:
+    store: ObjectStore
+    keyring: KeyRing
+    audit: AuditLog
+    retention_days: float = 30.0
+
+
+def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
+    """Purge (idempotently) and announce it; a repeat is certified as a no-op by the handler."""
+    from .handlers import purge_submission
+
+    if isinstance(event, SubmissionFailed) and event.stage == "purge":
+        return []   # a failed purge is retried by the sweep, not by reacting to its own failure
+    trigger = event.trigger if isinstance(event, PurgeRequested) else TRIGGER_OF[type(event)]
+    cert = purge_submission(ports.store, ports.keyring, ports.audit, event.submission_id, trigger,
+                            due_at=event.occurred_at)
+    metrics.PURGES.labels(cert.outcome).inc()
+    if cert.lag_seconds is not None and cert.outcome == "purged":
+        metrics.PURGE_LAG.observe(max(0.0, cert.lag_seconds))
+    entry = ports.audit.entry_of(cert)
+    return [DataPurged(submission_id=event.submission_id, outcome=cert.outcome,
+                       objects_deleted=cert.n_objects, versions_deleted=cert.n_versions,
+                       key_destroyed=cert.key_id_destroyed is not None,
+                       certificate_key=entry.key if entry else None)]
+
+
+def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested]:
+    """Purge requests for every submission past the retention limit that has no certificate."""
+    from .handlers import sweep_due
+
+    now = now or datetime.now(timezone.utc)
+    statuses = []
+    for key in ports.store.list("status/"):
+        try:
+            rec = json.loads(ports.store.get(key))
+        except Exception:
+            continue
+        statuses.append((rec["submission_id"], datetime.fromisoformat(rec["received_at"]), rec["state"]))
+    due = sweep_due(ports.store, statuses, ports.retention_days, now)
+    return [PurgeRequested(submission_id=sid, trigger="retention") for sid in due]
+
+
+def create_app(settings: PurgeSettings) -> faust.App:
+    infra = settings.infra
+    store = open_store(infra)
+    # the purge service holds no master key: it only destroys data keys (least privilege)
+    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=AuditLog(store),
+                       retention_days=settings.retention_days)
+    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    send = sender(app)
+    stage = Stage(STAGE, lambda e: handle_trigger(e, ports), store, send,
+                  expected=(ReportReady, SubmissionFailed, PurgeRequested), idempotent_marker=False)
+    add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
+
+    @app.timer(interval=settings.sweep_interval_seconds)
+    async def retention_sweep() -> None:
+        for req in await asyncio.to_thread(sweep, ports):
+            log.info("retention purge requested", extra={"submission_id": req.submission_id})
+            await send(topics.PURGE_REQUESTED, req.submission_id.encode(), dump_event(req))
+
+    return app

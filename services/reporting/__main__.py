@@ -1,0 +1,17 @@
+"""Run the reporting service: `python -m services.reporting worker -l info`."""
+from __future__ import annotations
+
+from jdl_infra.logs import setup_logging
+
+from .app import create_app
+from .settings import ReportingSettings
+
+
+def main() -> None:
+    settings = ReportingSettings()
+    setup_logging(settings.infra.log_level)
+    create_app(settings).main()
+
+
+if __name__ == "__main__":
+    main()

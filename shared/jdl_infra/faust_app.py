@@ -1,0 +1,67 @@
+"""Builds the faust app of a service: broker, health and metrics pages, and stage agents."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from jdl_events.topics import PARTITIONS
+
+from .settings import InfraSettings
+from .stage import Send, Stage
+
+
+def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str = "127.0.0.1") -> faust.App:
+    datadir = Path(infra.data_dir).parent / "faust" / app_id
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{infra.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=PARTITIONS,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_port=web_port,
+        web_bind=web_host,
+        web_host=web_host,
+        datadir=str(datadir),
+        autodiscover=False,
+        broker_session_timeout=60.0,
+        broker_heartbeat_interval=3.0,
+        producer_acks=-1,
+    )
+
+    @app.page("/healthz")
+    async def healthz(web, request):  # type: ignore[no-untyped-def]
+        return web.json({"status": "ok", "app": app_id})
+
+    @app.page("/metrics")
+    async def metrics_page(web, request):  # type: ignore[no-untyped-def]
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def sender(app: faust.App) -> Send:
+    topics: dict[str, faust.TopicT] = {}
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        if topic not in topics:
+            topics[topic] = app.topic(topic, key_serializer="raw", value_serializer="raw")
+        await topics[topic].send(key=key, value=value)
+
+    return send
+
+
+def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:
+    """One agent: raw bytes in, Stage.process does decoding, dead-lettering and sending."""
+    source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+
+    async def agent(stream):  # type: ignore[no-untyped-def]
+        async for ev in stream.events():
+            msg = ev.message
+            await stage.process(ev.value, msg.topic, msg.partition, msg.offset)
+
+    agent.__name__ = f"{stage.name}_agent"
+    app.agent(source, name=f"{app.conf.id}.{stage.name}")(agent)

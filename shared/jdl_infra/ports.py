@@ -1,0 +1,52 @@
+"""Composition helpers shared by the services: the national dataset loaded once per process,
+and encrypted parquet objects for individual-level frames."""
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .objectstore import ObjectStore
+
+
+class LazyNational:
+    """Loads the national dataset on first use (and only once) in a worker process."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    from jdl_core.national import load_national
+
+                    self._value = load_national(self.data_dir)
+        return self._value
+
+
+def frame_to_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def frame_from_bytes(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def put_frame_encrypted(store: ObjectStore, keyring: Any, submission_id: str, key: str,
+                        df: pd.DataFrame) -> None:
+    store.put(key, keyring.encrypt(submission_id, frame_to_bytes(df), aad=key))
+
+
+def get_frame_encrypted(store: ObjectStore, keyring: Any, submission_id: str, key: str) -> pd.DataFrame:
+    return frame_from_bytes(keyring.decrypt(submission_id, store.get(key), aad=key))
+
+
+NationalLoader = Callable[[], Any]
