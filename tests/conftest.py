@@ -24,3 +24,26 @@ def broker():
 
     with TansuBroker() as b:
         yield b
+
+
+# --- the synthetic national dataset (jdl_core.synth) -------------------------------------------
+NATIONAL_FIXTURE_PEOPLE = 40_000
+NATIONAL_FIXTURE_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def national_dir(tmp_path_factory) -> Path:
+    """A national dataset (40,000 people, seed 7) generated once per test session."""
+    from jdl_core.synth.generator import generate_national
+
+    out = tmp_path_factory.mktemp("national") / "data"
+    generate_national(people=NATIONAL_FIXTURE_PEOPLE, seed=NATIONAL_FIXTURE_SEED, out_dir=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def national(national_dir):
+    """The session's national dataset loaded (jdl_core.national.NationalData)."""
+    from jdl_core.national import load_national
+
+    return load_national(national_dir)

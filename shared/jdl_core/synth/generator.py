@@ -1,0 +1,666 @@
+"""Vectorised generator of the synthetic national re-offending dataset (methodology.md section 1).
+
+How a dataset is made (all numpy, one pass per index-event number across every active person):
+
+1. People: sex (85% male), ethnicity, region, date of birth, and a latent criminal propensity
+   ``z`` that is never written out. ``z`` drives the history a person brings to 2002 (previous
+   offences, custody, age at first contact), how employable they are and how likely they are to
+   keep offending; the outcome itself depends only on *observed* columns through the risk model
+   (:mod:`jdl_core.synth.risk`), so matching on observed covariates can recover the truth.
+2. Index events, in sequence per person: offence group and disposal (custody / community /
+   caution, chosen by a multinomial logit on history and offence), sentence, dates (custody:
+   ``start_date`` = reception, ``index_date`` = ``end_date`` = release after half the sentence;
+   community: ``index_date`` = ``start_date``, ``end_date`` = end of order; caution: one date),
+   as-at-index history, employment and benefit, the OGRS-style score, then the outcome drawn from
+   the risk model. A proven re-offence *is* the person's next index event (offence on
+   ``index_date + days_to_first``, disposal up to 182 days later) so history grows consistently;
+   people who do not re-offend within the year may still offend again later, or desist.
+3. Names (UK frequency tables in :mod:`jdl_core.synth.names`), aliases for about 10% of people,
+   PNC IDs (year of first contact, unique serial, check letter) and prison numbers for everyone
+   ever in custody (a custody event, or previous custody before 2002).
+
+Output is byte-deterministic for a seed: separate random streams per part (SeedSequence.spawn),
+Parquet written from Arrow tables with fixed options, a manifest with no timestamps.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .. import schema
+from ..errors import InvalidArgument
+from ..identifiers import CHECK_LETTERS
+from . import names as N
+from . import risk
+
+GENERATOR_VERSION = "1.0.0"
+DEFAULT_PEOPLE = 100_000
+DEFAULT_SEED = 2013
+MAX_PEOPLE = 20_000_000
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _day(iso: str) -> int:
+    return int((np.datetime64(iso, "D") - _EPOCH).astype(np.int64))
+
+
+COV_START = _day(schema.COVERAGE_START)
+COV_END = _day(schema.COVERAGE_END)
+FOLLOWUP_END = _day(schema.FOLLOWUP_END)
+_DAYS_PER_MONTH = 30.4375
+
+# --- population margins ------------------------------------------------------------------------
+P_FEMALE = 0.15
+ETHNICITY_P = np.array([0.80, 0.08, 0.06, 0.04, 0.02])           # schema.ETHNICITIES order
+REGION_P = np.array([0.05, 0.14, 0.10, 0.08, 0.10, 0.09, 0.16, 0.13, 0.08, 0.07])  # schema.REGIONS
+
+# Offence group probabilities by sex (schema.OFFENCE_GROUPS order).
+OFFENCE_P_MALE = np.array([0.21, 0.03, 0.07, 0.20, 0.04, 0.12, 0.07, 0.08, 0.11, 0.07])
+OFFENCE_P_FEMALE = np.array([0.16, 0.01, 0.03, 0.35, 0.08, 0.08, 0.05, 0.07, 0.07, 0.10])
+# Disposal choice: log-odds shifts by offence (custody, caution) relative to community.
+CUSTODY_OFFENCE = np.array([0.45, 1.70, 0.95, 0.15, 0.05, 0.30, -0.45, -0.30, -0.25, 0.0])
+CAUTION_OFFENCE = np.array([0.05, -2.50, -1.60, 0.40, -0.30, 0.55, 0.40, 0.50, -1.80, 0.10])
+SHORT_CUSTODY_P = np.array([0.55, 0.15, 0.45, 0.85, 0.55, 0.45, 0.85, 0.90, 0.85, 0.75])
+# OGRS-style score: offence adjustments (a 2-year proven re-offending risk).
+OGRS_OFFENCE = np.array([-0.10, 0.10, 0.35, 0.40, -0.35, 0.05, 0.10, 0.0, -0.40, 0.0])
+
+SHORT_MONTHS = np.array([1, 2, 3, 4, 6, 8, 9, 10], dtype=np.float32)
+SHORT_MONTHS_P = np.array([0.14, 0.20, 0.15, 0.16, 0.15, 0.07, 0.08, 0.05])
+LONG_MONTHS = np.array([12, 15, 18, 24, 30, 36, 48, 60, 84], dtype=np.float32)
+LONG_MONTHS_P = np.array([0.20, 0.10, 0.20, 0.20, 0.08, 0.08, 0.07, 0.04, 0.03])
+COMMUNITY_MONTHS = np.array([6, 9, 12, 18, 24, 36], dtype=np.float32)
+COMMUNITY_MONTHS_P = np.array([0.15, 0.10, 0.35, 0.15, 0.20, 0.05])
+
+MAX_EVENTS_PER_PERSON = 40
+ALIAS_SHARE = 0.10
+
+_CUSTODY, _COMMUNITY, _CAUTION = 0, 1, 2  # codes into schema.DISPOSALS
+assert schema.DISPOSALS == ("custody", "community", "caution")
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _choice(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
+    """Categorical draws (int8 codes) by inverse CDF: much faster than rng.choice with p."""
+    cdf = np.cumsum(p / p.sum())
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int16)
+
+
+def _ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = days.astype("datetime64[D]")
+    y = d.astype("datetime64[Y]")
+    m = d.astype("datetime64[M]")
+    year = y.astype(np.int64) + 1970
+    month = (m - y.astype("datetime64[M]")).astype(np.int64) + 1
+    day = (d - m.astype("datetime64[D]")).astype(np.int64) + 1
+    return year, month, day
+
+
+def _age(dob: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """Whole years of age on ``on`` (calendar arithmetic, birthdays respected)."""
+    by, bm, bd = _ymd(dob)
+    oy, om, od = _ymd(on)
+    return (oy - by - ((om * 100 + od) < (bm * 100 + bd))).astype(np.int16)
+
+
+# --- people ------------------------------------------------------------------------------------
+@dataclass
+class _People:
+    n: int
+    female: np.ndarray
+    ethnicity: np.ndarray
+    region: np.ndarray
+    z: np.ndarray
+    dob: np.ndarray            # int32 days since 1970
+    entry: np.ndarray          # int32 day of the first disposal in the window
+    first_timer: np.ndarray    # no proven offence before the first index event
+    afc_years: np.ndarray      # float age at first contact (first timers: set at first event)
+    prev0: np.ndarray
+    prev_custody0: np.ndarray
+    employability: np.ndarray
+    persistence: np.ndarray
+
+
+def _make_people(n: int, rng: np.random.Generator) -> _People:
+    female = rng.random(n) < P_FEMALE
+    ethnicity = _choice(rng, ETHNICITY_P, n)
+    region = _choice(rng, REGION_P, n)
+    z = rng.standard_normal(n)
+    # Higher propensity -> younger when first seen in the window; women somewhat older.
+    age_entry = 18.0 + rng.gamma(1.8, 7.0, n) * np.exp(-0.22 * z) + 2.0 * female
+    age_entry = np.minimum(age_entry, 80.0)
+    entry = rng.integers(COV_START, COV_END + 1, n).astype(np.int32)
+    dob = (entry - np.round(age_entry * 365.25)).astype(np.int32)
+    first_timer = rng.random(n) < _logistic(-0.9 - 0.9 * z + 0.5 * female)
+    afc_years = 12.0 + rng.gamma(1.6, 4.0, n) * np.exp(-0.3 * z)
+    afc_years = np.clip(afc_years, 10.0, age_entry - 0.5)
+    rate = np.exp(-1.05 + 0.65 * z) * np.where(female, 0.6, 1.0)  # offences per year of career
+    years = np.maximum(age_entry - afc_years, 0.0)
+    prev0 = np.where(first_timer, 0, 1 + rng.poisson(rate * years)).astype(np.int32)
+    share_custody = np.clip(0.10 * np.exp(0.45 * z), 0.0, 0.6)
+    prev_custody0 = rng.binomial(np.maximum(prev0 - 1, 0), share_custody).astype(np.int32)
+    employability = -0.35 - 0.55 * z - 0.35 * female + rng.normal(0.0, 0.6, n)
+    persistence = -0.45 + 0.75 * z
+    return _People(n, female, ethnicity, region, z, dob, entry, first_timer, afc_years, prev0,
+                   prev_custody0, employability, persistence)
+
+
+# --- index events ------------------------------------------------------------------------------
+_EVENT_FIELDS = ("person", "seq", "disposal", "offence", "start", "index", "end", "months",
+                 "age", "prev", "prev_cust", "afc", "copas", "ogrs", "employed", "on_benefit",
+                 "reoff", "count", "days")
+
+
+def _simulate_events(pp: _People, rng: np.random.Generator, model: dict[str, Any]
+                     ) -> dict[str, np.ndarray]:
+    count_m, days_m = model["count_model"], model["days_model"]
+    person = np.arange(pp.n, dtype=np.int64)
+    day = pp.entry.copy()
+    prev = pp.prev0.copy()
+    prev_cust = pp.prev_custody0.copy()
+    afc = np.zeros(pp.n, dtype=np.int16)
+    chunks: list[dict[str, np.ndarray]] = []
+    for seq in range(MAX_EVENTS_PER_PERSON):
+        n = person.size
+        if n == 0:
+            break
+        female = pp.female[person]
+        z = pp.z[person]
+        dob = pp.dob[person]
+        offence = np.where(female, _choice(rng, OFFENCE_P_FEMALE, n),
+                           _choice(rng, OFFENCE_P_MALE, n))
+        lp = np.log1p(prev)
+        age_now = (day - dob) / 365.25
+        s_custody = -1.75 + 0.55 * lp + 0.45 * np.log1p(prev_cust) + CUSTODY_OFFENCE[offence] \
+            - 0.35 * female
+        s_caution = 0.35 - 1.15 * lp + 0.45 * female + CAUTION_OFFENCE[offence] \
+            + 0.01 * (age_now - 30)
+        gumbel = rng.gumbel(size=(3, n))
+        disposal = np.argmax(np.stack([s_custody + gumbel[0], gumbel[1], s_caution + gumbel[2]]),
+                             axis=0).astype(np.int16)
+        custody = disposal == _CUSTODY
+        community = disposal == _COMMUNITY
+        short = rng.random(n) < SHORT_CUSTODY_P[offence]
+        months = np.where(
+            custody,
+            np.where(short, SHORT_MONTHS[_choice(rng, SHORT_MONTHS_P, n)],
+                     LONG_MONTHS[_choice(rng, LONG_MONTHS_P, n)]),
+            np.where(community, COMMUNITY_MONTHS[_choice(rng, COMMUNITY_MONTHS_P, n)], 0.0),
+        ).astype(np.float32)
+        served = np.ceil(months * _DAYS_PER_MONTH / 2.0).astype(np.int32)
+        if seq == 0:
+            # a first custodial spell released after the window is moved earlier, so everyone
+            # in people.parquet has at least one index event
+            late = custody & (day + served > COV_END)
+            day = np.where(late, np.maximum(COV_START, COV_END - served - rng.integers(0, 60, n)),
+                           day).astype(np.int32)
+        start = day
+        index = np.where(custody, start + served, start).astype(np.int32)
+        end = np.where(community, start + np.round(months * _DAYS_PER_MONTH).astype(np.int32),
+                       index).astype(np.int32)
+        keep = index <= COV_END
+        if not keep.all():
+            (person, start, index, end, months, disposal, offence, prev, prev_cust, afc,
+             female, z, dob, custody, community) = (
+                a[keep] for a in (person, start, index, end, months, disposal, offence, prev,
+                                  prev_cust, afc, female, z, dob, custody, community))
+            n = person.size
+            if n == 0:
+                break
+        age = _age(dob, index)
+        if seq == 0:
+            afc_f = np.floor(pp.afc_years[person]).astype(np.int16)
+            afc = np.where(pp.first_timer[person], age, np.minimum(afc_f, age)).astype(np.int16)
+        years_known = np.maximum(age - afc, 0).astype(np.float64)
+        copas = np.log((prev + 1.0) / (years_known + 10.0))
+        lp = np.log1p(prev)
+        ogrs = 100.0 * _logistic(0.35 + 1.05 * (copas + 1.0) - 0.28 * (age - 30) / 10.0
+                                 - 0.30 * female + OGRS_OFFENCE[offence]
+                                 + 0.15 * np.log1p(prev_cust))
+        employed = rng.random(n) < _logistic(pp.employability[person] - 0.18 * lp
+                                             - 0.025 * np.abs(age - 34.0) + 0.4)
+        on_benefit = rng.random(n) < _logistic(-0.15 + 0.35 * z - 2.0 * employed + 0.45 * female
+                                               + 0.012 * (age - 30.0))
+        data = {
+            "age_at_index": age, "sex": female.astype(np.int8),  # code 1 == "F"
+            "prev_offences": prev, "prev_custody": prev_cust, "copas_rate": copas,
+            "disposal": disposal, "sentence_months": months, "offence_group": offence,
+            "employed": employed, "on_benefit": on_benefit,
+            "region": pp.region[person], "index_year": _ymd(index)[0],
+        }
+        p = _logistic(risk.linear_predictor(data, model))
+        reoff = rng.random(n) < p
+        count = np.where(reoff, 1 + rng.poisson(count_m["base"] + count_m["slope"] * p), 0)
+        u = rng.beta(days_m["a"], days_m["b0"] + days_m["b1"] * p)
+        days = np.where(reoff, 1 + np.floor(364.0 * u), 0).astype(np.int16)
+        chunks.append({
+            "person": person, "seq": np.full(n, seq, np.int16), "disposal": disposal,
+            "offence": offence, "start": start, "index": index, "end": end, "months": months,
+            "age": age, "prev": prev.astype(np.int16), "prev_cust": prev_cust.astype(np.int16),
+            "afc": afc, "copas": copas.astype(np.float32), "ogrs": ogrs.astype(np.float32),
+            "employed": employed, "on_benefit": on_benefit, "reoff": reoff,
+            "count": count.astype(np.int16), "days": days,
+        })
+        # Next index event: the first re-offence (proven within 182 days), or for those who did
+        # not re-offend in the year, a later offence if they persist, else they desist.
+        again = _logistic(pp.persistence[person] - 0.03 * (age - 30.0)) > rng.random(n)
+        delay = 1 + np.minimum(rng.gamma(2.0, 30.0, n), 181.0).astype(np.int32)
+        later = 366 + rng.gamma(1.3, 420.0, n).astype(np.int32)
+        next_offence = np.where(reoff, index + days, index + later)
+        nxt = reoff | again
+        n_offences = 1 + rng.poisson(0.3, n)  # offences dealt with at this disposal
+        prev = prev + n_offences + np.where(reoff, count - 1, 0)
+        prev_cust = prev_cust + custody
+        day = (next_offence + delay).astype(np.int32)
+        go = nxt & (day <= COV_END)
+        person, day, prev, prev_cust, afc = person[go], day[go], prev[go], prev_cust[go], afc[go]
+    out = {k: np.concatenate([c[k] for c in chunks]) for k in _EVENT_FIELDS}
+    order = np.lexsort((out["seq"], out["person"]))
+    return {k: v[order] for k, v in out.items()}
+
+
+# --- identifiers and names ----------------------------------------------------------------------
+def _digits(buf: np.ndarray, col: int, values: np.ndarray, width: int) -> None:
+    v = values.astype(np.int64)
+    for k in range(width):
+        buf[:, col + width - 1 - k] = 48 + (v // 10 ** k) % 10
+
+
+def _strings(buf: np.ndarray) -> pa.Array:
+    width = buf.shape[1]
+    return pa.array(np.ascontiguousarray(buf).view(f"S{width}").ravel()).cast(pa.string())
+
+
+def _pnc_ids(year: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """Unique PNC IDs: the year of first contact, a unique random-looking serial, check letter."""
+    n = year.size
+    order = np.lexsort((rng.random(n), year))
+    ys = year[order]
+    group_start = np.r_[0, np.flatnonzero(np.diff(ys)) + 1]
+    sizes = np.diff(np.r_[group_start, n])
+    rank = np.arange(n) - np.repeat(group_start, sizes)
+    stride = max(1, min(25, 9_999_999 // max(int(sizes.max()), 1)))
+    serial = np.empty(n, np.int64)
+    serial[order] = rank * stride + rng.integers(1, stride + 1, n)
+    check = (year % 100 * 10_000_000 + serial) % 23
+    letters = np.frombuffer(CHECK_LETTERS.encode(), np.uint8)
+    buf = np.empty((n, 13), np.uint8)
+    _digits(buf, 0, year, 4)
+    buf[:, 4] = ord("/")
+    _digits(buf, 5, serial, 7)
+    buf[:, 12] = letters[check]
+    return _strings(buf)
+
+
+def _prison_numbers(m: int, rng: np.random.Generator) -> pa.Array:
+    """``m`` distinct prison numbers ``A1234BC``."""
+    space = 26 * 10_000 * 26 * 26
+    v = rng.choice(space, size=m, replace=False).astype(np.int64)
+    buf = np.empty((m, 7), np.uint8)
+    buf[:, 0] = 65 + v // (10_000 * 676)
+    _digits(buf, 1, (v // 676) % 10_000, 4)
+    buf[:, 5] = 65 + (v // 26) % 26
+    buf[:, 6] = 65 + v % 26
+    return _strings(buf)
+
+
+class _Pool:
+    """One string pool for every name column: indices into it become Arrow strings by take."""
+
+    def __init__(self) -> None:
+        self.strings: list[str] = []
+
+    def add(self, items: list[str]) -> int:
+        offset = len(self.strings)
+        self.strings.extend(items)
+        return offset
+
+    def take(self, idx: np.ndarray) -> pa.Array:
+        return pc.take(pa.array(self.strings, pa.string()), pa.array(idx.astype(np.int64)))
+
+
+@dataclass
+class _NameSource:
+    table: N.NameTable
+    offset: int                 # of the table in the pool
+    var_offset: np.ndarray      # per name: first variant's index in the pool
+    var_count: np.ndarray
+
+
+def _name_source(table: N.NameTable, pool: _Pool) -> _NameSource:
+    offset = pool.add(table.names)
+    var_offset = np.empty(len(table), np.int64)
+    var_count = np.empty(len(table), np.int64)
+    for i, name in enumerate(table.names):
+        variants = list(N.spelling_variants(name))
+        var_offset[i] = pool.add(variants)
+        var_count[i] = len(variants)
+    return _NameSource(table, offset, var_offset, var_count)
+
+
+def _draw_names(src: _NameSource, ethnicity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Table indices: South Asian and Black people draw mostly from names of that origin."""
+    n = ethnicity.size
+    general = _choice_idx(rng, src.table.probabilities(), n)
+    result = general
+    for eth_code, group, share in ((2, "sa", 0.75), (1, "af", 0.35)):
+        mask = src.table.groups == group
+        if not mask.any():
+            continue
+        p = np.where(mask, src.table.weights, 0.0)
+        specific = _choice_idx(rng, p, n)
+        use = (ethnicity == eth_code) & (rng.random(n) < share)
+        result = np.where(use, specific, result)
+    return result
+
+
+def _choice_idx(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
+    cdf = np.cumsum(p / p.sum())
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
+
+
+# --- assembly ----------------------------------------------------------------------------------
+def _arrow_type(t: str) -> pa.DataType:
+    return {
+        "int64": pa.int64(), "int16": pa.int16(), "string": pa.string(), "date32": pa.date32(),
+        "float32": pa.float32(), "bool": pa.bool_(), "Int8": pa.int8(), "Int16": pa.int16(),
+    }[t]
+
+
+def arrow_schema(columns: dict[str, str]) -> pa.Schema:
+    """Arrow schema for one of schema.*_COLUMNS (nullable pandas ints map to nullable ints)."""
+    return pa.schema([pa.field(name, _arrow_type(t)) for name, t in columns.items()])
+
+
+def _dates(days: np.ndarray) -> pa.Array:
+    return pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32())
+
+
+def _categorical(codes: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
+    return pc.take(pa.array(list(labels), pa.string()), pa.array(codes.astype(np.int64)))
+
+
+@dataclass
+class GeneratedData:
+    """The three tables (Arrow) and the risk model, before writing."""
+
+    people: pa.Table
+    aliases: pa.Table
+    events: pa.Table
+    risk_model: dict[str, Any]
+
+
+def build_tables(people: int, seed: int) -> GeneratedData:
+    """Generate the dataset in memory as Arrow tables (see :func:`generate_national`)."""
+    _check_args(people, seed)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
+    r_people, r_events, r_names, r_alias, r_ids, r_misc = streams
+    model = risk.default_model()
+    pp = _make_people(people, r_people)
+    ev = _simulate_events(pp, r_events, model)
+
+    # Anyone with a custody event, or custody before the window, has a prison number.
+    ever_custody = pp.prev_custody0 > 0
+    ever_custody[ev["person"][ev["disposal"] == _CUSTODY]] = True
+
+    # first contact year -> PNC year
+    first_idx = np.r_[0, np.flatnonzero(np.diff(ev["person"])) + 1]
+    afc = ev["afc"][first_idx]
+    assert np.array_equal(ev["person"][first_idx], np.arange(people))
+    birth_year = _ymd(pp.dob)[0]
+    pnc_year = np.minimum(birth_year + afc, _ymd(ev["index"][first_idx])[0])
+    pnc = _pnc_ids(pnc_year, r_ids)
+    n_pris = int(ever_custody.sum())
+    prison = _prison_numbers(n_pris, r_ids)
+    pris_idx = np.full(people, -1, np.int64)
+    pris_idx[ever_custody] = np.arange(n_pris)
+    prison_col = pc.take(prison, pa.array(pris_idx, mask=pris_idx < 0))
+
+    pool = _Pool()
+    sur = _name_source(N.surnames(), pool)
+    male = _name_source(N.male_forenames(), pool)
+    fem = _name_source(N.female_forenames(), pool)
+    sn = _draw_names(sur, pp.ethnicity, r_names)
+    fn_m = _draw_names(male, pp.ethnicity, r_names)
+    fn_f = _draw_names(fem, pp.ethnicity, r_names)
+    surname_pool = sur.offset + sn
+    forename_pool = np.where(pp.female, fem.offset + fn_f, male.offset + fn_m)
+
+    people_tbl = pa.Table.from_arrays([
+        pa.array(np.arange(people, dtype=np.int64)), pnc, prison_col,
+        pool.take(forename_pool), pool.take(surname_pool), _dates(pp.dob),
+        _categorical(pp.female.astype(np.int64), ("M", "F")),
+        _categorical(pp.ethnicity, schema.ETHNICITIES),
+    ], schema=arrow_schema(schema.PEOPLE_COLUMNS))
+
+    aliases_tbl = _make_aliases(pp, sn, fn_m, fn_f, sur, male, fem, pool, r_alias)
+    complete = ev["index"] + schema.FOLLOWUP_DAYS + schema.PROVING_DAYS <= FOLLOWUP_END
+    incomplete = ~complete
+    events_tbl = pa.Table.from_arrays([
+        pa.array(np.arange(ev["person"].size, dtype=np.int64)),
+        pa.array(ev["person"]),
+        _categorical(ev["disposal"], schema.DISPOSALS),
+        _dates(ev["start"]), _dates(ev["index"]), _dates(ev["end"]),
+        pa.array(_ymd(ev["index"])[0].astype(np.int16)),
+        _categorical(ev["offence"], schema.OFFENCE_GROUPS),
+        pa.array(ev["months"]),
+        pa.array(ev["age"].astype(np.int16)),
+        pa.array(ev["prev"]), pa.array(ev["prev_cust"]), pa.array(ev["afc"].astype(np.int16)),
+        pa.array(ev["copas"]), pa.array(ev["ogrs"]),
+        pa.array(ev["employed"]), pa.array(ev["on_benefit"]),
+        _categorical(pp.region[ev["person"]], schema.REGIONS),
+        pa.array(complete),
+        pa.array(ev["reoff"].astype(np.int8), mask=incomplete),
+        pa.array(ev["count"], mask=incomplete),
+        pa.array(ev["days"], mask=incomplete | ~ev["reoff"]),
+    ], schema=arrow_schema(schema.EVENT_COLUMNS))
+    return GeneratedData(people_tbl, aliases_tbl, events_tbl, model)
+
+
+def _make_aliases(pp: _People, sn: np.ndarray, fn_m: np.ndarray, fn_f: np.ndarray,
+                  sur: _NameSource, male: _NameSource, fem: _NameSource, pool: _Pool,
+                  rng: np.random.Generator) -> pa.Table:
+    """About 10% of people have one or two aliases: a surname spelling or a different surname,
+    a forename spelling, and occasionally a different date of birth."""
+    has = np.flatnonzero(rng.random(pp.n) < ALIAS_SHARE)
+    k = np.where(rng.random(has.size) < 0.2, 2, 1)
+    who = np.repeat(has, k)
+    m = who.size
+    female = pp.female[who]
+    s_idx, fm_idx, ff_idx = sn[who], fn_m[who], fn_f[who]
+    sur_out = sur.offset + s_idx
+    fore_out = np.where(female, fem.offset + ff_idx, male.offset + fm_idx)
+    kind = rng.random(m)
+    # surname spelling variant (45%), another surname altogether (20%, e.g. a former or
+    # partner's name), forename spelling variant (25%), same names (10%, the DOB differs below)
+    u = rng.random(m)
+    s_var = sur.var_offset[s_idx] + (u * sur.var_count[s_idx]).astype(np.int64)
+    other_sur = sur.offset + _choice_idx(rng, sur.table.probabilities(), m)
+    f_var = np.where(female, fem.var_offset[ff_idx] + (u * fem.var_count[ff_idx]).astype(np.int64),
+                     male.var_offset[fm_idx] + (u * male.var_count[fm_idx]).astype(np.int64))
+    sur_out = np.where(kind < 0.45, s_var, np.where(kind < 0.65, other_sur, sur_out))
+    fore_out = np.where((kind >= 0.65) & (kind < 0.90), f_var, fore_out)
+    # DOB: always different for the 10% "same names" kind, and for 5% of the others
+    dob = pp.dob[who].astype(np.int64)
+    diff_dob = (kind >= 0.90) | (rng.random(m) < 0.05)
+    y, mo, d = _ymd(dob)
+    swap_ok = (d <= 12) & (d != mo)
+    swapped = _from_ymd(y, d, mo)  # day and month exchanged (only used where that is a date)
+    how = rng.random(m)
+    alt = np.where(swap_ok & (how < 0.4), swapped,
+                   np.where(how < 0.7, dob + rng.choice([-365, 365], m),
+                            dob + rng.integers(-40, 41, m)))
+    alt = np.where(alt == dob, dob + 1, alt)
+    dob_out = np.where(diff_dob, alt, dob)
+    return pa.Table.from_arrays([
+        pa.array(who.astype(np.int64)), pool.take(fore_out), pool.take(sur_out), _dates(dob_out),
+    ], schema=arrow_schema(schema.ALIAS_COLUMNS))
+
+
+def _from_ymd(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970 for valid (year, month, day) arrays."""
+    months = ((y - 1970) * 12 + (m - 1)).astype("timedelta64[M]")
+    first = (np.datetime64("1970-01", "M") + months).astype("datetime64[D]")
+    return (first - _EPOCH).astype(np.int64) + (d - 1)
+
+
+def _check_args(people: int, seed: int) -> None:
+    if isinstance(people, bool) or not isinstance(people, (int, np.integer)) or people < 1:
+        raise InvalidArgument(f"people must be a whole number of at least 1, got {people!r}")
+    if people > MAX_PEOPLE:
+        raise InvalidArgument(f"people must be at most {MAX_PEOPLE:,}, got {people:,}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgument(f"seed must be a non-negative whole number, got {seed!r}")
+
+
+# --- writing -----------------------------------------------------------------------------------
+_PARQUET_OPTIONS: dict[str, Any] = {
+    # fixed choices so the same data always gives the same bytes
+    "compression": "zstd", "compression_level": 3, "use_dictionary": True,
+    "write_statistics": True, "row_group_size": 1_000_000, "data_page_size": 1 << 20,
+    "version": "2.6", "store_schema": False,
+}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _rates(events: pa.Table) -> dict[str, Any]:
+    complete = events.filter(pc.field("followup_complete"))
+    reoff = complete.column("reoffended").to_numpy(zero_copy_only=False).astype(np.float64)
+    disp = complete.column("disposal").to_numpy(zero_copy_only=False)
+    by = {d: round(float(reoff[disp == d].mean()), 4) if (disp == d).any() else None
+          for d in schema.DISPOSALS}
+    return {"overall": round(float(reoff.mean()), 4) if reoff.size else None,
+            "by_disposal": by, "events_with_complete_followup": int(complete.num_rows)}
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
+
+
+def write_tables(data: GeneratedData, directory: Path, seed: int, people: int) -> dict[str, Any]:
+    """Write the files and the manifest into ``directory`` (which must exist and be empty)."""
+    files = {schema.PEOPLE_FILE: data.people, schema.ALIASES_FILE: data.aliases,
+             schema.EVENTS_FILE: data.events}
+    for name, table in files.items():
+        pq.write_table(table, directory / name, **_PARQUET_OPTIONS)
+    (directory / schema.RISK_MODEL_FILE).write_bytes(_json_bytes(data.risk_model))
+    idx = data.events.column("index_date")
+    manifest = {
+        "dataset_version": schema.DATASET_VERSION,
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "people_requested": int(people),
+        "row_counts": {"people": data.people.num_rows, "aliases": data.aliases.num_rows,
+                       "events": data.events.num_rows},
+        "schema": {"people": dict(schema.PEOPLE_COLUMNS), "aliases": dict(schema.ALIAS_COLUMNS),
+                   "events": dict(schema.EVENT_COLUMNS)},
+        "coverage": {"start": schema.COVERAGE_START, "end": schema.COVERAGE_END,
+                     "followup_end": schema.FOLLOWUP_END, "followup_days": schema.FOLLOWUP_DAYS,
+                     "proving_days": schema.PROVING_DAYS,
+                     "first_index_date": str(pc.min(idx).as_py()),
+                     "last_index_date": str(pc.max(idx).as_py())},
+        "base_rates": _rates(data.events),
+        "files": {name: {"sha256": _sha256(directory / name)}
+                  for name in [*files, schema.RISK_MODEL_FILE]},
+    }
+    (directory / schema.MANIFEST_FILE).write_bytes(_json_bytes(manifest))
+    return manifest
+
+
+def _prepare_target(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InvalidArgument(f"out must be a directory, but {out} is an existing file")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise InvalidArgument(
+                f"out directory {out} is not empty; choose a new directory or allow overwrite")
+        if not (out / schema.MANIFEST_FILE).exists():
+            raise InvalidArgument(
+                f"out directory {out} is not empty and holds no dataset; refusing to replace it")
+    parent = out.parent
+    if not parent.is_dir():
+        raise InvalidArgument(f"parent directory of out ({parent}) does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidArgument(f"parent directory of out ({parent}) is not writable")
+
+
+def generate_national(people: int = DEFAULT_PEOPLE, seed: int = DEFAULT_SEED,
+                      out_dir: str | Path = "var/data/national", *,
+                      overwrite: bool = False) -> dict[str, Any]:
+    """Generate the national dataset into ``out_dir`` atomically and return its manifest.
+
+    Files are written into a temporary directory beside ``out_dir`` and renamed into place only
+    when complete, so a failure never leaves anything that looks like a dataset. ``out_dir`` must
+    not exist or be empty, unless ``overwrite`` is set and it holds a previous dataset.
+    Same ``people`` and ``seed`` give byte-identical files and manifest.
+    """
+    _check_args(people, seed)
+    out = Path(out_dir).absolute()
+    _prepare_target(out, overwrite)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        data = build_tables(people, seed)
+        manifest = write_tables(data, tmp, seed, people)
+        del data
+        if out.exists() and any(out.iterdir()):
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if out.exists():
+                out.rmdir()
+            os.rename(tmp, out)
+        os.chmod(out, 0o755)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def summary(manifest: dict[str, Any], seconds: float | None = None) -> str:
+    """A few lines describing a generated dataset (no personal data)."""
+    rc, br = manifest["row_counts"], manifest["base_rates"]
+    bd = br["by_disposal"]
+    lines = [
+        f"people {rc['people']:,}  aliases {rc['aliases']:,}  index events {rc['events']:,} "
+        f"({br['events_with_complete_followup']:,} with complete follow-up)",
+        f"one-year proven re-offending: overall {_pct(br['overall'])}; custody {_pct(bd['custody'])}, "
+        f"community {_pct(bd['community'])}, caution {_pct(bd['caution'])}",
+        f"index dates {manifest['coverage']['first_index_date']} to "
+        f"{manifest['coverage']['last_index_date']}; seed {manifest['seed']}",
+    ]
+    if seconds is not None:
+        lines.append(f"generated in {seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+__all__ = ["DEFAULT_PEOPLE", "DEFAULT_SEED", "GENERATOR_VERSION", "GeneratedData",
+           "arrow_schema", "build_tables", "generate_national", "summary"]

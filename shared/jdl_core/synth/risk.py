@@ -1,0 +1,174 @@
+"""The true outcome model of the synthetic national dataset, written beside the data as
+``risk_model.json`` so tests and method checks can recompute every event's true probability.
+
+Formula (also stored in the JSON ``formula`` field)::
+
+    eta = sum(term.coef * value(term, event))
+    p(reoffend within one year) = 1 / (1 + exp(-eta))
+
+Term values: ``constant`` is 1; ``linear`` is ``(x - center) / scale``; ``log1p`` is
+``log(1 + x)``; ``indicator`` is 1 when every condition ``[column, op, value]`` holds, else 0.
+Every column is one of ``events.parquet`` except ``sex``, which comes from ``people.parquet``
+(join on ``person_key``; :func:`true_probability` does the join when given ``people``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import operator
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..errors import DataError
+
+RISK_MODEL_VERSION = "1"
+
+FORMULA = (
+    "p = 1 / (1 + exp(-eta)); eta = sum over terms of coef * value, where value is 1 for "
+    "'constant', (x - center) / scale for 'linear', log(1 + x) for 'log1p', and 1 if all "
+    "[column, op, value] conditions hold else 0 for 'indicator'. Columns are events.parquet "
+    "columns, except 'sex' from people.parquet joined on person_key."
+)
+
+# Categorical columns: the generator evaluates terms on integer codes into these tuples, readers on
+# the strings themselves; both give the same value.
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "disposal": schema.DISPOSALS,
+    "offence_group": schema.OFFENCE_GROUPS,
+    "region": schema.REGIONS,
+    "sex": ("M", "F"),
+}
+
+
+def _t(name: str, kind: str, coef: float, **kw: Any) -> dict[str, Any]:
+    return {"name": name, "kind": kind, "coef": coef, **kw}
+
+
+# Coefficients chosen so the realism targets of methodology.md section 1 hold (overall about a
+# quarter, short custody about half or more, cautions lowest, steep rise with previous offences,
+# fall with age, women lower). Calibrated by simulation; see tests/unit/test_synth_generate.py.
+_TERMS: list[dict[str, Any]] = [
+    _t("intercept", "constant", -1.55),
+    _t("age", "linear", -0.30, column="age_at_index", center=30.0, scale=10.0),
+    _t("female", "indicator", -0.40, conditions=[["sex", "==", "F"]]),
+    _t("previous offences", "log1p", 0.52, column="prev_offences"),
+    _t("previous custody", "log1p", 0.12, column="prev_custody"),
+    _t("copas rate", "linear", 0.25, column="copas_rate", center=-1.0, scale=1.0),
+    _t("custody under 12 months", "indicator", 0.55,
+       conditions=[["disposal", "==", "custody"], ["sentence_months", "<", 12]]),
+    _t("custody 12 months or more", "indicator", -0.10,
+       conditions=[["disposal", "==", "custody"], ["sentence_months", ">=", 12]]),
+    _t("caution", "indicator", -0.55, conditions=[["disposal", "==", "caution"]]),
+    _t("offence: theft", "indicator", 0.35, conditions=[["offence_group", "==", "theft"]]),
+    _t("offence: burglary", "indicator", 0.30, conditions=[["offence_group", "==", "burglary"]]),
+    _t("offence: robbery", "indicator", 0.10, conditions=[["offence_group", "==", "robbery"]]),
+    _t("offence: drugs", "indicator", 0.05, conditions=[["offence_group", "==", "drugs"]]),
+    _t("offence: violence", "indicator", -0.05, conditions=[["offence_group", "==", "violence"]]),
+    _t("offence: fraud", "indicator", -0.35, conditions=[["offence_group", "==", "fraud"]]),
+    _t("offence: motoring", "indicator", -0.40, conditions=[["offence_group", "==", "motoring"]]),
+    _t("employed", "indicator", -0.30, conditions=[["employed", "==", True]]),
+    _t("on benefit", "indicator", 0.15, conditions=[["on_benefit", "==", True]]),
+    _t("region: London", "indicator", 0.05, conditions=[["region", "==", "London"]]),
+    _t("region: North West", "indicator", 0.08, conditions=[["region", "==", "North West"]]),
+    _t("region: South East", "indicator", -0.06, conditions=[["region", "==", "South East"]]),
+    _t("index year", "linear", -0.03, column="index_year", center=2006.0, scale=1.0),
+]
+
+# How the count and timing of re-offences are drawn given that a person re-offended.
+_COUNT_MODEL = {
+    "description": "reoffence_count = 1 + Poisson(base + slope * p) for those who re-offended, "
+                   "0 otherwise",
+    "base": 0.6, "slope": 3.0,
+}
+_DAYS_MODEL = {
+    "description": "days_to_first = 1 + floor(364 * u), u ~ Beta(a, b0 + b1 * p), for those who "
+                   "re-offended (higher risk re-offends sooner)",
+    "a": 0.9, "b0": 1.0, "b1": 2.0,
+}
+
+
+def default_model() -> dict[str, Any]:
+    """The risk model the generator uses, as written to risk_model.json."""
+    return {
+        "risk_model_version": RISK_MODEL_VERSION,
+        "outcome": "reoffended: proven re-offence within one year of index_date "
+                   "(proven within a further 182 days)",
+        "link": "logit",
+        "formula": FORMULA,
+        "terms": copy.deepcopy(_TERMS),
+        "categories": {k: list(v) for k, v in CATEGORIES.items()},
+        "count_model": dict(_COUNT_MODEL),
+        "days_model": dict(_DAYS_MODEL),
+    }
+
+
+_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+        ">": operator.gt, ">=": operator.ge}
+
+
+def _column(data: Mapping[str, Any], name: str) -> np.ndarray:
+    col = data[name]
+    if isinstance(col, pd.Series):
+        return col.to_numpy()
+    return np.asarray(col)
+
+
+def _condition(data: Mapping[str, Any], column: str, op: str, value: Any) -> np.ndarray:
+    x = _column(data, column)
+    if column in CATEGORIES and isinstance(value, str) and np.issubdtype(x.dtype, np.integer):
+        value = CATEGORIES[column].index(value)  # generator passes integer codes
+    return np.asarray(_OPS[op](x, value), dtype=bool)
+
+
+def linear_predictor(data: Mapping[str, Any], model: Mapping[str, Any] | None = None) -> np.ndarray:
+    """eta for every row of ``data`` (a DataFrame or a mapping of column -> array)."""
+    model = default_model() if model is None else model
+    n = len(_column(data, "prev_offences"))
+    eta = np.zeros(n, dtype=np.float64)
+    for term in model["terms"]:
+        kind, coef = term["kind"], float(term["coef"])
+        if kind == "constant":
+            eta += coef
+        elif kind == "linear":
+            x = _column(data, term["column"]).astype(np.float64)
+            eta += coef * (x - term["center"]) / term["scale"]
+        elif kind == "log1p":
+            eta += coef * np.log1p(_column(data, term["column"]).astype(np.float64))
+        elif kind == "indicator":
+            hold = np.ones(n, dtype=bool)
+            for column, op, value in term["conditions"]:
+                hold &= _condition(data, column, op, value)
+            eta += coef * hold
+        else:
+            raise DataError(f"risk model term kind {kind!r} is not one of constant, linear, "
+                            "log1p, indicator")
+    return eta
+
+
+def true_probability(events: pd.DataFrame, people: pd.DataFrame | None = None,
+                     model: Mapping[str, Any] | None = None) -> np.ndarray:
+    """True one-year re-offending probability of each event (joins ``sex`` from ``people``)."""
+    data = events
+    if "sex" not in events.columns:
+        if people is None:
+            raise DataError("events has no 'sex' column: pass people to join it on person_key")
+        sex = people.set_index("person_key")["sex"]
+        data = events.assign(sex=events["person_key"].map(sex).to_numpy())
+    eta = linear_predictor(data, model)
+    return 1.0 / (1.0 + np.exp(-eta))
+
+
+def load_risk_model(path: str | Path) -> dict[str, Any]:
+    """Read risk_model.json from a dataset directory (or the file itself)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / schema.RISK_MODEL_FILE
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise DataError(f"risk model file {schema.RISK_MODEL_FILE} not found in the dataset "
+                        "directory") from None
