@@ -1,0 +1,464 @@
+"""The deletion audit log: an append-only, hash-chained sequence of JSON entries in the object store,
+and the deletion certificates it holds. It contains ids, object keys, version ids and counts only.
+
+Layout: ``audit/log/<seq:012d>.json``, seq from 1. Each entry is canonical JSON of
+``{version, seq, prev_hash, entry_type, payload, created_at, hash}`` where ``hash`` is the SHA-256
+of the canonical JSON of every other field and ``prev_hash`` is the previous entry's hash (64 zeros
+for seq 1). Altering, removing or reordering any entry breaks a hash or a link that ``verify``
+reports by seq; truncating the tail is caught by comparing with a head hash noted earlier
+(``verify(anchor=...)``) and, on a versioned bucket, by the delete markers it leaves.
+
+Single-writer assumption: the object store has no compare-and-swap, so append is safe only with one
+writer at a time. The purge service is the only writer, and its purge agent runs on one partition
+leader at a time; within a process a lock serialises appends. append still refuses to overwrite an
+existing entry (exists check) and reads its entry back, so a rare concurrent writer is detected
+(and on a versioned bucket a lost entry remains visible as a second version, which verify reports).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jdl_core.errors import JdlError
+from jdl_events.events import SubmissionId
+
+from .objectstore import ObjectNotFound, ObjectStore
+
+LOG_PREFIX = "audit/log/"
+GENESIS_HASH = "0" * 64
+ENTRY_VERSION = 1
+_ENTRY_KEY_RE = re.compile(r"^audit/log/(\d{12})\.json$")
+_ENTRY_TYPE_RE = re.compile(r"^[a-z_]{1,40}$")
+
+# Entry types whose payload is a DeletionCertificate.
+CERTIFICATE = "certificate"      # a purge that deleted something (outcome "purged")
+PURGE_NOOP = "purge_noop"        # a purge request that found nothing to do (already purged/unknown)
+CERTIFICATE_TYPES = (CERTIFICATE, PURGE_NOOP)
+
+PurgeTrigger = Literal["report_ready", "failed", "refused", "retention", "manual"]
+PurgeOutcome = Literal["purged", "already_purged", "unknown_submission"]
+
+
+class AuditError(JdlError):
+    code = "audit_error"
+
+
+class AuditConflict(AuditError):
+    """Another writer appended at the same time (the single-writer assumption was broken)."""
+
+    code = "audit_conflict"
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Deterministic JSON (sorted keys, no spaces, UTF-8) used for hashing and storage."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(body: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of every field except ``hash``."""
+    return hashlib.sha256(canonical_json({k: v for k, v in body.items() if k != "hash"})).hexdigest()
+
+
+def entry_key(seq: int) -> str:
+    return f"{LOG_PREFIX}{seq:012d}.json"
+
+
+# -- certificate -----------------------------------------------------------------------------
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class DeletedVersion(_Frozen):
+    key: str
+    version_id: str
+
+
+class Verification(_Frozen):
+    """What was listed again after deleting: nothing may remain."""
+
+    checked_at: datetime
+    prefix: str
+    remaining_objects: int = Field(ge=0)    # current objects under the prefix
+    remaining_versions: int = Field(ge=0)   # every version and delete marker under the prefix
+    key_object: str
+    key_versions_remaining: int = Field(ge=0)
+    key_absent: bool
+
+    @property
+    def passed(self) -> bool:
+        return (self.remaining_objects == 0 and self.remaining_versions == 0
+                and self.key_versions_remaining == 0 and self.key_absent)
+
+
+class DeletionCertificate(_Frozen):
+    """Record of one purge request: what was deleted, when, and how it was verified.
+
+    No personal data: ids, object keys chosen by the services, version ids, counts and times.
+    """
+
+    format: Literal["jdl-deletion-certificate/1"] = "jdl-deletion-certificate/1"
+    purge_id: str = Field(pattern=r"^[0-9a-f]{32}$")   # one per purge request (ties marker to entry)
+    submission_id: SubmissionId
+    trigger: PurgeTrigger
+    outcome: PurgeOutcome
+    requested_at: datetime
+    due_at: datetime | None = None
+    purged_at: datetime
+    attempts: int = Field(ge=1, default=1)             # >1: resumed after an interruption
+    objects_deleted: list[str] = Field(default_factory=list)
+    versions_deleted: list[DeletedVersion] = Field(default_factory=list)
+    key_id_destroyed: str | None = None
+    verification: Verification
+    previous_certificate_seq: int | None = None        # already_purged / re-purge: earlier entry
+
+    @property
+    def n_objects(self) -> int:
+        return len(self.objects_deleted)
+
+    @property
+    def n_versions(self) -> int:
+        return len(self.versions_deleted)
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """Due to done, for the purge-lag histogram."""
+        return None if self.due_at is None else (self.purged_at - self.due_at).total_seconds()
+
+
+# -- entries ---------------------------------------------------------------------------------
+class AuditEntry(_Frozen):
+    version: int = ENTRY_VERSION
+    seq: int = Field(ge=1)
+    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    entry_type: str = Field(pattern=_ENTRY_TYPE_RE.pattern)
+    payload: dict[str, Any]
+    created_at: str
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def key(self) -> str:
+        return entry_key(self.seq)
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def computed_hash(self) -> str:
+        return entry_hash(self.body())
+
+    def certificate(self) -> DeletionCertificate | None:
+        if self.entry_type not in CERTIFICATE_TYPES:
+            return None
+        return DeletionCertificate.model_validate(self.payload)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of verify(): the seq (or submission) it concerns and what is wrong."""
+
+    kind: str          # hash_mismatch | broken_link | seq_gap | seq_mismatch | unreadable |
+    #                    rewritten | deleted | bad_certificate | anchor_mismatch |
+    #                    missing_certificate | residual_data
+    detail: str
+    seq: int | None = None
+    submission_id: str | None = None
+
+    def __str__(self) -> str:
+        where = (f"entry seq {self.seq} ({entry_key(self.seq)})" if self.seq is not None
+                 else f"submission {self.submission_id}" if self.submission_id else "audit log")
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        seqs = [p.seq for p in self.problems if p.seq is not None]
+        return min(seqs) if seqs else None
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"audit log OK: {self.entries} entries, head seq {self.head_seq}, "
+                    f"head hash {self.head_hash}")
+        first = self.first_bad_seq
+        lead = f"first bad entry: seq {first}; " if first is not None else ""
+        return f"audit log FAILED: {lead}{len(self.problems)} problem(s)"
+
+
+class AuditLog:
+    """Append-only hash-chained log in the object store (see module docstring)."""
+
+    def __init__(self, store: ObjectStore, *, max_retries: int = 5) -> None:
+        self.store = store
+        self.max_retries = max_retries
+        self._lock = threading.Lock()
+        # Entries are immutable once written, so a long-running writer reads each one once.
+        # verify() never uses this cache: it rereads everything from the store.
+        self._cache: dict[int, AuditEntry] = {}
+
+    # -- reading -----------------------------------------------------------------------------
+    def _seqs(self) -> list[int]:
+        out = []
+        for k in self.store.list(LOG_PREFIX):
+            m = _ENTRY_KEY_RE.match(k)
+            if m:
+                out.append(int(m.group(1)))
+        return sorted(out)
+
+    def _read(self, seq: int) -> AuditEntry:
+        return AuditEntry.model_validate_json(self.store.get(entry_key(seq)))
+
+    def entries(self) -> list[AuditEntry]:
+        """Every entry in seq order (cached reads; use verify() to check integrity)."""
+        seqs = self._seqs()
+        for s in seqs:
+            if s not in self._cache:
+                self._cache[s] = self._read(s)
+        return [self._cache[s] for s in seqs]
+
+    def certificate_entries(self, submission_id: str | None = None) -> list[AuditEntry]:
+        """Entries whose payload is a DeletionCertificate (certificate and purge_noop)."""
+        return [e for e in self.entries() if e.entry_type in CERTIFICATE_TYPES
+                and (submission_id is None or e.payload.get("submission_id") == submission_id)]
+
+    def certificates(self) -> list[DeletionCertificate]:
+        """Every certificate, in log order (purge no-ops included, with their outcome)."""
+        return [c for e in self.certificate_entries() if (c := e.certificate()) is not None]
+
+    def certificate(self, submission_id: str) -> DeletionCertificate | None:
+        """The submission's certificate: the latest entry that deleted something, else the
+        latest no-op record (unknown_submission / already_purged), else None."""
+        entries = self.certificate_entries(submission_id)
+        purged = [e for e in entries if e.entry_type == CERTIFICATE]
+        chosen = purged[-1] if purged else (entries[-1] if entries else None)
+        return None if chosen is None else chosen.certificate()
+
+    def entry_of(self, certificate: DeletionCertificate) -> AuditEntry | None:
+        """The entry recording this certificate (its key goes into the data.purged event)."""
+        for e in reversed(self.certificate_entries(certificate.submission_id)):
+            if e.payload.get("purge_id") == certificate.purge_id:
+                return e
+        return None
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, entry_type: str, payload: dict[str, Any] | BaseModel, *,
+               now: datetime | None = None) -> AuditEntry:
+        """Append one entry after the current head; return it."""
+        if not _ENTRY_TYPE_RE.match(entry_type):
+            raise AuditError(f"entry_type {entry_type!r} is not allowed (lowercase letters and _)")
+        body_payload = (payload.model_dump(mode="json") if isinstance(payload, BaseModel)
+                        else json.loads(canonical_json(payload)))  # JSON-native copy
+        created = (now or datetime.now(timezone.utc)).isoformat()
+        with self._lock:
+            for _ in range(self.max_retries):
+                seqs = self._seqs()
+                if seqs:
+                    head = self._cache.get(seqs[-1]) or self._read(seqs[-1])
+                    seq, prev = head.seq + 1, head.hash
+                else:
+                    seq, prev = 1, GENESIS_HASH
+                body = {"version": ENTRY_VERSION, "seq": seq, "prev_hash": prev,
+                        "entry_type": entry_type, "payload": body_payload, "created_at": created}
+                body["hash"] = entry_hash(body)
+                entry = AuditEntry.model_validate(body)
+                data = canonical_json(body)
+                if self.store.exists(entry.key):
+                    continue   # another writer took this seq: list again and chain after it
+                self.store.put(entry.key, data)
+                if self.store.get(entry.key) != data:
+                    raise AuditConflict(
+                        f"audit entry {entry.key} was overwritten by another writer: the audit "
+                        "log must have a single writer (the purge service); run `jdl audit verify`")
+                self._cache[seq] = entry
+                return entry
+        raise AuditConflict(f"could not append to the audit log after {self.max_retries} attempts "
+                            "(concurrent writers?)")
+
+    # -- verifying ---------------------------------------------------------------------------
+    def verify(self, *, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """Re-read every entry and check hashes, links, sequence and certificate payloads.
+
+        ``anchor`` = (seq, hash) noted from an earlier run: the entry must still exist with that
+        hash, which catches truncation of the tail and wholesale rewriting of the chain. On a
+        versioned store, an entry with more than one version (rewritten) or with versions but no
+        current object (deleted) is reported too.
+        """
+        report = VerifyReport()
+        problems = report.problems
+        current_keys = set(self.store.list(LOG_PREFIX))
+        seqs = self._seqs()
+        # None after a gap or an unreadable entry: the next link cannot be checked
+        prev_hash: str | None = GENESIS_HASH
+        expected_seq = 1
+        by_seq: dict[int, AuditEntry] = {}
+        for s in seqs:
+            if s != expected_seq:
+                problems.append(Problem(
+                    "seq_gap", f"entries {expected_seq}..{s - 1} are missing before seq {s}"
+                    if s > expected_seq + 1 else f"entry {expected_seq} is missing before seq {s}",
+                    seq=expected_seq))
+                prev_hash = None
+            try:
+                raw = self.store.get(entry_key(s))
+                body = json.loads(raw)
+                entry = AuditEntry.model_validate(body)
+            except (ObjectNotFound, ValueError, ValidationError):
+                problems.append(Problem("unreadable", "not a valid audit entry (JSON fields "
+                                        "version, seq, prev_hash, entry_type, payload, "
+                                        "created_at, hash)", seq=s))
+                prev_hash, expected_seq = None, s + 1
+                continue
+            if entry.seq != s:
+                problems.append(Problem("seq_mismatch",
+                                        f"entry stored at seq {s} says seq {entry.seq}", seq=s))
+            recomputed = entry_hash(body)
+            if recomputed != entry.hash:
+                problems.append(Problem(
+                    "hash_mismatch", f"content was altered: stored hash {entry.hash[:16]}..., "
+                    f"content hashes to {recomputed[:16]}...", seq=s))
+            if prev_hash is not None and entry.prev_hash != prev_hash:
+                problems.append(Problem(
+                    "broken_link", f"prev_hash {entry.prev_hash[:16]}... does not match the hash "
+                    f"of entry {s - 1} ({prev_hash[:16]}...): entry {s - 1} or {s} was altered",
+                    seq=s))
+            if entry.entry_type in CERTIFICATE_TYPES:
+                try:
+                    entry.certificate()
+                except ValidationError as e:
+                    problems.append(Problem(
+                        "bad_certificate", f"payload is not a valid deletion certificate "
+                        f"({len(e.errors())} field error(s))", seq=s))
+            by_seq[s] = entry
+            prev_hash, expected_seq = entry.hash, s + 1
+            report.entries += 1
+            report.head_seq, report.head_hash = s, entry.hash
+
+        # History on a versioned bucket: each entry should have been written exactly once.
+        versions: dict[str, int] = {}
+        for k, _v in self.store.list_versions(LOG_PREFIX):
+            if _ENTRY_KEY_RE.match(k):
+                versions[k] = versions.get(k, 0) + 1
+        for k, n in sorted(versions.items()):
+            s = int(_ENTRY_KEY_RE.match(k).group(1))  # type: ignore[union-attr]
+            if k not in current_keys:
+                problems.append(Problem("deleted", "entry was deleted (old versions or a delete "
+                                        "marker remain in the versioned bucket)", seq=s))
+            elif n > 1:
+                problems.append(Problem("rewritten", f"entry has {n} stored versions: it was "
+                                        "overwritten after being appended", seq=s))
+
+        if anchor is not None:
+            a_seq, a_hash = anchor
+            got = by_seq.get(a_seq)
+            if got is None or got.hash != a_hash:
+                problems.append(Problem(
+                    "anchor_mismatch", f"expected entry {a_seq} with hash {a_hash[:16]}..., found "
+                    + ("no such entry (log truncated?)" if got is None
+                       else f"hash {got.hash[:16]}... (log rewritten)"), seq=a_seq))
+        problems.sort(key=lambda p: (p.seq if p.seq is not None else 1 << 62, p.kind))
+        return report
+
+
+# -- which submissions must have a certificate ------------------------------------------------
+FINISHED_STATES = frozenset({"done", "report_ready", "failed", "refused", "purged"})
+_STATUS_KEY_RE = re.compile(r"^status/(sub-[0-9a-f]{20})\.json$")
+_REPORT_KEY_RE = re.compile(r"^reports/(sub-[0-9a-f]{20})/")
+_KEY_RECORD_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
+_SUBMISSION_KEY_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def submissions_requiring_certificate(
+        store: ObjectStore, *, retention_days: float = 30.0, now: datetime | None = None,
+        finished_states: Iterable[str] = FINISHED_STATES) -> dict[str, str]:
+    """Submission ids that must by now have a certificate, each with the reason.
+
+    Default rule, from what the services leave in the store (aggregates only):
+    - a report exists under ``reports/<id>/`` (the report was ready, so purge was due);
+    - ``status/<id>.json`` has ``state`` (or ``stage``) in ``finished_states``, or its
+      ``received_at`` is older than the retention limit;
+    - a data key ``keys/<id>.json`` created longer ago than the retention limit (an orphan the
+      status table forgot).
+    """
+    now = now or datetime.now(timezone.utc)
+    limit = now - timedelta(days=retention_days)
+    finished = set(finished_states)
+    need: dict[str, str] = {}
+    for k in store.list("reports/"):
+        if m := _REPORT_KEY_RE.match(k):
+            need.setdefault(m.group(1), "report ready")
+    for k in store.list("status/"):
+        m = _STATUS_KEY_RE.match(k)
+        if not m:
+            continue
+        try:
+            status = json.loads(store.get(k))
+        except (ObjectNotFound, ValueError):
+            continue
+        if not isinstance(status, dict):
+            continue
+        state = status.get("state", status.get("stage"))
+        received = _parse_time(status.get("received_at"))
+        if state in finished:
+            need.setdefault(m.group(1), f"state {state}")
+        elif received is not None and received <= limit:
+            need.setdefault(m.group(1), f"older than {retention_days:g} days retention")
+    for k in store.list("keys/"):
+        m = _KEY_RECORD_RE.match(k)
+        if not m:
+            continue
+        try:
+            created = _parse_time(json.loads(store.get(k)).get("created_at"))
+        except (ObjectNotFound, ValueError, AttributeError):
+            continue
+        if created is not None and created <= limit:
+            need.setdefault(m.group(1), f"data key older than {retention_days:g} days retention")
+    return need
+
+
+def check_certificates(store: ObjectStore, log: AuditLog, required: Iterable[str]) -> list[Problem]:
+    """Every required submission has a certificate, and no certified submission still has data
+    under ``submissions/<id>/`` or a data key (the certificate's claim is re-checked now)."""
+    certified: dict[str, DeletionCertificate] = {}
+    for c in log.certificates():
+        certified[c.submission_id] = c
+    problems = [Problem("missing_certificate", "finished or expired but no deletion certificate "
+                        "in the audit log", submission_id=sid)
+                for sid in sorted(set(required)) if sid not in certified]
+    residual: dict[str, int] = {}
+    for k, _v in store.list_versions("submissions/"):
+        if m := _SUBMISSION_KEY_RE.match(k):
+            residual[m.group(1)] = residual.get(m.group(1), 0) + 1
+    for k, _v in store.list_versions("keys/"):
+        if m := _KEY_RECORD_RE.match(k):
+            residual[m.group(1)] = residual.get(m.group(1), 0) + 1
+    for sid in sorted(certified):
+        if residual.get(sid):
+            problems.append(Problem(
+                "residual_data", f"certified ({certified[sid].outcome}) but {residual[sid]} object "
+                "version(s) remain under its data prefix or key", submission_id=sid))
+    return problems
