@@ -96,7 +96,7 @@ AnyEvent = Annotated[
           PurgeRequested, DataPurged],
     Field(discriminator="event_type"),
 ]
-ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent, config=ConfigDict(hide_input_in_errors=True))
 
 # One routing table: which event type travels on which topic.
 TOPIC_OF: dict[type[Event], str] = {

@@ -15,6 +15,7 @@ from .stage import Send, Stage
 
 def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str = "127.0.0.1") -> faust.App:
     datadir = Path(infra.data_dir).parent / "faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id,
         broker=f"kafka://{infra.kafka_bootstrap}",

@@ -41,6 +41,7 @@ class EmbeddedRuntime:
     data_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    prepare_data: bool = True           # False: workers start without a dataset (plumbing tests)
     broker: TansuBroker | None = None
     procs: list[Proc] = field(default_factory=list)
     api_url: str = ""
@@ -58,7 +59,8 @@ class EmbeddedRuntime:
         secrets_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(secrets_dir, 0o700)
         self.data_dir = (self.data_dir or self.var_dir / "data" / "national").resolve()
-        self._ensure_dataset()
+        if self.prepare_data:
+            self._ensure_dataset()
         self.master_key = self._secret_file(secrets_dir / "master.key", _new_master_key)
         tokens_path = secrets_dir / "tokens.json"
         if not tokens_path.exists():

@@ -1,0 +1,94 @@
+"""The shared stage runner: dead-lettering, errors into submission.failed, idempotent replays."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from jdl_core.errors import AnalysisError
+from jdl_events import events as ev
+from jdl_events.topics import COHORT_LINKED, dlq
+from jdl_infra.objectstore import MemoryStore
+from jdl_infra.stage import Stage, event_id_for, marker_key
+
+SID = "sub-" + "a" * 20
+
+
+def linked() -> ev.CohortLinked:
+    return ev.CohortLinked(submission_id=SID, linked_key=f"submissions/{SID}/linked", n_linked=70)
+
+
+class Sent(list):
+    async def __call__(self, topic, key, value):
+        self.append((topic, key, value))
+
+
+def run(stage, raw, topic=COHORT_LINKED):
+    return asyncio.run(stage.process(raw, topic, 0, 7))
+
+
+def matched(e):
+    return [ev.ControlMatched(event_id=event_id_for(e.submission_id, "matching", "control.matched"),
+                              submission_id=e.submission_id, result_key="results/x.json",
+                              n_treated=60, n_comparison=300)]
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"{}", b'{"event_type": "cohort.linked"}',
+                                 json.dumps({"event_type": "cohort.linked", "submission_id": "John Smith",
+                                             "linked_key": "k", "n_linked": 1}).encode(),
+                                 b"\xff\xfe\x00"])
+def test_bad_messages_go_to_the_dead_letter_topic_without_their_content(raw):
+    sent = Sent()
+    stage = Stage("matching", matched, MemoryStore(), sent, expected=(ev.CohortLinked,))
+    assert run(stage, raw) == []
+    assert len(sent) == 1
+    topic, _key, value = sent[0]
+    assert topic == dlq(COHORT_LINKED)
+    body = json.loads(value)
+    assert body["topic"] == COHORT_LINKED and body["offset"] == 7 and body["reason"]
+    assert b"John Smith" not in value and b"not json" not in value
+
+
+def test_wrong_event_type_on_a_topic_is_dead_lettered():
+    sent = Sent()
+    stage = Stage("matching", matched, MemoryStore(), sent, expected=(ev.CohortLinked,))
+    wrong = ev.dump_event(ev.PurgeRequested(submission_id=SID, trigger="manual"))
+    run(stage, wrong)
+    assert json.loads(sent[0][2])["reason"] == "unexpected_event_type"
+
+
+def test_good_event_runs_handler_sends_and_marks_done_then_replay_is_ignored():
+    sent, store = Sent(), MemoryStore()
+    calls = []
+    stage = Stage("matching", lambda e: calls.append(e) or matched(e), store, sent,
+                  expected=(ev.CohortLinked,))
+    raw = ev.dump_event(linked())
+    out = run(stage, raw)
+    assert [o.event_type for o in out] == ["control.matched"]
+    assert sent[0][0] == "jdl.control.matched" and sent[0][1] == SID.encode()
+    assert store.exists(marker_key(SID, "matching"))
+    assert run(stage, raw) == [] and len(calls) == 1 and len(sent) == 1
+
+
+def test_jdl_error_becomes_submission_failed_with_its_code():
+    def boom(e):
+        raise AnalysisError("too few people could be analysed: 12 of 60 needed")
+
+    sent = Sent()
+    stage = Stage("matching", boom, MemoryStore(), sent, expected=(ev.CohortLinked,))
+    (failed,) = run(stage, ev.dump_event(linked()))
+    assert isinstance(failed, ev.SubmissionFailed)
+    assert failed.stage == "matching" and failed.reason_code == "analysis_failed"
+    assert failed.event_id == event_id_for(SID, "matching", "submission.failed")
+
+
+def test_unexpected_exception_does_not_kill_the_worker_or_leak_its_message():
+    def crash(e):
+        raise ValueError("Smith, John 01/02/1980 could not be parsed")
+
+    sent = Sent()
+    stage = Stage("matching", crash, MemoryStore(), sent, expected=(ev.CohortLinked,))
+    (failed,) = run(stage, ev.dump_event(linked()))
+    assert failed.reason_code == "internal_error"
+    assert "Smith" not in failed.reason and "ValueError" in failed.reason

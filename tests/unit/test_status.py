@@ -1,0 +1,62 @@
+"""The status projection: state machine over events, idempotency, the operations queue view."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from jdl_events import events as ev
+from services.intake import status
+
+SID = "sub-" + "b" * 20
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def received(at=T0):
+    return ev.SubmissionReceived(submission_id=SID, org_id="acme", setting="custody", rows_submitted=100,
+                                 rows_valid=95, rows_rejected=5, cohort_key="k/c", programme_key="k/p",
+                                 occurred_at=at, received_at=at)
+
+
+def test_moves_through_every_stage_and_records_counts():
+    rec = None
+    chain = [received(),
+             ev.CohortLinked(submission_id=SID, linked_key="k/l", n_linked=80, attrition={"not_found": 15},
+                             occurred_at=T0 + timedelta(seconds=5)),
+             ev.ControlMatched(submission_id=SID, result_key="r", n_treated=78, n_comparison=390,
+                               occurred_at=T0 + timedelta(seconds=9)),
+             ev.ReportReady(submission_id=SID, report_keys={"pdf": "reports/x.pdf"},
+                            occurred_at=T0 + timedelta(seconds=12)),
+             ev.DataPurged(submission_id=SID, outcome="purged", objects_deleted=3, versions_deleted=3,
+                           key_destroyed=True, occurred_at=T0 + timedelta(seconds=13))]
+    states = []
+    for e in chain:
+        rec = status.apply_event(rec, e)
+        states.append(rec["state"])
+    assert states == ["linkage", "matching", "reporting", "done", "done"]
+    assert rec["attrition"] == {"not_found": 15} and rec["n_treated"] == 78
+    assert rec["purged"] and status.age_seconds(rec, T0 + timedelta(days=3)) == 12
+
+
+def test_replayed_and_out_of_order_events_do_not_move_backwards():
+    rec = status.apply_event(None, received())
+    rec = status.apply_event(rec, ev.ControlMatched(submission_id=SID, result_key="r", n_treated=1, n_comparison=1))
+    late = ev.CohortLinked(submission_id=SID, linked_key="k", n_linked=1)
+    rec2 = status.apply_event(rec, late)
+    assert rec2["state"] == "reporting"
+    assert status.apply_event(rec2, late) == rec2
+
+
+def test_failure_is_terminal():
+    rec = status.apply_event(None, received())
+    rec = status.apply_event(rec, ev.SubmissionFailed(submission_id=SID, stage="linkage",
+                                                      reason_code="too_few_analysed", reason="x"))
+    rec = status.apply_event(rec, ev.ControlMatched(submission_id=SID, result_key="r", n_treated=1, n_comparison=1))
+    assert rec["state"] == "failed" and rec["error"]["stage"] == "linkage"
+
+
+def test_queue_view_ages_against_the_14_day_sla():
+    old = status.apply_event(None, received(T0))
+    other = dict(status.apply_event(None, received(T0 + timedelta(days=10))), submission_id="sub-" + "c" * 20)
+    q = status.queue_view([old, other], T0 + timedelta(days=12))
+    assert q["open"] == 2 and q["by_stage"]["linkage"] == 2
+    assert q["oldest_age_seconds"] == 12 * 86400
+    assert q["requests"][0]["sla_remaining_seconds"] == 2 * 86400
