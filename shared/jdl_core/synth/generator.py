@@ -144,10 +144,12 @@ def _make_people(n: int, rng: np.random.Generator) -> _People:
     # Higher propensity -> younger when first seen in the window; women somewhat older.
     age_entry = 18.0 + rng.gamma(1.8, 7.0, n) * np.exp(-0.22 * z) + 2.0 * female
     age_entry = np.minimum(age_entry, 80.0)
-    entry = rng.integers(COV_START, COV_END + 1, n).astype(np.int32)
+    # Entry into the window leans early so that, with careers accumulating events, index events
+    # spread fairly evenly over 2002-2010 and people have several each.
+    entry = (COV_START + np.floor((COV_END - COV_START + 1) * rng.random(n) ** 1.6)).astype(np.int32)
     dob = (entry - np.round(age_entry * 365.25)).astype(np.int32)
     first_timer = rng.random(n) < _logistic(-0.9 - 0.9 * z + 0.5 * female)
-    afc_years = 12.0 + rng.gamma(1.6, 4.0, n) * np.exp(-0.3 * z)
+    afc_years = 11.0 + rng.gamma(1.5, 3.2, n) * np.exp(-0.35 * z)
     afc_years = np.clip(afc_years, 10.0, age_entry - 0.5)
     rate = np.exp(-1.05 + 0.65 * z) * np.where(female, 0.6, 1.0)  # offences per year of career
     years = np.maximum(age_entry - afc_years, 0.0)
@@ -155,7 +157,7 @@ def _make_people(n: int, rng: np.random.Generator) -> _People:
     share_custody = np.clip(0.10 * np.exp(0.45 * z), 0.0, 0.6)
     prev_custody0 = rng.binomial(np.maximum(prev0 - 1, 0), share_custody).astype(np.int32)
     employability = -0.35 - 0.55 * z - 0.35 * female + rng.normal(0.0, 0.6, n)
-    persistence = -0.45 + 0.75 * z
+    persistence = 0.7 + 0.75 * z
     return _People(n, female, ethnicity, region, z, dob, entry, first_timer, afc_years, prev0,
                    prev_custody0, employability, persistence)
 
