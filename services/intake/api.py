@@ -98,7 +98,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     @app.post("/v1/submissions", status_code=202)
     async def submit(request: Request, file: UploadFile = File(...), programme: str = Form(...),
                      who: Principal = Depends(principal)) -> JSONResponse:
-        from jdl_core.cohort import Programme, parse_upload, validate_cohort
+        from jdl_core.cohort import parse_upload, validate_cohort
+        from jdl_core.programme import load_programme
 
         if who.is_ops:
             raise HTTPException(403, "the operations token cannot submit cohorts")
@@ -108,15 +109,15 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             return refuse(who, 413, "file_too_large", f"the file is larger than the limit of "
                           f"{limit} bytes; split the cohort or remove unused columns")
         try:
-            prog = Programme.model_validate({**json.loads(programme), "org_id": who.org_id})
+            fields = json.loads(programme)
+        except ValueError:
+            fields = None
+        if isinstance(fields, dict):
+            fields["org_id"] = who.org_id   # the organisation is the token's, not self-declared
+        try:
+            prog = load_programme(fields if isinstance(fields, dict) else programme)
         except JdlError as e:
             return refuse(who, 422, e.code, str(e))
-        except ValueError as e:
-            errs = getattr(e, "errors", None)
-            fields = ([".".join(map(str, x["loc"])) for x in errs(include_input=False)]
-                      if callable(errs) else [])
-            return refuse(who, 422, "invalid_programme", "the programme description is not valid JSON "
-                          "with the required fields", fields=fields)
         try:
             frame = parse_upload(data, file.filename or "upload", max_bytes=limit)
             cohort = validate_cohort(frame, setting=prog.setting, coverage_start=settings.coverage_start,
@@ -135,12 +136,12 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             by_reason[r.reason_code] = by_reason.get(r.reason_code, 0) + 1
             metrics.ROWS_REJECTED.labels(r.reason_code).inc()
         rec = status.new_record(sid, who.org_id, now)
-        rec["counts"] = {"rows_submitted": int(cohort.counts["submitted"]),
+        rec["counts"] = {"rows_submitted": cohort.counts.submitted,
                          "rows_valid": len(cohort.rows), "rows_rejected": len(cohort.rejections)}
         status.write_status(store, rec)
         send_event(SubmissionReceived(
             submission_id=sid, org_id=who.org_id, setting=prog.setting,
-            rows_submitted=int(cohort.counts["submitted"]), rows_valid=len(cohort.rows),
+            rows_submitted=cohort.counts.submitted, rows_valid=len(cohort.rows),
             rows_rejected=len(cohort.rejections), rejected_by_reason=by_reason,
             cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now))
         metrics.SUBMISSIONS_RECEIVED.inc()

@@ -170,12 +170,12 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_programme(setting: str) -> dict:
-    return {"organisation": "Second Chances Trust (fictional)", "programme": "Through-the-gate mentoring",
+    return {"organisation": "Second Chances Trust (fictional)", "name": "Through-the-gate mentoring",
             "targets": "Adults leaving custody after short sentences" if setting == "custody"
             else "Adults starting community orders",
             "delivers": "Weekly mentoring, help with housing and employment for six months",
             "selection": "Referred by prison and probation staff; higher-need people prioritised",
-            "setting": setting, "contact": "evaluation@example.org"}
+            "setting": setting, "contact_email": "evaluation@example.org"}
 
 
 def _runtime(kafka, s3, people, linkage_workers, var):  # type: ignore[no-untyped-def]
