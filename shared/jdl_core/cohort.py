@@ -913,7 +913,8 @@ def validate_cohort(
                 reject("setting", "invalid_setting", "setting must be custody or community")
             elif row_setting != setting:
                 reject("setting", "setting_mismatch", f"setting differs from the programme's "
-                       f"setting ({setting}); submit {row_setting} cases as a separate programme")
+                       f"setting ({setting}); people from the other setting need a submission "
+                       "of their own")
 
         row_warnings: list[CohortWarning] = []
         pnc = prison = None
@@ -972,14 +973,17 @@ def validate_cohort(
 
 
 def _rows_frame(accepted: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(accepted, columns=list(ROW_COLUMNS))
-    frame["row_number"] = frame["row_number"].astype("int64")
-    for c in ("forename", "surname", "forename_key", "surname_key", "sex", "pnc_id",
-              "prison_number", "other_id"):
-        frame[c] = frame[c].astype("string")
-    for c in ("date_of_birth", "intervention_start", "intervention_end"):
-        frame[c] = pd.to_datetime(frame[c]).astype("datetime64[ns]")
-    return frame.reset_index(drop=True)
+    # Typed arrays built directly: one frame construction instead of a cast per column.
+    data: dict[str, Any] = {}
+    for c in ROW_COLUMNS:
+        values = [r[c] for r in accepted]
+        if c == "row_number":
+            data[c] = np.asarray(values, dtype=np.int64)
+        elif c in ("date_of_birth", "intervention_start", "intervention_end"):
+            data[c] = np.array(values, dtype="datetime64[D]").astype("datetime64[ns]")
+        else:
+            data[c] = pd.array(values, dtype="string")
+    return pd.DataFrame(data, columns=list(ROW_COLUMNS))
 
 
 def validate_upload(
