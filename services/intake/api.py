@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -184,7 +185,32 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     @app.get("/v1/reports")
     def catalogue() -> list[dict[str, Any]]:
+        """The public catalogue of published reports (headline figures, aggregates only)."""
         return catalogue_entries(store)
+
+    @app.get("/v1/reports/{sid}", response_class=Response)
+    def published_report(sid: str, format: str = "html") -> Response:
+        """A published report (public, like the MoJ's JDL publications)."""
+        if format not in REPORT_TYPES or not _plausible_id(sid):
+            raise HTTPException(404, "no such report")
+        try:
+            return Response(store.get(f"reports/{sid}/report.{format}"), media_type=REPORT_TYPES[format])
+        except ObjectNotFound:
+            raise HTTPException(404, "no such report") from None
+
+    @app.get("/catalogue", response_class=HTMLResponse)
+    def catalogue_page() -> HTMLResponse:
+        from jdl_report.render import catalogue_html
+
+        return HTMLResponse(catalogue_html(catalogue_entries(store)))
+
+    @app.get("/", response_class=HTMLResponse)
+    def upload_page() -> HTMLResponse:
+        return HTMLResponse(_page("upload.html"))
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status_page() -> HTMLResponse:
+        return HTMLResponse(_page("status.html"))
 
     app.state.store = store
     return app
@@ -198,6 +224,10 @@ def catalogue_entries(store: ObjectStore) -> list[dict[str, Any]]:
         except (ObjectNotFound, ValueError):
             continue
     return sorted(out, key=lambda e: e.get("published_at", ""), reverse=True)
+
+
+def _page(name: str) -> str:
+    return (Path(__file__).parent / "web" / name).read_text()
 
 
 def _plausible_id(sid: str) -> bool:

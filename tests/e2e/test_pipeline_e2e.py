@@ -1,0 +1,180 @@
+"""End to end through a real tansu broker, the five services as processes, and a moto S3 server:
+a cohort posted to the API comes back as a report, its individual-level data is deleted, and no
+submitted name, date of birth, PNC ID or prison number is found anywhere afterwards."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from jdl_events import events as ev
+from jdl_events import topics
+from jdl_infra.objectstore import S3Store
+from jdl_infra.runtime import EmbeddedRuntime
+
+pytestmark = pytest.mark.e2e
+PEOPLE = 30_000
+PROGRAMME = {"organisation": "Second Chances Trust", "name": "Mentoring", "targets": "Adults leaving custody",
+             "delivers": "Weekly mentoring and help with housing", "selection": "Referred by prison staff",
+             "setting": "custody", "contact_email": "eval@example.org"}
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory, s3_server):
+    bucket = f"e2e-{uuid.uuid4().hex[:8]}"
+    runtime = EmbeddedRuntime(var_dir=tmp_path_factory.mktemp("e2e") / "var", people=PEOPLE, seed=5,
+                              store_url=f"s3://{bucket}", s3_endpoint=s3_server.endpoint,
+                              linkage_workers=2, quiet=True,
+                              extra_env={"JDL_S3_ACCESS_KEY": "test", "JDL_S3_SECRET_KEY": "test"})
+    with runtime:
+        runtime.store = S3Store(s3_server.endpoint, bucket, "test", "test")
+        yield runtime
+
+
+@pytest.fixture(scope="module")
+def cohort(rt, tmp_path_factory):
+    from jdl_core.national import load_national
+    from jdl_core.synth.cohort import sample_cohort, write_cohort
+
+    national = load_national(rt.data_dir)
+    upload, truth = sample_cohort(national, size=250, setting="custody", selection="higher-risk", seed=21)
+    path = tmp_path_factory.mktemp("cohort") / "cohort.csv"
+    write_cohort(upload, path)
+    return path, upload
+
+
+def client(rt, org="demo-org") -> httpx.Client:
+    return httpx.Client(base_url=rt.api_url, timeout=60, headers={"Authorization": f"Bearer {rt.tokens[org]}"})
+
+
+def post(rt, path: Path) -> dict:
+    with client(rt) as c, path.open("rb") as f:
+        r = c.post("/v1/submissions", files={"file": (path.name, f)}, data={"programme": json.dumps(PROGRAMME)})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def wait_state(rt, sid: str, pred, timeout: float = 240) -> tuple[dict, list[str]]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with client(rt) as c:
+        while time.monotonic() < deadline:
+            st = c.get(f"/v1/submissions/{sid}").json()
+            if not seen or seen[-1] != st["state"]:
+                seen.append(st["state"])
+            if pred(st):
+                return st, seen
+            time.sleep(0.3)
+    raise AssertionError(f"{sid} timed out in states {seen}")
+
+
+def topic_messages(bootstrap: str, topic: str) -> list[bytes]:
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or []]
+    c.assign(parts)
+    c.seek_to_beginning()
+    end = c.end_offsets(parts)
+    out: list[bytes] = []
+    deadline = time.monotonic() + 20
+    while any(c.position(p) < end[p] for p in parts) and time.monotonic() < deadline:
+        for recs in c.poll(300).values():
+            out += [r.value for r in recs]
+    c.close()
+    return out
+
+
+def personal_values(upload) -> set[str]:
+    vals: set[str] = set()
+    for col in ("forename", "surname", "date_of_birth", "pnc_id", "prison_number"):
+        for v in upload[col].dropna().astype(str):
+            if len(v) >= 6:          # short names also occur in ordinary words and JSON keys
+                vals.add(v)
+    return vals
+
+
+def test_end_to_end_report_and_deletion(rt, cohort):
+    path, upload = cohort
+    sub = post(rt, path)
+    sid = sub["submission_id"]
+    st, seen = wait_state(rt, sid, lambda s: s["state"] in ("done", "failed") and s.get("purged"))
+    assert st["state"] == "done", st.get("error")
+    assert seen[-1] == "done" and len(seen) >= 2
+    events = [s["event"] for s in st["stages"]]
+    for e in ("submission.received", "cohort.linked", "control.matched", "report.ready", "data.purged"):
+        assert e in events, events
+    assert st["attrition"]["submitted"] == len(upload)
+    with client(rt) as c:
+        pdf = c.get(f"/v1/submissions/{sid}/report", params={"format": "pdf"})
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        result = c.get(f"/v1/submissions/{sid}/report", params={"format": "json"}).json()
+        assert any(m["name"] == "rate" for m in result.get("measures", result.get("result", {}).get("measures", [])))
+        # another organisation cannot see it
+        with client(rt, "other-org") as o:
+            assert o.get(f"/v1/submissions/{sid}").status_code == 404
+            assert o.get(f"/v1/submissions/{sid}/report").status_code == 404
+        catalogue = httpx.get(f"{rt.api_url}/v1/reports").json()
+        assert any(e["submission_id"] == sid for e in catalogue)
+
+    # individual-level data gone: every version under the prefix, and the data key
+    store = rt.store
+    assert store.list_versions(f"submissions/{sid}/") == []
+    assert store.list_versions(f"keys/{sid}") == []
+    assert store.exists(f"reports/{sid}/report.pdf")
+
+    # plaintext scan of the whole store (all versions), every topic, every log
+    secrets = personal_values(upload)
+    assert len(secrets) > 100
+    blobs: list[tuple[str, bytes]] = []
+    for key, version in store.list_versions(""):
+        obj = store.client.get_object(store.bucket, key, version_id=None if version == "null" else version)
+        blobs.append((f"s3:{key}", obj.read()))
+        obj.close()
+    for spec in topics.all_topic_specs():
+        blobs += [(f"topic:{spec.name}", m) for m in topic_messages(rt.bootstrap, spec.name)]
+    for log in (rt.var_dir / "logs").glob("*.log"):
+        blobs.append((f"log:{log.name}", log.read_bytes()))
+    leaks = [(where, s) for where, blob in blobs for s in secrets if s.encode() in blob]
+    assert leaks == [], f"personal data found: {leaks[:5]}"
+
+
+def test_worker_killed_mid_submission_finishes_with_one_report(rt, cohort):
+    path, _ = cohort
+    sid = post(rt, path)["submission_id"]
+    for label in [p.name for p in rt.procs if p.name.startswith("linkage")]:
+        rt.kill(label)                       # both linkage workers die before or while linking
+    for i, label in enumerate(["linkage", "linkage-1"]):
+        rt.start_worker("linkage", i)
+    rt.wait_healthy()
+    st, _ = wait_state(rt, sid, lambda s: s["state"] in ("done", "failed"))
+    assert st["state"] == "done", st.get("error")
+    ready = [ev.parse_event(m) for m in topic_messages(rt.bootstrap, topics.REPORT_READY)]
+    mine = {e.event_id for e in ready if e.submission_id == sid}
+    assert len(mine) == 1
+    assert sum(1 for k in rt.store.list("catalogue/") if sid in k) == 1
+
+
+def test_two_linkage_workers_share_the_consumer_group(rt):
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def members() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=rt.bootstrap)
+        await admin.start()
+        try:
+            (resp,) = await admin.describe_consumer_groups(["jdl-linkage"])
+            return len(resp.groups[0][5])
+        finally:
+            await admin.close()
+
+    deadline = time.monotonic() + 60
+    n = 0
+    while time.monotonic() < deadline and n != 2:
+        n = asyncio.run(members())
+        time.sleep(1)
+    assert n == 2
+    assert topics.spec(topics.SUBMISSION_RECEIVED).partitions >= 2
