@@ -698,6 +698,7 @@ def _build_frame(header: list[str],
 # Cells
 # --------------------------------------------------------------------------------------------
 
+_FORMULA_LEAD: Final = frozenset("=@+-\t\r\n ")
 _PLAIN_NUMBER = re.compile(r"[+-]\s*\d+(?:[.,]\d+)?")
 
 
@@ -778,13 +779,17 @@ def _is_missing(text: str) -> bool:
     return text.strip().lower() in _MISSING_TOKENS
 
 
+_NAME_DROP = re.compile(r"['’‘`.]")
+
+
+@lru_cache(maxsize=65536)       # names repeat a lot within a cohort
 def name_key(name: str) -> str:
     """Upper-case linkage key of a name: accents folded, apostrophes and dots removed, hyphens
     and runs of spaces made one space ("O'Brien-Smyth " -> "OBRIEN SMYTH")."""
-    folded = "".join(ch for ch in unicodedata.normalize("NFKD", name)
-                     if not unicodedata.combining(ch))
-    folded = re.sub(r"['’‘`.]", "", folded)
-    return " ".join(re.sub(r"-", " ", folded).split()).upper()
+    if not name.isascii():
+        name = "".join(ch for ch in unicodedata.normalize("NFKD", name)
+                       if not unicodedata.combining(ch))
+    return " ".join(_NAME_DROP.sub("", name).replace("-", " ").split()).upper()
 
 
 def _to_date(value: Any, name: str) -> date:
@@ -857,7 +862,9 @@ def validate_cohort(
             reject(None, "misaligned_row", "the row has more values than the header has columns "
                    "(often an unquoted comma inside a value); the row was not used")
         raw = {c: cells[c][i] for c in KNOWN_COLUMNS}
-        formula = {c for c, v in raw.items() if v and looks_like_formula(v)}
+        # The first-character test is a cheap filter: most cells cannot be formulas.
+        formula = {c for c, v in raw.items()
+                   if v and v[0] in _FORMULA_LEAD and looks_like_formula(v)}
         for c in sorted(formula, key=KNOWN_COLUMNS.index):
             reject(c, "formula_injection", f"{LABELS[c]} starts like a spreadsheet formula "
                    "(=, +, -, @); formulas are not accepted")
