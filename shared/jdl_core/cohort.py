@@ -19,9 +19,10 @@ Two steps, both pure (bytes in, frames and dataclasses out; nothing is stored or
 
 Decisions worth knowing:
 
-- **Row numbers** are those a spreadsheet shows for the file: the first line (the header) is row 1,
-  so the first person is row 2. Blank lines/rows are skipped but still counted, so numbers stay
-  those of the file; a CSV record spanning lines (a quoted line break) is one row, as in Excel.
+- **Row numbers** are those a spreadsheet shows for the file, counting the header: with the
+  header on the first line (row 1) the first person is row 2. Blank lines/rows (above the header
+  too) are skipped but still counted, so numbers stay those of the file; a CSV record spanning
+  lines (a quoted line break) is one row, as Excel shows it. The header is the first non-blank row.
 - **No submitted value is ever put in a message** (rejections, warnings, exceptions): only row
   numbers, column names and the rule. Column headings are echoed only when recognised or when
   they look like headings (letters, digits, a little punctuation, at most 60 characters);
@@ -44,7 +45,8 @@ Decisions worth knowing:
   same prison number, or same normalised forename + surname + date of birth) is rejected as
   ``duplicate``; the first copy is kept.
 - **Sensitive columns** (special-category data, free text about a person) refuse the whole file;
-  other unrecognised columns are dropped with a warning and never reach the accepted rows.
+  other unrecognised columns are dropped with a warning and never reach the accepted rows (their
+  cells are not checked for formulas either: nothing of them is kept).
 """
 from __future__ import annotations
 
@@ -198,7 +200,7 @@ WarningCode = Literal["invalid_pnc", "invalid_prison_number", "dropped_columns",
 class RowRejection:
     """One problem of one rejected row. The message never contains the cell's value."""
 
-    row_number: int            # as a spreadsheet shows it: header = row 1, first person = row 2
+    row_number: int            # as a spreadsheet shows it, counting the header (usually row 1)
     column: str | None         # canonical column name, None for a whole-row problem
     reason_code: str           # one of REJECTION_REASONS
     message: str
@@ -660,8 +662,12 @@ def _build_frame(header: list[str],
 
     missing = [c for c in UPLOAD_REQUIRED if c not in positions]
     if missing:
+        hint = "add them with these headings (see the Data Upload Template)"
+        if {"forename", "surname"} & set(missing) and any(
+                _header_key(h) in ("name", "fullname", "names") for h in header):
+            hint = "give forename and surname in two columns, not one name column"
         raise MissingColumns(missing, "required column(s) missing: " + ", ".join(missing),
-                             hint="add them with these headings (see the Data Upload Template)")
+                             hint=hint)
     if not records:
         raise NoDataRows("the file has a header row but no rows of people",
                          hint="add one row per person below the headings")

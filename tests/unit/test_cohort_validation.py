@@ -258,6 +258,15 @@ def test_missing_columns_are_named():
     assert "sex" in str(e.value) and "setting" in str(e.value)
 
 
+def test_a_single_name_column_gets_a_specific_hint():
+    headings = {k: v for k, v in TEMPLATE.items() if k not in ("forename", "surname")}
+    headings = {"name": "Full name", **headings}
+    rows = [{**r, "name": f"{r['forename']} {r['surname']}"} for r in people(3)]
+    with pytest.raises(C.MissingColumns) as e:
+        C.parse_upload(to_csv(rows, headings), "cohort.csv")
+    assert e.value.columns == ("forename", "surname") and "two columns" in str(e.value)
+
+
 def test_file_without_header_row_is_refused_without_echo():
     rows = people(5)
     body = to_csv(rows).split(b"\r\n", 1)[1]          # drop the header: first row is a person
@@ -658,12 +667,15 @@ def test_row_numbers_count_blank_lines_and_multiline_cells():
     assert v.counts.submitted == 62
 
 
-def test_xlsx_row_numbers_with_blank_rows_and_a_title_gap():
+@pytest.mark.parametrize("blank_rows_above", [0, 2])
+def test_xlsx_row_numbers_with_blank_rows(blank_rows_above):
     rows = people(62)
     rows[1]["sex"] = "X"
     header = list(TEMPLATE.values())
     wb = openpyxl.Workbook()
     ws = wb.active
+    for _ in range(blank_rows_above):                # empty rows above the header still count
+        ws.append([])
     ws.append(header)                                # row 1
     ws.append([rows[0][c] for c in TEMPLATE])        # row 2
     ws.append([])                                    # row 3 blank
@@ -672,8 +684,9 @@ def test_xlsx_row_numbers_with_blank_rows_and_a_title_gap():
     out = io.BytesIO()
     wb.save(out)
     v = validate(out.getvalue(), "cohort.xlsx")
-    assert [(r.row_number, r.reason_code) for r in v.rejections] == [(4, "invalid_sex")]
-    assert v.rows["row_number"].tolist()[:3] == [2, 5, 6]
+    k = blank_rows_above
+    assert [(r.row_number, r.reason_code) for r in v.rejections] == [(4 + k, "invalid_sex")]
+    assert v.rows["row_number"].tolist()[:3] == [2 + k, 5 + k, 6 + k]
 
 
 def test_xlsx_with_real_excel_dates():
