@@ -250,6 +250,14 @@ def test_unknown_columns_are_dropped_with_a_warning(heading):
     assert not v.rows.astype(str).apply(lambda col: col.str.contains("Qzx")).any().any()
 
 
+def test_odd_headings_are_named_by_position_not_echoed():
+    rows = people(61)
+    extra = {"=HYPERLINK(\"http://x\")": ["a"] * 61, "Aldith Trevithick 01/02/1980": ["b"] * 61}
+    v = validate(to_csv(rows, extra=extra))
+    assert v.warnings[0].message.endswith("column 10, column 11")
+    assert "HYPERLINK" not in v.warnings[0].message and "Aldith" not in v.warnings[0].message
+
+
 def test_missing_columns_are_named():
     headings = {k: v for k, v in TEMPLATE.items() if k not in ("sex", "setting")}
     with pytest.raises(C.MissingColumns) as e:
