@@ -355,19 +355,16 @@ def _name_source(table: N.NameTable, pool: _Pool) -> _NameSource:
     return _NameSource(table, offset, var_offset, var_count)
 
 
-def _draw_names(src: _NameSource, ethnicity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Table indices: South Asian and Black people draw mostly from names of that origin."""
-    n = ethnicity.size
-    general = _choice_idx(rng, src.table.probabilities(), n)
-    result = general
-    for eth_code, group, share in ((2, "sa", 0.75), (1, "af", 0.35)):
+def _draw_names(src: _NameSource, origin: dict[str, np.ndarray], rng: np.random.Generator
+                ) -> np.ndarray:
+    """Table indices; people flagged in ``origin[group]`` draw from names of that origin."""
+    n = next(iter(origin.values())).size
+    result = _choice_idx(rng, src.table.probabilities(), n)
+    for group, use in origin.items():
         mask = src.table.groups == group
-        if not mask.any():
-            continue
-        p = np.where(mask, src.table.weights, 0.0)
-        specific = _choice_idx(rng, p, n)
-        use = (ethnicity == eth_code) & (rng.random(n) < share)
-        result = np.where(use, specific, result)
+        if mask.any():
+            specific = _choice_idx(rng, np.where(mask, src.table.weights, 0.0), n)
+            result = np.where(use, specific, result)
     return result
 
 
@@ -438,9 +435,13 @@ def build_tables(people: int, seed: int) -> GeneratedData:
     sur = _name_source(N.surnames(), pool)
     male = _name_source(N.male_forenames(), pool)
     fem = _name_source(N.female_forenames(), pool)
-    sn = _draw_names(sur, pp.ethnicity, r_names)
-    fn_m = _draw_names(male, pp.ethnicity, r_names)
-    fn_f = _draw_names(fem, pp.ethnicity, r_names)
+    # Most South Asian and some Black people have forename and surname of that origin; everyone
+    # else draws from national frequencies (which include those names at their national weight).
+    origin = {"sa": (pp.ethnicity == 2) & (r_names.random(people) < 0.75),
+              "af": (pp.ethnicity == 1) & (r_names.random(people) < 0.35)}
+    sn = _draw_names(sur, origin, r_names)
+    fn_m = _draw_names(male, origin, r_names)
+    fn_f = _draw_names(fem, origin, r_names)
     surname_pool = sur.offset + sn
     forename_pool = np.where(pp.female, fem.offset + fn_f, male.offset + fn_m)
 
@@ -622,7 +623,11 @@ def generate_national(people: int = DEFAULT_PEOPLE, seed: int = DEFAULT_SEED,
     _check_args(people, seed)
     out = Path(out_dir).absolute()
     _prepare_target(out, overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as e:
+        raise InvalidArgument(f"cannot create a directory in the parent of out ({out.parent}): "
+                              f"{e.strerror}") from None
     try:
         data = build_tables(people, seed)
         manifest = write_tables(data, tmp, seed, people)
