@@ -116,7 +116,9 @@ def apply(admin: Any, plans: list[TopicPlan], *, dry_run: bool = False,
             else:
                 report.unchanged.append(p.name)
         if changes and not dry_run:
-            result = admin.alter_configs(changes, incremental=True)
+            # the broker validates the keys (and the result says so); the client-side check
+            # would only know keys the broker already reports for the topic
+            result = admin.alter_configs(changes, incremental=True, raise_on_unknown=False)
             outcome = next((v for k, v in result.items() if str(k).lower() == "topic"), {})
             for name in report.reconfigured:
                 if outcome.get(name) != "OK":
