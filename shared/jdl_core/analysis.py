@@ -1,0 +1,363 @@
+"""One call for the whole analysis: treated index events (or an upload) -> AnalysisResult.
+
+``analyse_index_events`` is what the matching service calls once linkage has chosen each treated
+person's index event: it forms the comparison pool (national index events of the same disposal
+type and period, with complete follow-up, minus every event of a treated person), matches,
+compares outcomes, and assembles the aggregate-only ``AnalysisResult`` (profile, balance, overlap,
+measures, subgroups, statements, caveats, attrition, dataset and spec).
+
+``analyse`` chains the whole core from an uploaded cohort frame: validation
+(``jdl_core.cohort.validate_cohort``) -> linkage (``jdl_core.linkage.link_cohort``) -> index events
+(``jdl_core.index_events.select_index_events``) -> ``analyse_index_events``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Final, Mapping, Sequence, get_args
+
+import numpy as np
+import pandas as pd
+
+from . import schema
+from .errors import DataError, InvalidArgument, TooFewAnalysed
+from .matching import MatchResult, MatchSpec, match
+from .matching.balance import flag as balance_flag
+from .national import NationalData
+from .outcomes import AGE_BANDS, age_band, compare_outcomes, compare_subgroups, statements
+from .result import (
+    AnalysisResult,
+    Attrition,
+    AttritionReason,
+    AttritionStep,
+    DatasetInfo,
+    ProfileRow,
+    ProgrammeInfo,
+)
+
+PERSON_COLUMNS: Final = ("sex", "ethnicity")     # covariates that live in people.parquet
+REASONS: Final[tuple[str, ...]] = get_args(AttritionReason)
+REASON_LABELS: Final[dict[str, str]] = {
+    "invalid_row": "Rows that failed validation",
+    "duplicate": "Duplicate rows (the same person more than once)",
+    "not_found": "Not found in the national data",
+    "ambiguous": "More than one possible match in the national data",
+    "no_index_event": "No eligible index event for the programme",
+    "followup_outside_coverage": "One-year follow-up not inside the data",
+    "not_in_strata": "No comparison records of the same sex and sentence type",
+    "no_match_in_caliper": "No comparable person in the national data (outside the caliper)",
+}
+STANDARD_CAVEATS: Final[tuple[str, ...]] = (
+    "The comparison group is matched only on characteristics recorded in the national data "
+    "(listed in the matching-quality table). People who took part may differ from them in ways "
+    "that are not recorded, such as motivation or support from family, and such differences "
+    "could explain part of any difference in re-offending.",
+    "People in the comparison group may themselves have received other services or "
+    "programmes: the result compares taking part in this programme with whatever the comparison "
+    "group received, not with receiving nothing.",
+    "Re-offending means proven re-offending: an offence committed in the year after release from "
+    "custody or the start of the order and proven by a conviction or caution within a further "
+    "six months. Offences that were not detected or not proven are not counted.",
+    "The time to first re-offence is compared only among people who re-offended, who are not a "
+    "matched comparison in themselves; read it alongside the re-offending rate.",
+)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def manifest_sha256(national: NationalData) -> str:
+    """sha256 of the dataset's manifest.json (of its canonical JSON when not loaded from disk)."""
+    path = getattr(national, "path", None)
+    if path is not None:
+        f = path / schema.MANIFEST_FILE
+        if f.is_file():
+            return hashlib.sha256(f.read_bytes()).hexdigest()
+    text = json.dumps(national.manifest, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def dataset_info(national: NationalData) -> DatasetInfo:
+    m = national.manifest or {}
+    counts = m.get("row_counts", {}) if isinstance(m.get("row_counts"), dict) else {}
+    return DatasetInfo(version=str(m.get("dataset_version", schema.DATASET_VERSION)),
+                       seed=m.get("seed"), people=counts.get("people", len(national.people)),
+                       events=counts.get("events", len(national.events)),
+                       manifest_sha256=manifest_sha256(national))
+
+
+def with_person_columns(events: pd.DataFrame, people: pd.DataFrame,
+                        columns: Sequence[str] = PERSON_COLUMNS) -> pd.DataFrame:
+    """``events`` with sex and ethnicity from people.parquet (joined on person_key) if absent."""
+    need = [c for c in columns if c not in events.columns]
+    if not need:
+        return events
+    lookup = people.drop_duplicates("person_key").set_index("person_key")[need]
+    joined = lookup.reindex(events["person_key"].to_numpy())
+    out = events.copy()
+    for c in need:
+        out[c] = joined[c].to_numpy()
+    return out
+
+
+def _attrition(given: Attrition | Mapping[str, int] | None, n_received: int,
+               warnings: list[str]) -> tuple[int, list[tuple[str, int]]]:
+    """(submitted, [(reason, removed)...]) from what the earlier stages counted."""
+    if isinstance(given, Attrition):
+        return given.submitted, [(s.reason, s.removed) for s in given.steps]
+    if given is None:
+        return n_received, []
+    if not isinstance(given, Mapping):
+        raise InvalidArgument(f"attrition must be an Attrition, a mapping of reason -> count or "
+                              f"None, not {type(given).__name__}")
+    unknown = sorted(set(given) - set(REASONS) - {"submitted", "linked", "analysed"})
+    if unknown:
+        warnings.append(f"attrition counts with unknown reasons ignored: {unknown}")
+    steps = [(r, int(given[r])) for r in REASONS if int(given.get(r, 0) or 0) > 0]
+    submitted = int(given.get("submitted", n_received + sum(n for _, n in steps)))
+    return submitted, steps
+
+
+def _build_attrition(submitted: int, steps: list[tuple[str, int]], analysed: int,
+                     n_received: int, warnings: list[str]) -> Attrition:
+    merged: dict[str, int] = {}
+    for reason, n in steps:
+        merged[reason] = merged.get(reason, 0) + int(n)
+    out: list[AttritionStep] = []
+    remaining = submitted
+    for reason in REASONS:  # the order a person passes through the stages
+        n = merged.get(reason, 0)
+        if n <= 0:
+            continue
+        remaining -= n
+        out.append(AttritionStep(reason=reason, label=REASON_LABELS[reason], removed=n,  # type: ignore[arg-type]
+                                 remaining=remaining))
+    if remaining != analysed:
+        warnings.append(f"the attrition counts do not add up: {submitted} submitted less "
+                        f"{submitted - remaining} removed leaves {remaining}, but {analysed} were "
+                        f"analysed ({n_received} index events were received for matching)")
+    return Attrition(submitted=submitted, steps=out, analysed=analysed)
+
+
+_OFFENCE_LABELS: Final = {g: g.replace("_", " ").capitalize() for g in schema.OFFENCE_GROUPS}
+
+
+def _bands(values: pd.Series, edges: Sequence[tuple[str, float, float]]) -> pd.Series:
+    v = values.astype(float).to_numpy()
+    out = np.full(len(v), "", dtype=object)
+    for label, lo, hi in edges:
+        out[(v >= lo) & (v <= hi)] = label
+    return pd.Series(out, index=values.index)
+
+
+PREV_OFFENCE_BANDS: Final = (("None", 0, 0), ("1-2", 1, 2), ("3-6", 3, 6), ("7-10", 7, 10),
+                             ("11-20", 11, 20), ("21 or more", 21, np.inf))
+PREV_CUSTODY_BANDS: Final = (("None", 0, 0), ("1", 1, 1), ("2-4", 2, 4), ("5 or more", 5, np.inf))
+SENTENCE_BANDS: Final = (("Under 12 months", 0, 11.999), ("12 months or more", 12, np.inf))
+
+
+def profile(result: MatchResult) -> list[ProfileRow]:
+    """Characteristics of the matched treated people beside the weighted comparison group."""
+    long = result.matched
+    t = long[long["treated"]]
+    c = long[~long["treated"]].drop_duplicates("event_id")   # one row per comparison record
+    wc = c["weight"].to_numpy(dtype=np.float64)                # MatchIt weights: sum = records
+    chars: list[tuple[str, pd.Series, pd.Series, list[str]]] = []
+
+    def add(name: str, fn: Any, order: list[str]) -> None:
+        chars.append((name, fn(t), fn(c), order))
+
+    yes_no = {True: "Yes", False: "No"}
+    add("Sex", lambda d: d["sex"].map({"M": "Male", "F": "Female"}), ["Male", "Female"])
+    add("Age band", lambda d: age_band(d["age_at_index"]), [b[0] for b in AGE_BANDS])
+    add("Ethnicity", lambda d: d["ethnicity"].astype(str), list(schema.ETHNICITIES))
+    add("Employed in the year before", lambda d: d["employed"].astype(bool).map(yes_no), ["Yes", "No"])
+    add("On benefit in the year before", lambda d: d["on_benefit"].astype(bool).map(yes_no), ["Yes", "No"])
+    add("Previous offences", lambda d: _bands(d["prev_offences"], PREV_OFFENCE_BANDS),
+        [b[0] for b in PREV_OFFENCE_BANDS])
+    add("Previous custodial sentences", lambda d: _bands(d["prev_custody"], PREV_CUSTODY_BANDS),
+        [b[0] for b in PREV_CUSTODY_BANDS])
+    add("Index offence", lambda d: d["offence_group"].astype(str).map(_OFFENCE_LABELS),
+        [_OFFENCE_LABELS[g] for g in schema.OFFENCE_GROUPS])
+    if (t["disposal"] != "caution").any():
+        add("Sentence length", lambda d: _bands(d["sentence_months"], SENTENCE_BANDS),
+            [b[0] for b in SENTENCE_BANDS])
+    rows: list[ProfileRow] = []
+    n_t, w_total = len(t), float(wc.sum())
+    for name, vt, vc, order in chars:
+        counts_t = vt.value_counts()
+        weights_c = pd.Series(wc, index=vc.index).groupby(vc.to_numpy()).sum()
+        for cat in order:
+            nt = int(counts_t.get(cat, 0))
+            nc = float(weights_c.get(cat, 0.0))
+            if nt == 0 and nc == 0:
+                continue
+            rows.append(ProfileRow(characteristic=name, category=cat, treated_n=nt,
+                                   treated_pct=100.0 * nt / n_t, comparison_pct=100.0 * nc / w_total,
+                                   comparison_n=nc))
+    return rows
+
+
+def comparison_pool(national: NationalData, treated: pd.DataFrame) -> pd.DataFrame:
+    """National index events of the treated disposal types and period, follow-up complete,
+    excluding every event of a treated person."""
+    ev = national.events
+    years = treated["index_year"].astype(int)
+    mask = (ev["disposal"].isin(pd.unique(treated["disposal"]))
+            & ev["followup_complete"].to_numpy(dtype=bool)
+            & (ev["index_year"] >= years.min()) & (ev["index_year"] <= years.max())
+            & ~ev["person_key"].isin(treated["person_key"]))
+    return with_person_columns(ev[mask], national.people)
+
+
+# -- the analysis ----------------------------------------------------------------------------
+
+def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
+                         spec: MatchSpec | None = None, *, programme: ProgrammeInfo,
+                         attrition: Attrition | Mapping[str, int] | None = None,
+                         submission_id: str | None = None) -> AnalysisResult:
+    """Match the treated index events against the national pool and report the outcomes.
+
+    ``treated_events``: rows of national.events (one chosen index event per treated person).
+    ``attrition``: what validation, linkage and index-event selection removed (an ``Attrition``
+    or a mapping reason -> count, optionally with "submitted"); matching adds its own steps.
+    Raises ``TooFewAnalysed`` (fewer than ``spec.min_analysed`` people, before or after
+    matching), ``NoOverlap`` and ``ConstantCovariates``.
+    """
+    spec = spec or MatchSpec()
+    warnings: list[str] = []
+    if not isinstance(treated_events, pd.DataFrame):
+        raise InvalidArgument(f"treated_events must be a DataFrame of index events, not "
+                              f"{type(treated_events).__name__}")
+    needed = ("event_id", "person_key", "disposal", "index_year", "followup_complete",
+              "reoffended", "reoffence_count", "days_to_first")
+    missing = [c for c in needed if c not in treated_events.columns]
+    if missing:
+        raise DataError(f"treated_events lacks column(s) {missing}; pass rows of the national "
+                        "events table")
+    n_received = len(treated_events)
+    submitted, steps = _attrition(attrition, n_received, warnings)
+
+    treated = treated_events
+    incomplete = ~treated["followup_complete"].to_numpy(dtype=bool) | treated["reoffended"].isna().to_numpy()
+    if incomplete.any():
+        steps.append(("followup_outside_coverage", int(incomplete.sum())))
+        treated = treated[~incomplete]
+    order = treated.sort_values(["index_date", "event_id"] if "index_date" in treated else ["event_id"],
+                                kind="stable")
+    dup = order["person_key"].duplicated()
+    if dup.any():
+        # one index event per person: keep the earliest
+        steps.append(("duplicate", int(dup.sum())))
+        warnings.append(f"{int(dup.sum())} treated people had more than one index event; the "
+                        "earliest was kept")
+        treated = order[~dup]
+    treated = with_person_columns(treated, national.people)
+
+    if len(treated) < spec.min_analysed:
+        raise TooFewAnalysed(
+            f"only {len(treated)} people in the cohort could be analysed (linked to the national "
+            f"data with an eligible index event and complete follow-up); at least "
+            f"{spec.min_analysed} are needed for a reliable result",
+            hint="submit a larger cohort, or check the identifiers and intervention dates of the "
+                 "people who were not linked or had no eligible index event")
+
+    pool = comparison_pool(national, treated)
+    result = match(treated, pool, spec)
+    warnings.extend(result.warnings)
+    for reason, n in result.dropped_counts().items():
+        steps.append((reason, n))
+    if result.n_treated < spec.min_analysed:
+        raise TooFewAnalysed(
+            f"only {result.n_treated} of {len(treated)} people had a comparable person in the "
+            f"national data ({result.dropped_counts()} dropped by matching); at least "
+            f"{spec.min_analysed} are needed for a reliable result",
+            hint="the cohort differs too much from everyone else with the same sentence type and "
+                 "period; check the setting, or submit more people")
+
+    measures = compare_outcomes(result, spec)
+    subgroups = compare_subgroups(result, spec)
+    words = statements(measures, f"taking part in {programme.programme}")
+    attr = _build_attrition(submitted, steps, result.n_treated, n_received, warnings)
+
+    caveats = list(STANDARD_CAVEATS)
+    years = treated["index_year"].astype(int)
+    caveats.append(f"The results describe people like those in the cohort, with index events in "
+                   f"{years.min()}-{years.max()}; they may not hold for other people or times.")
+    if len(result.dropped_treated):
+        caveats.append(f"{len(result.dropped_treated)} of {len(treated)} people had no comparable "
+                       f"person in the national data and are not in the analysis: the results "
+                       f"describe the {result.n_treated} people matched, who may differ from the "
+                       "cohort as a whole.")
+    poor = [r.covariate for r in result.balance.itertuples() if balance_flag(r.smd_after) == "poor"]
+    if poor:
+        caveats.append("After matching, the groups still differ by more than 10% of a standard "
+                       f"deviation on: {', '.join(poor)}. Treat the results with extra caution.")
+    if subgroups:
+        caveats.append("Subgroup results use the matched sets of the treated people in each "
+                       "subgroup; they are less precise than the headline results.")
+
+    return AnalysisResult(
+        submission_id=submission_id,
+        programme=programme,
+        dataset=dataset_info(national),
+        spec=spec.to_dict(),
+        attrition=attr,
+        n_treated=result.n_treated,
+        n_comparison=result.n_comparison,
+        n_pool=result.n_pool,
+        dropped_treated=len(result.dropped_treated),
+        measures=measures,
+        balance=result.balance_rows(),
+        overlap=result.overlap,
+        profile=profile(result),
+        subgroups=subgroups,
+        statements=words,
+        caveats=caveats,
+        warnings=warnings,
+    )
+
+
+def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | None = None,
+            programme: ProgrammeInfo | Any = None, *, submission_id: str | None = None
+            ) -> AnalysisResult:
+    """The whole core from an uploaded cohort: validate, link, choose index events, analyse.
+
+    ``upload_df``: the parsed upload (canonical column names, see ``jdl_core.cohort``).
+    ``programme``: a ``ProgrammeInfo`` or a ``jdl_core.programme.Programme``.
+    """
+    from .cohort import validate_cohort
+    from .linkage import link_cohort
+
+    info = _programme_info(programme)
+    validated = validate_cohort(upload_df, setting=info.setting)
+    linkage = link_cohort(validated.rows, national)
+    try:
+        from .index_events import select_index_events
+    except ImportError:  # pragma: no cover - depends on the linkage work landing
+        raise DataError("index-event selection (jdl_core.index_events) is not available") from None
+    chosen = select_index_events(validated.rows, linkage.links, national, setting=info.setting)
+    counts: dict[str, int] = {"submitted": validated.counts.submitted,
+                              "invalid_row": validated.counts.invalid,
+                              "duplicate": validated.counts.duplicates,
+                              "not_found": linkage.counts.get("not_found", 0),
+                              "ambiguous": linkage.counts.get("ambiguous", 0)}
+    for reason, n in getattr(chosen, "attrition", {}).items():
+        counts[reason] = counts.get(reason, 0) + int(n)
+    events = getattr(chosen, "events", chosen)
+    treated = national.events[national.events["event_id"].isin(events["event_id"])]
+    return analyse_index_events(treated, national, spec, programme=info, attrition=counts,
+                                submission_id=submission_id)
+
+
+def _programme_info(programme: Any) -> ProgrammeInfo:
+    if isinstance(programme, ProgrammeInfo):
+        return programme
+    if programme is None:
+        raise InvalidArgument("programme is required: a ProgrammeInfo or a Programme")
+    try:
+        return ProgrammeInfo(organisation=programme.organisation, programme=programme.name,
+                             description=getattr(programme, "delivers", ""),
+                             setting=programme.setting)
+    except AttributeError:
+        raise InvalidArgument(f"programme must be a ProgrammeInfo or a Programme, not "
+                              f"{type(programme).__name__}") from None
