@@ -1,0 +1,61 @@
+"""The public catalogue of published reports: one disclosure-controlled entry per report, with the
+headline re-offending rate figures, for `GET /v1/reports`, the HTML index and the forest plot."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jdl_core.result import AnalysisResult
+
+from .content import verdict
+from .disclosure import DEFAULT_THRESHOLD, apply_disclosure
+
+__all__ = ["CatalogueEntry", "catalogue_entry"]
+
+
+class CatalogueEntry(BaseModel):
+    """Headline figures of one published report (aggregates only, after disclosure control)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    submission_id: str
+    organisation: str
+    programme: str
+    setting: Literal["custody", "community"] | None = None
+    published_at: datetime
+    n_treated: int | None = None             # None: withheld
+    rate_treated: float | None = None        # one-year proven re-offending rate, %
+    rate_comparison: float | None = None
+    rate_difference: float | None = None     # percentage points, treatment - comparison
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    verdict: str = ""                        # "Significant reduction", "Not significant", ...
+    links: dict[str, str] = Field(default_factory=dict)   # {"pdf": url, "html": url, "json": url}
+
+
+def catalogue_entry(result: AnalysisResult, *, published_at: datetime | None = None,
+                    links: dict[str, str] | None = None,
+                    threshold: int = DEFAULT_THRESHOLD) -> CatalogueEntry:
+    """The catalogue entry for a result, with the same disclosure control as its report."""
+    d = apply_disclosure(result, threshold)
+    rate = d.measure("rate")
+    v = verdict(rate) if rate is not None else None
+    ok = rate is not None and rate.estimable and not rate.withheld
+    return CatalogueEntry(
+        submission_id=d.submission_id or "unknown",
+        organisation=d.programme.organisation, programme=d.programme.programme,
+        setting=d.programme.setting, published_at=published_at or d.created_at,
+        n_treated=d.n_treated,
+        rate_treated=rate.treated_value if ok else None,          # type: ignore[union-attr]
+        rate_comparison=rate.comparison_value if ok else None,    # type: ignore[union-attr]
+        rate_difference=rate.difference if ok else None,          # type: ignore[union-attr]
+        ci_low=rate.ci_low if ok else None,                       # type: ignore[union-attr]
+        ci_high=rate.ci_high if ok else None,                     # type: ignore[union-attr]
+        p_value=rate.p_value if ok else None,                     # type: ignore[union-attr]
+        significant=v.significant if v else None,
+        verdict=v.badge if v else "Not estimated",
+        links=dict(links or {}),
+    )

@@ -1,0 +1,506 @@
+"""Disclosure control: turn an AnalysisResult into a publishable view in which no count below the
+threshold appears or can be worked out from the other figures, and no person's outcome can be read.
+
+Rules (applied to every table, the same way in the PDF, HTML and JSON):
+
+1. **Primary suppression.** A count of people ``n`` with ``0 < n < threshold`` is withheld. Zeros
+   are shown: a zero identifies no one. Percentages of a withheld count are withheld with it.
+2. **Secondary suppression.** Where a table's cells add up to a published total (attrition steps to
+   ``submitted - analysed``; the categories of a profile characteristic to the treatment group; the
+   subgroups of one variable to the whole group), a lone withheld cell could be recovered by
+   subtraction. So further cells (the smallest non-zero first) are withheld until at least two are
+   hidden and the hidden cells together are not themselves a small count. Counts implied but not
+   printed (e.g. the "No" of a one-row yes/no characteristic) take part as hidden cells. In the
+   attrition table the "people remaining" after a step would reveal the steps between two withheld
+   steps, so those running totals are withheld too.
+3. **Outcomes.** A group's re-offending rate reveals individual outcomes when fewer than
+   ``threshold`` people in it re-offended, or fewer than ``threshold`` did not (a 0% or 100% rate
+   tells the organisation every person's outcome). Then both groups' values of the rate and of the
+   frequency are withheld (both, because the difference would otherwise give one from the other);
+   the difference, its interval and the verdict stay. A time to first re-offence averaged over fewer
+   than ``threshold`` re-offenders is withheld entirely.
+4. **Subgroups** with fewer than ``min_subgroup_n`` treated people are dropped with a note, plus
+   any sibling needed so that a dropped group's size cannot be worked out.
+5. **Overlap histogram.** Adjacent bins are merged until every bin holds either no one or at least
+   ``threshold`` people in each group. If the treated histogram's total would reveal a withheld
+   count (people dropped by matching), treated bins are also rounded to multiples of the threshold.
+6. **Free text** (warnings and caveats): a number followed by a word for people that is below the
+   threshold, or equals a withheld count, is replaced by ``*``. Statements supplied with the result
+   that contain figures or a verdict are not carried over; the report derives its own from the
+   disclosure-controlled figures.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Iterable, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from jdl_core.errors import InvalidArgument
+from jdl_core.result import (
+    AnalysisResult, AttritionReason, BalanceRow, DatasetInfo, MeasureName, MeasureResult,
+    ProgrammeInfo, Statements,
+)
+
+__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_MIN_SUBGROUP_N", "SUPPRESSED", "apply_disclosure",
+           "footnote", "DisclosedResult", "DisclosedAttrition", "DisclosedStep", "DisclosedMeasure",
+           "DisclosedOverlap", "DisclosedProfileRow", "DisclosedSubgroup", "DisclosureInfo",
+           "protect_margin", "coarsen_bins", "redact_text"]
+
+DEFAULT_THRESHOLD = 5
+DEFAULT_MIN_SUBGROUP_N = 30
+SUPPRESSED = "*"          # how a withheld cell is printed
+
+_VERDICT_WORDS = re.compile(r"increas|reduc|decreas|fewer|more |lower|higher|shorten|lengthen|longer|"
+                            r"shorter|significant|chang|effect|impact|improv|worse|better", re.I)
+_PEOPLE_NOUNS = (r"people|persons?|individuals?|offenders?|re-offenders?|records?|participants?|men|"
+                 r"women|cases?|rows?|matches|controls?")
+# a whole number (not part of a decimal), then at most two words, then a word for people
+_COUNT_IN_TEXT = re.compile(
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?![\w]|[.,]\d)(?=\s+(?:[A-Za-z-]+\s+){0,2}?(?:"
+    + _PEOPLE_NOUNS + r")\b)")
+
+
+def footnote(threshold: int) -> str:
+    """The footnote printed under every table that has a withheld cell."""
+    return (f"{SUPPRESSED} Withheld: fewer than {threshold} people, or withheld so that a count of "
+            f"fewer than {threshold} people cannot be worked out from the other figures.")
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DisclosedStep(_View):
+    reason: AttritionReason
+    label: str
+    removed: int | None            # None: withheld
+    remaining: int | None          # None: withheld
+
+
+class DisclosedAttrition(_View):
+    submitted: int | None
+    steps: list[DisclosedStep]
+    analysed: int | None
+
+
+class DisclosedMeasure(_View):
+    """A MeasureResult after disclosure control. ``suppressed`` names the fields withheld (None)."""
+    name: MeasureName
+    label: str
+    unit: str
+    difference_unit: str
+    estimable: bool = True
+    reason: str | None = None
+    n_treated: int | None = None
+    n_comparison: int | None = None
+    treated_value: float | None = None
+    comparison_value: float | None = None
+    difference: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    bootstrap_ci_low: float | None = None
+    bootstrap_ci_high: float | None = None
+    direction: Literal["reduction", "increase", "none"] | None = None
+    higher_is_worse: bool = True
+    withheld: bool = False         # the whole comparison withheld (too few people)
+    suppressed: list[str] = []     # names of fields withheld by disclosure control
+    note: str | None = None        # plain words: what was withheld and why
+
+
+class DisclosedOverlap(_View):
+    bin_edges: list[float]
+    treated_counts: list[int]
+    pool_counts: list[int]
+    matched_counts: list[float]
+    caliper: float | None = None
+    merged: bool = False           # bins were merged to avoid small counts
+    treated_rounded_to: int | None = None   # treated counts rounded to this base
+
+
+class DisclosedProfileRow(_View):
+    characteristic: str
+    category: str
+    treated_n: int | None
+    treated_pct: float | None
+    comparison_pct: float | None
+    comparison_n: float | None = None
+
+
+class DisclosedSubgroup(_View):
+    variable: str
+    level: str
+    n_treated: int
+    measures: list[DisclosedMeasure]
+
+
+class DisclosureInfo(_View):
+    threshold: int
+    min_subgroup_n: int
+    suppressed_cells: int          # cells withheld across all tables
+    footnote: str
+    notes: list[str]               # plain-words notes (dropped subgroups, withheld measures...)
+
+
+class DisclosedResult(_View):
+    """The publishable view of an AnalysisResult: the same structure, small counts withheld (None)."""
+    schema_version: str
+    submission_id: str | None
+    programme: ProgrammeInfo
+    dataset: DatasetInfo
+    spec: dict[str, Any]
+    attrition: DisclosedAttrition
+    n_treated: int | None
+    n_comparison: int | None
+    n_pool: int | None
+    dropped_treated: int | None
+    measures: list[DisclosedMeasure]
+    balance: list[BalanceRow]
+    overlap: DisclosedOverlap | None
+    profile: list[DisclosedProfileRow]
+    subgroups: list[DisclosedSubgroup]
+    statements: Statements         # only the supplied statements that carry no figures or verdicts
+    caveats: list[str]
+    warnings: list[str]
+    software_version: str
+    created_at: datetime
+    disclosure: DisclosureInfo
+
+    def measure(self, name: MeasureName) -> DisclosedMeasure | None:
+        return next((m for m in self.measures if m.name == name), None)
+
+
+# --------------------------------------------------------------------------------------------
+# generic building blocks (public so the rules can be tested on their own)
+
+def _sensitive(v: float | None, t: int) -> bool:
+    return v is not None and 0 < v < t
+
+
+def protect_margin(values: Sequence[float], total: float | None, primary: Iterable[int],
+                   threshold: int) -> set[int]:
+    """Indices of cells to withhold so that no withheld cell can be recovered from ``total``.
+
+    ``values`` are the cells of one margin (they add up to ``total`` if the categories are
+    exhaustive; any shortfall is an implied hidden cell). ``primary`` are cells withheld anyway.
+    Adds the smallest non-zero visible cells until the hidden cells number at least two (when one
+    of them is small) and their sum is not itself a small count.
+    """
+    hidden = set(primary)
+    if total is None:
+        return hidden       # no published total: nothing can be recovered by subtraction
+    remainder = total - sum(values)
+    rem = remainder if remainder > 1e-6 else 0.0
+
+    def safe() -> bool:
+        cells = [values[i] for i in hidden] + ([rem] if rem else [])
+        if not cells:
+            return True
+        if _sensitive(sum(cells), threshold):
+            return False
+        return len(cells) >= 2 or not any(_sensitive(c, threshold) for c in cells)
+
+    while not safe():
+        visible = [i for i in range(len(values)) if i not in hidden]
+        if not visible:
+            break
+        hidden.add(min(visible, key=lambda i: (values[i] == 0, values[i], i)))
+    return hidden
+
+
+def coarsen_bins(edges: Sequence[float], series: Sequence[Sequence[float]],
+                 threshold: int) -> tuple[list[float], list[list[float]]]:
+    """Merge adjacent histogram bins until every merged bin of every series is 0 or >= threshold."""
+    nb = len(edges) - 1
+    if nb <= 0 or any(len(s) != nb for s in series):
+        raise InvalidArgument(f"overlap histogram: {nb + 1} bin edges need {nb} counts per series, "
+                              f"got {[len(s) for s in series]}")
+
+    def ok(group: list[int]) -> bool:
+        return all(not _sensitive(sum(s[i] for i in group), threshold) for s in series)
+
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    for i in range(nb):
+        cur.append(i)
+        if ok(cur):
+            groups.append(cur)
+            cur = []
+    if cur:  # a small tail left over: fold it into the previous bin
+        if groups:
+            groups[-1].extend(cur)
+        else:
+            groups.append(cur)
+    new_edges = [edges[g[0]] for g in groups] + [edges[groups[-1][-1] + 1]]
+    new_series = [[sum(s[i] for i in g) for g in groups] for s in series]
+    return new_edges, new_series
+
+
+def redact_text(text: str, threshold: int, withheld: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+    """Replace counts of people in free text that are small or equal a withheld count with '*'."""
+    def sub(m: re.Match[str]) -> str:
+        v = int(m.group(1).replace(",", ""))
+        return SUPPRESSED if (0 < v < threshold or v in withheld) else m.group(0)
+    return _COUNT_IN_TEXT.sub(sub, text)
+
+
+# --------------------------------------------------------------------------------------------
+
+class _Ledger:
+    """Counts withheld cells and remembers withheld values (to redact them from free text)."""
+
+    def __init__(self) -> None:
+        self.cells = 0
+        self.values: set[int] = set()
+        self.notes: list[str] = []
+
+    def hide(self, v: float | None, cells: int = 1) -> None:
+        self.cells += cells
+        if v is not None and float(v).is_integer() and v > 0:
+            self.values.add(int(v))
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def _count(v: int | None, t: int, led: _Ledger) -> int | None:
+    if _sensitive(v, t):
+        led.hide(v)
+        return None
+    return v
+
+
+def _attrition(result: AnalysisResult, t: int, led: _Ledger) -> tuple[DisclosedAttrition, int | None]:
+    a = result.attrition
+    removed = [s.removed for s in a.steps]
+    primary = {i for i, v in enumerate(removed) if _sensitive(v, t)}
+    caliper_step = next((i for i, s in enumerate(a.steps) if s.reason == "no_match_in_caliper"), None)
+    if caliper_step is not None and _sensitive(result.dropped_treated, t):
+        primary.add(caliper_step)
+    hidden = protect_margin(removed, a.submitted - a.analysed, primary, t)
+    order = sorted(hidden)
+    # running totals between the first and last withheld step would reveal the steps between them
+    hide_remaining = set(range(order[0], order[-1])) if len(order) >= 2 else set()
+    steps = []
+    for i, s in enumerate(a.steps):
+        if i in hidden:
+            led.hide(s.removed)
+        rem: int | None = s.remaining
+        if i in hide_remaining or _sensitive(s.remaining, t):
+            led.hide(s.remaining)
+            rem = None
+        steps.append(DisclosedStep(reason=s.reason, label=s.label,
+                                   removed=None if i in hidden else s.removed, remaining=rem))
+    if caliper_step is not None and caliper_step in hidden:
+        dropped: int | None = None
+        if result.dropped_treated:
+            led.values.add(result.dropped_treated)
+    else:
+        dropped = _count(result.dropped_treated, t, led)
+    return (DisclosedAttrition(submitted=_count(a.submitted, t, led), steps=steps,
+                               analysed=_count(a.analysed, t, led)), dropped)
+
+
+def _profile(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedProfileRow]:
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(result.profile):
+        groups.setdefault(r.characteristic, []).append(i)
+    hide_t: set[int] = set()
+    hide_c: set[int] = set()
+    for idx in groups.values():
+        tn = [result.profile[i].treated_n for i in idx]
+        h = protect_margin(tn, result.n_treated, [j for j, v in enumerate(tn) if _sensitive(v, t)], t)
+        hide_t |= {idx[j] for j in h}
+        cn = [result.profile[i].comparison_n for i in idx]
+        if all(v is not None for v in cn):
+            cnv = [float(v) for v in cn]  # type: ignore[arg-type]
+            h = protect_margin(cnv, sum(cnv), [j for j, v in enumerate(cnv) if _sensitive(v, t)], t)
+            hide_c |= {idx[j] for j in h}
+    rows = []
+    for i, r in enumerate(result.profile):
+        if i in hide_t:
+            led.hide(r.treated_n, 2)
+        if i in hide_c:
+            led.hide(None, 2)
+        rows.append(DisclosedProfileRow(
+            characteristic=r.characteristic, category=r.category,
+            treated_n=None if i in hide_t else r.treated_n,
+            treated_pct=None if i in hide_t else r.treated_pct,
+            comparison_pct=None if i in hide_c else r.comparison_pct,
+            comparison_n=None if i in hide_c else r.comparison_n))
+    return rows
+
+
+def _as_share(value: float, unit: str) -> float:
+    return value / 100.0 if ("%" in unit or value > 1.0) else value
+
+
+def _outcome_sensitive(rate: MeasureResult | None, t: int) -> str | None:
+    """Which group's rate would reveal individual outcomes ('treatment'/'comparison'), if any."""
+    if rate is None or not rate.estimable:
+        return None
+    for group, value, n in (("treatment", rate.treated_value, rate.n_treated),
+                            ("comparison", rate.comparison_value, rate.n_comparison)):
+        if value is None or not n:
+            continue
+        k = round(_as_share(value, rate.unit) * n)
+        if k < t or n - k < t:
+            return group
+    return None
+
+
+def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
+              scope: str) -> list[DisclosedMeasure]:
+    rate = next((m for m in measures if m.name == "rate"), None)
+    outcome_group = _outcome_sensitive(rate, t)
+    out = []
+    for m in measures:
+        d = m.model_dump()
+        suppressed: list[str] = []
+        note = None
+        withheld = False
+        if not m.estimable:
+            # nothing to compare: keep the reason, drop any stray figures
+            for f in ("treated_value", "comparison_value", "difference", "ci_low", "ci_high",
+                      "p_value", "significant", "bootstrap_ci_low", "bootstrap_ci_high", "direction"):
+                d[f] = None
+        elif m.name == "days_to_first" and (_sensitive(m.n_treated, t) or _sensitive(m.n_comparison, t)):
+            withheld = True
+            for f in ("treated_value", "comparison_value", "difference", "ci_low", "ci_high",
+                      "p_value", "significant", "bootstrap_ci_low", "bootstrap_ci_high", "direction"):
+                d[f] = None
+            suppressed = ["treated_value", "comparison_value", "difference", "ci_low", "ci_high",
+                          "p_value"]
+            led.hide(None, 5)
+            who = "treatment" if _sensitive(m.n_treated, t) else "comparison"
+            note = (f"Not shown: fewer than {t} people in the {who} group re-offended, so an average "
+                    f"over them could reveal individual outcomes.")
+            led.note(f"{scope}{m.label}: not shown because fewer than {t} people in the {who} group "
+                     f"re-offended.")
+        elif m.name in ("rate", "frequency") and outcome_group is not None:
+            d["treated_value"] = d["comparison_value"] = None
+            suppressed = ["treated_value", "comparison_value"]
+            led.hide(None, 2)
+            note = (f"The value for each group is not shown: fewer than {t} people in the "
+                    f"{outcome_group} group re-offended, or fewer than {t} did not, so it would "
+                    f"reveal individual outcomes. The difference and its interval are shown.")
+            led.note(f"{scope}{m.label}: group values withheld because fewer than {t} people in the "
+                     f"{outcome_group} group re-offended, or fewer than {t} did not.")
+        for f in ("n_treated", "n_comparison"):
+            if _sensitive(d[f], t):
+                led.hide(d[f])
+                d[f] = None
+                suppressed.append(f)
+        d.update(withheld=withheld, suppressed=suppressed, note=note)
+        out.append(DisclosedMeasure.model_validate(d))
+    return out
+
+
+_VARIABLE_NAMES = {"sex": "Sex", "age_band": "Age band", "setting": "Setting"}
+
+
+def _subgroups(result: AnalysisResult, t: int, min_n: int, led: _Ledger) -> list[DisclosedSubgroup]:
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(result.subgroups):
+        groups.setdefault(s.variable, []).append(i)
+    drop: set[int] = set()
+    for var, idx in groups.items():
+        ns = [result.subgroups[i].n_treated for i in idx]
+        small = {j for j, v in enumerate(ns) if v < min_n}
+        h = protect_margin(ns, result.n_treated, small, t)
+        drop |= {idx[j] for j in h}
+        name = _VARIABLE_NAMES.get(var, var.replace("_", " ").capitalize())
+        for j in sorted(h):
+            level = result.subgroups[idx[j]].level
+            if j in small:
+                led.note(f"Subgroup {name} {level}: not shown because it has fewer than {min_n} people.")
+            else:
+                led.note(f"Subgroup {name} {level}: not shown so that the size of a smaller group "
+                         f"cannot be worked out.")
+    out = []
+    for i, s in enumerate(result.subgroups):
+        if i in drop:
+            continue
+        name = _VARIABLE_NAMES.get(s.variable, s.variable)
+        out.append(DisclosedSubgroup(variable=s.variable, level=s.level, n_treated=s.n_treated,
+                                     measures=_measures(s.measures, t, led, f"Subgroup {name} {s.level}, ")))
+    return out
+
+
+def _overlap(result: AnalysisResult, dropped_hidden: bool, t: int,
+             led: _Ledger) -> DisclosedOverlap | None:
+    o = result.overlap
+    if o is None:
+        return None
+    edges, (tc, pc, mc) = coarsen_bins(o.bin_edges, [o.treated_counts, o.pool_counts, o.matched_counts], t)
+    merged = len(edges) < len(o.bin_edges)
+    treated = [int(v) for v in tc]
+    rounded_to = None
+    extra = sum(treated) - result.n_treated
+    if (dropped_hidden and extra != 0) or _sensitive(abs(extra), t):
+        # the histogram total would give away a withheld count: round treated bins to base t
+        treated = [0 if v == 0 else max(t, t * round(v / t)) for v in treated]
+        rounded_to = t
+    return DisclosedOverlap(bin_edges=list(edges), treated_counts=treated,
+                            pool_counts=[int(v) for v in pc],
+                            matched_counts=[round(float(v), 1) for v in mc], caliper=o.caliper,
+                            merged=merged, treated_rounded_to=rounded_to)
+
+
+def _carry_statements(st: Statements) -> Statements:
+    def keep(s: str) -> bool:
+        return not re.search(r"\d", s) and not _VERDICT_WORDS.search(s)
+    return Statements(can_say=[s for s in st.can_say if keep(s)],
+                      cannot_say=[s for s in st.cannot_say if keep(s)])
+
+
+def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
+                     min_subgroup_n: int | None = None) -> DisclosedResult:
+    """The disclosure-controlled view of ``result`` (see the module docstring for the rules).
+
+    ``min_subgroup_n`` defaults to the larger of 30 and the threshold.
+    """
+    if not isinstance(result, AnalysisResult):
+        raise InvalidArgument(f"result: expected an AnalysisResult, got {type(result).__name__}")
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 100:
+        raise InvalidArgument(f"threshold={threshold!r} is not allowed: use a whole number of people "
+                              f"from 1 to 100 (default {DEFAULT_THRESHOLD})")
+    if min_subgroup_n is None:
+        min_subgroup_n = max(DEFAULT_MIN_SUBGROUP_N, threshold)
+    if isinstance(min_subgroup_n, bool) or not isinstance(min_subgroup_n, int) or min_subgroup_n < threshold:
+        raise InvalidArgument(f"min_subgroup_n={min_subgroup_n!r} is not allowed: use a whole number "
+                              f"no smaller than the threshold ({threshold})")
+    t = threshold
+    led = _Ledger()
+    attrition, dropped = _attrition(result, t, led)
+    profile = _profile(result, t, led)
+    measures = _measures(result.measures, t, led, "")
+    subgroups = _subgroups(result, t, min_subgroup_n, led)
+    overlap = _overlap(result, dropped is None and bool(result.dropped_treated), t, led)
+    if overlap is not None and overlap.merged:
+        led.note(f"Propensity score bins were merged so that each holds no one or at least {t} people.")
+    if overlap is not None and overlap.treated_rounded_to:
+        led.note(f"Treatment group counts in the overlap plot are rounded to multiples of {t}.")
+    n_treated = _count(result.n_treated, t, led)
+    n_comparison = _count(result.n_comparison, t, led)
+    n_pool = _count(result.n_pool, t, led)
+    withheld_values = set(led.values)
+    warnings = [redact_text(w, t, withheld_values) for w in result.warnings]
+    caveats = [redact_text(c, t, withheld_values) for c in result.caveats]
+    if any(a != b for a, b in zip(warnings + caveats, result.warnings + result.caveats)):
+        led.note("Counts of fewer than the threshold were removed from the analysis's warnings.")
+    return DisclosedResult(
+        schema_version=result.schema_version, submission_id=result.submission_id,
+        programme=result.programme, dataset=result.dataset, spec=result.spec,
+        attrition=attrition, n_treated=n_treated, n_comparison=n_comparison, n_pool=n_pool,
+        dropped_treated=dropped, measures=measures, balance=list(result.balance), overlap=overlap,
+        profile=profile, subgroups=subgroups, statements=_carry_statements(result.statements),
+        caveats=caveats, warnings=warnings, software_version=result.software_version,
+        created_at=result.created_at,
+        disclosure=DisclosureInfo(threshold=t, min_subgroup_n=min_subgroup_n,
+                                  suppressed_cells=led.cells, footnote=footnote(t), notes=led.notes))
+
