@@ -45,7 +45,8 @@ def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
         return []   # a failed purge is retried by the sweep, not by reacting to its own failure
     trigger = event.trigger if isinstance(event, PurgeRequested) else TRIGGER_OF[type(event)]
     cert = purge_submission(ports.store, ports.keyring, ports.audit, event.submission_id, trigger,
-                            due_at=event.occurred_at)
+                            due_at=(event.due_at if isinstance(event, PurgeRequested) and event.due_at
+                                    else event.occurred_at))
     metrics.PURGES.labels(cert.outcome).inc()
     if cert.lag_seconds is not None and cert.outcome == "purged":
         metrics.PURGE_LAG.observe(max(0.0, cert.lag_seconds))
@@ -58,7 +59,7 @@ def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
 
 def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested]:
     """Purge requests for every submission past the retention limit that has no certificate."""
-    from .handlers import sweep_due
+    from .handlers import retention_due_at, sweep_due
 
     now = now or datetime.now(timezone.utc)
     statuses = []
@@ -68,8 +69,11 @@ def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested
         except Exception:
             continue
         statuses.append((rec["submission_id"], datetime.fromisoformat(rec["received_at"]), rec["state"]))
-    due = sweep_due(ports.store, statuses, ports.retention_days, now)
-    return [PurgeRequested(submission_id=sid, trigger="retention") for sid in due]
+    received = {sid: at for sid, at, _ in statuses}
+    due = sweep_due(ports.store, statuses, ports.retention_days, now, audit=ports.audit)
+    return [PurgeRequested(submission_id=sid, trigger="retention",
+                           due_at=retention_due_at(received[sid], ports.retention_days) if sid in received else None)
+            for sid in due]
 
 
 def create_app(settings: PurgeSettings) -> faust.App:
@@ -82,6 +86,7 @@ def create_app(settings: PurgeSettings) -> faust.App:
     send = sender(app)
     stage = Stage(STAGE, lambda e: handle_trigger(e, ports), store, send,
                   expected=(ReportReady, SubmissionFailed, PurgeRequested), idempotent_marker=False)
+    # One purge agent with concurrency 1: the audit log needs a single writer (run one replica).
     add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
 
     @app.timer(interval=settings.sweep_interval_seconds)

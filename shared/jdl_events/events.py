@@ -80,6 +80,7 @@ class SubmissionFailed(Event):
 class PurgeRequested(Event):
     event_type: Literal["purge.requested"] = "purge.requested"
     trigger: Literal["report_ready", "failed", "refused", "retention", "manual"]
+    due_at: datetime | None = None   # when the purge fell due (retention: received + limit)
 
 
 class DataPurged(Event):

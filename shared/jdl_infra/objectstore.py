@@ -118,7 +118,12 @@ class FilesystemStore:
 
     def list(self, prefix: str = "") -> list[str]:
         out = []
-        for p in self.root.rglob("*"):
+        # walk only the folder the prefix names (prefixes may end mid-name: "status/sub-1")
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root / folder if folder else self.root
+        if not base.is_dir() or (folder and ".." in folder.split("/")):
+            return []
+        for p in base.rglob("*"):
             if p.is_file() and not p.name.startswith(".tmp-"):
                 k = p.relative_to(self.root).as_posix()
                 if k.startswith(prefix):
