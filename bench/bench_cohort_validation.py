@@ -41,7 +41,7 @@ def make_rows(n: int) -> list[list[str]]:
         row = [f"{FORENAMES[i % 8]}{chr(97 + i % 26)}", f"{SURNAMES[i % 6]}-{letters(i)}",
                date(1960 + i % 30, 1 + (i * 7) % 12, 1 + (i * 3) % 28).strftime("%d/%m/%Y"),
                "M" if i % 4 else "F", start.strftime("%d/%m/%Y"), "custody",
-               format_pnc(1985 + i % 20, 100000 + i), f"A{i % 10000:04d}{'BCDEFG'[i % 6]}{'HJKLMN'[i // 10000 % 6]}",
+               format_pnc(1985 + i % 20, 100000 + i), f"{'ABCDEFGHJKLMNPQRTUVW'[i // 10000 % 20]}{i % 10000:04d}{'BCDEFG'[i % 6]}H",
                ""]
         if i % 20 == 7:
             row[2] = "31/02/1980"

@@ -59,8 +59,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Callable, Final, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -69,6 +68,7 @@ from .errors import CohortError, InvalidArgument
 from .identifiers import InvalidIdentifier, canonical_pnc, canonical_prison_number
 from .schema import COVERAGE_END, COVERAGE_START, SETTINGS, UPLOAD_OPTIONAL, UPLOAD_REQUIRED
 
+T = TypeVar("T")
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
 DEFAULT_MAX_ROWS: Final = 100_000
 DEFAULT_MIN_SIZE: Final = 60
@@ -737,7 +737,6 @@ _EXCEL_EPOCH: Final = date(1899, 12, 30)   # so that serial 61 is 1900-03-01, as
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 
 
-@lru_cache(maxsize=65536)
 def parse_date(text: str) -> date | None:
     """A UK (day-first) date from a cell's text, or None when it is not one (see module doc)."""
     s = text.strip()
@@ -788,7 +787,6 @@ def _is_missing(text: str) -> bool:
 _NAME_DROP = re.compile(r"['’‘`.]")
 
 
-@lru_cache(maxsize=65536)       # names repeat a lot within a cohort
 def name_key(name: str) -> str:
     """Upper-case linkage key of a name: accents folded, apostrophes and dots removed, hyphens
     and runs of spaces made one space ("O'Brien-Smyth " -> "OBRIEN SMYTH")."""
@@ -806,6 +804,62 @@ def _to_date(value: Any, name: str) -> date:
         if d is not None:
             return d
     raise InvalidArgument(f"{name} must be a date or YYYY-MM-DD string, not {value!r}")
+
+
+_NAME_COLUMNS: Final = ("forename", "surname")
+_DATE_COLUMNS: Final = ("date_of_birth", "intervention_start", "intervention_end")
+_IGNORED: Final = "; the {} was ignored and the person will be found by name, date of birth and sex"
+# Fixed wording per (reason, column): messages are built from these only, never from a cell.
+_MESSAGES: Final[dict[tuple[str, str | None], str]] = {
+    ("misaligned_row", None): "the row has more values than the header has columns (often an "
+                              "unquoted comma inside a value); the row was not used",
+    **{("formula_injection", c): f"{LABELS[c]} starts like a spreadsheet formula (=, +, -, @); "
+                                 "formulas are not accepted" for c in KNOWN_COLUMNS},
+    **{("missing_required", c): f"{LABELS[c]} is empty; it is required" for c in UPLOAD_REQUIRED},
+    **{("invalid_name", c): f"{LABELS[c]} must start with a letter and hold only letters, spaces, "
+                            f"hyphens, apostrophes and full stops (at most {_MAX_NAME})"
+       for c in _NAME_COLUMNS},
+    **{("invalid_date", c): f"{LABELS[c]} is not a date in an accepted form; use day/month/year "
+                            "with a four-digit year (DD/MM/YYYY) or YYYY-MM-DD"
+       for c in _DATE_COLUMNS},
+    ("dob_in_future", "date_of_birth"): "date of birth is in the future",
+    ("implausible_age", "date_of_birth"): f"date of birth gives an age below {MIN_AGE} or above "
+                                          f"{MAX_AGE} at the intervention start",
+    ("end_before_start", "intervention_end"): "intervention end date is before the intervention "
+                                              "start date",
+    ("invalid_sex", "sex"): "sex must be M or F (Male or Female)",
+    ("invalid_setting", "setting"): "setting must be custody or community",
+}
+
+
+def _is_name(text: str) -> bool:
+    return len(text) <= _MAX_NAME and _NAME.fullmatch(text) is not None
+
+
+def _identifier(canonical: Callable[[str], str]) -> Callable[[str], tuple[str | None, str | None]]:
+    """A checker giving (canonical form, None) or (None, why it is invalid, in the wording of
+    jdl_core.identifiers, which never repeats the value)."""
+    def check(text: str) -> tuple[str | None, str | None]:
+        try:
+            return canonical(text), None
+        except InvalidIdentifier as e:
+            return None, e.message
+    return check
+
+
+def _memoised(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Memoise fn for one validation only. Values repeat within a cohort (dates, names), but a
+    module-level cache would keep people's names and dates in the process after the submission
+    is deleted, so each call of validate_cohort gets its own cache, dropped when it returns."""
+    cache: dict[str, T] = {}
+
+    def call(text: str) -> T:
+        try:
+            return cache[text]
+        except KeyError:
+            result = cache[text] = fn(text)
+            return result
+    return call
 
 
 # --------------------------------------------------------------------------------------------
@@ -846,11 +900,42 @@ def validate_cohort(
     n = len(df)
     row_numbers = (df["row_number"].astype("int64").tolist() if "row_number" in df.columns
                    else list(range(2, n + 2)))
-    cells = {c: ([_cell_text(v) for v in df[c].tolist()] if c in df.columns else [""] * n)
-             for c in KNOWN_COLUMNS}
     misaligned = set(df.attrs.get(ATTR_MISALIGNED, ()))
     warnings: list[CohortWarning] = list(df.attrs.get(ATTR_WARNINGS, ()))
-    coverage = f"{start_bound.isoformat()} to {end_bound.isoformat()}"
+    msg = dict(_MESSAGES)
+    msg["outside_coverage", "intervention_start"] = (
+        "intervention start date is outside the period covered by the national data "
+        f"({start_bound.isoformat()} to {end_bound.isoformat()})")
+    msg["setting_mismatch", "setting"] = (
+        f"setting differs from the programme's setting ({setting}); people from the other "
+        "setting need a submission of their own")
+
+    # Column by column first (list comprehensions and memoised parsers are fast), then one pass
+    # over the rows to gather each row's problems.
+    to_date, to_key, is_name = _memoised(parse_date), _memoised(name_key), _memoised(_is_name)
+    to_pnc = _memoised(_identifier(canonical_pnc))
+    to_prison = _memoised(_identifier(canonical_prison_number))
+    raw = {c: ([_cell_text(v) for v in df[c].tolist()] if c in df.columns else [""] * n)
+           for c in KNOWN_COLUMNS}
+    # The first-character test is a cheap filter: most cells cannot be formulas.
+    formula = {c: [bool(v) and v[0] in _FORMULA_LEAD and looks_like_formula(v) for v in raw[c]]
+               for c in KNOWN_COLUMNS}
+    val = {c: ["" if f else v.strip() for v, f in zip(raw[c], formula[c])] for c in KNOWN_COLUMNS}
+    # Absent: empty (names) or a "no value" token (other columns); a formula cell is not absent.
+    absent = {c: [not f and (not v if c in _NAME_COLUMNS else v.lower() in _MISSING_TOKENS)
+                  for v, f in zip(val[c], formula[c])] for c in KNOWN_COLUMNS}
+    names = {c: [" ".join(v.split()) for v in val[c]] for c in _NAME_COLUMNS}
+    dates = {c: [None if f or a or not v else to_date(v)
+                 for v, f, a in zip(val[c], formula[c], absent[c])] for c in _DATE_COLUMNS}
+    given = {c: [bool(v) and not f and not a for v, f, a in zip(val[c], formula[c], absent[c])]
+             for c in KNOWN_COLUMNS}
+    sexes = [_SEX.get(v.lower()) if g else None for v, g in zip(val["sex"], given["sex"])]
+    settings = [_SETTING.get(" ".join(v.lower().split())) if g else None
+                for v, g in zip(val["setting"], given["setting"])]
+    pncs = [to_pnc(v) if g else (None, None)
+            for v, g in zip(val["pnc_id"], given["pnc_id"])]
+    prisons = [to_prison(v) if g else (None, None)
+               for v, g in zip(val["prison_number"], given["prison_number"])]
 
     rejections: list[RowRejection] = []
     accepted: list[dict[str, Any]] = []
@@ -859,120 +944,74 @@ def validate_cohort(
 
     for i in range(n):
         rn = row_numbers[i]
-        problems: list[RowRejection] = []
-
-        def reject(column: str | None, code: str, message: str) -> None:
-            problems.append(RowRejection(rn, column, code, message))
-
+        problems: list[tuple[str | None, str]] = []      # (column, reason)
         if rn in misaligned:
-            reject(None, "misaligned_row", "the row has more values than the header has columns "
-                   "(often an unquoted comma inside a value); the row was not used")
-        raw = {c: cells[c][i] for c in KNOWN_COLUMNS}
-        # The first-character test is a cheap filter: most cells cannot be formulas.
-        formula = {c for c, v in raw.items()
-                   if v and v[0] in _FORMULA_LEAD and looks_like_formula(v)}
-        for c in sorted(formula, key=KNOWN_COLUMNS.index):
-            reject(c, "formula_injection", f"{LABELS[c]} starts like a spreadsheet formula "
-                   "(=, +, -, @); formulas are not accepted")
-        val = {c: ("" if c in formula else v.strip()) for c, v in raw.items()}
-
-        for c in UPLOAD_REQUIRED:
-            if c in formula:
-                continue
-            empty = not val[c] if c in ("forename", "surname") else _is_missing(val[c])
-            if empty:
-                reject(c, "missing_required", f"{LABELS[c]} is empty; it is required")
-
-        names: dict[str, str] = {}
-        for c in ("forename", "surname"):
-            v = " ".join(val[c].split())
-            if v and not (len(v) <= _MAX_NAME and _NAME.fullmatch(v)):
-                reject(c, "invalid_name", f"{LABELS[c]} must start with a letter and hold only "
-                       f"letters, spaces, hyphens, apostrophes and full stops (at most {_MAX_NAME})")
-            names[c] = v
-
-        dates: dict[str, date | None] = {}
-        for c in ("date_of_birth", "intervention_start", "intervention_end"):
-            dates[c] = None
-            if c not in formula and not _is_missing(val[c]):
-                dates[c] = parse_date(val[c])
-                if dates[c] is None:
-                    reject(c, "invalid_date", f"{LABELS[c]} is not a date in an accepted form; "
-                           "use day/month/year with a four-digit year (DD/MM/YYYY) or YYYY-MM-DD")
-        dob, start, end = dates["date_of_birth"], dates["intervention_start"], dates["intervention_end"]
+            problems.append((None, "misaligned_row"))
+        problems += [(c, "formula_injection") for c in KNOWN_COLUMNS if formula[c][i]]
+        problems += [(c, "missing_required") for c in UPLOAD_REQUIRED if absent[c][i]]
+        problems += [(c, "invalid_name") for c in _NAME_COLUMNS
+                     if names[c][i] and not is_name(names[c][i])]
+        problems += [(c, "invalid_date") for c in _DATE_COLUMNS
+                     if given[c][i] and dates[c][i] is None]
+        dob = dates["date_of_birth"][i]
+        start = dates["intervention_start"][i]
+        end = dates["intervention_end"][i]
         if dob is not None and dob > today:
-            reject("date_of_birth", "dob_in_future", "date of birth is in the future")
+            problems.append(("date_of_birth", "dob_in_future"))
         elif dob is not None and start is not None:
             age = start.year - dob.year - ((start.month, start.day) < (dob.month, dob.day))
             if not MIN_AGE <= age <= MAX_AGE:
-                reject("date_of_birth", "implausible_age", f"date of birth gives an age below "
-                       f"{MIN_AGE} or above {MAX_AGE} at the intervention start")
+                problems.append(("date_of_birth", "implausible_age"))
         if start is not None and not start_bound <= start <= end_bound:
-            reject("intervention_start", "outside_coverage", "intervention start date is outside "
-                   f"the period covered by the national data ({coverage})")
+            problems.append(("intervention_start", "outside_coverage"))
         if start is not None and end is not None and end < start:
-            reject("intervention_end", "end_before_start",
-                   "intervention end date is before the intervention start date")
+            problems.append(("intervention_end", "end_before_start"))
+        if given["sex"][i] and sexes[i] is None:
+            problems.append(("sex", "invalid_sex"))
+        if given["setting"][i]:
+            if settings[i] is None:
+                problems.append(("setting", "invalid_setting"))
+            elif settings[i] != setting:
+                problems.append(("setting", "setting_mismatch"))
 
-        sex = None
-        if "sex" not in formula and not _is_missing(val["sex"]):
-            sex = _SEX.get(val["sex"].lower())
-            if sex is None:
-                reject("sex", "invalid_sex", "sex must be M or F (Male or Female)")
+        (pnc, pnc_error), (prison, prison_error) = pncs[i], prisons[i]
+        if pnc_error:
+            warnings.append(CohortWarning("invalid_pnc", pnc_error + _IGNORED.format("PNC ID"),
+                                          rn, "pnc_id"))
+        if prison_error:
+            warnings.append(CohortWarning("invalid_prison_number",
+                                          prison_error + _IGNORED.format("prison number"),
+                                          rn, "prison_number"))
 
-        if "setting" not in formula and not _is_missing(val["setting"]):
-            row_setting = _SETTING.get(" ".join(val["setting"].lower().split()))
-            if row_setting is None:
-                reject("setting", "invalid_setting", "setting must be custody or community")
-            elif row_setting != setting:
-                reject("setting", "setting_mismatch", f"setting differs from the programme's "
-                       f"setting ({setting}); people from the other setting need a submission "
-                       "of their own")
-
-        row_warnings: list[CohortWarning] = []
-        pnc = prison = None
-        if "pnc_id" not in formula and not _is_missing(val["pnc_id"]):
-            try:
-                pnc = canonical_pnc(val["pnc_id"])
-            except InvalidIdentifier as e:
-                row_warnings.append(CohortWarning(
-                    "invalid_pnc", f"{e.message}; the PNC ID was ignored and the person will be "
-                    "found by name, date of birth and sex", rn, "pnc_id"))
-        if "prison_number" not in formula and not _is_missing(val["prison_number"]):
-            try:
-                prison = canonical_prison_number(val["prison_number"])
-            except InvalidIdentifier as e:
-                row_warnings.append(CohortWarning(
-                    "invalid_prison_number", f"{e.message}; the prison number was ignored and the "
-                    "person will be found by name, date of birth and sex", rn, "prison_number"))
-        warnings.extend(row_warnings)
-
-        if not problems:
-            fkey, skey = name_key(names["forename"]), name_key(names["surname"])
-            keys: list[tuple[tuple, str | None, str]] = []
-            if pnc:
-                keys.append((("pnc", pnc), "pnc_id", "same PNC ID"))
-            if prison:
-                keys.append((("prison", prison), "prison_number", "same prison number"))
-            keys.append((("name_dob", fkey.replace(" ", ""), skey.replace(" ", ""), dob), None,
-                         "same forename, surname and date of birth"))
-            first = next(((seen[k], col, why) for k, col, why in keys if k in seen), None)
-            if first is not None:
-                reject(first[1], "duplicate", f"the same person as row {first[0]} ({first[2]}); "
-                       "only the first row was used")
-            else:
-                for k, _, _ in keys:
-                    seen[k] = rn
-                accepted.append({
-                    "row_number": rn, "forename": names["forename"], "surname": names["surname"],
-                    "forename_key": fkey, "surname_key": skey, "date_of_birth": dob, "sex": sex,
-                    "pnc_id": pnc, "prison_number": prison, "intervention_start": start,
-                    "intervention_end": end,
-                    "other_id": val["other_id"] if not _is_missing(val["other_id"]) else None,
-                })
-        rejections.extend(problems)
         if problems:
-            rejected_reasons.append({p.reason_code for p in problems})
+            rejections += [RowRejection(rn, c, code, msg[code, c]) for c, code in problems]
+            rejected_reasons.append({code for _, code in problems})
+            continue
+
+        forename, surname = names["forename"][i], names["surname"][i]
+        fkey, skey = to_key(forename), to_key(surname)
+        keys: list[tuple[tuple, str | None, str]] = []
+        if pnc:
+            keys.append((("pnc", pnc), "pnc_id", "same PNC ID"))
+        if prison:
+            keys.append((("prison", prison), "prison_number", "same prison number"))
+        keys.append((("name_dob", fkey.replace(" ", ""), skey.replace(" ", ""), dob), None,
+                     "same forename, surname and date of birth"))
+        first = next(((seen[k], col, why) for k, col, why in keys if k in seen), None)
+        if first is not None:
+            rejections.append(RowRejection(
+                rn, first[1], "duplicate",
+                f"the same person as row {first[0]} ({first[2]}); only the first row was used"))
+            rejected_reasons.append({"duplicate"})
+            continue
+        for k, _, _ in keys:
+            seen[k] = rn
+        accepted.append({
+            "row_number": rn, "forename": forename, "surname": surname,
+            "forename_key": fkey, "surname_key": skey, "date_of_birth": dob, "sex": sexes[i],
+            "pnc_id": pnc, "prison_number": prison, "intervention_start": start,
+            "intervention_end": end, "other_id": val["other_id"][i] if given["other_id"][i] else None,
+        })
 
     by_reason = Counter(r for reasons in rejected_reasons for r in reasons)
     counts = CohortCounts(
