@@ -780,10 +780,6 @@ _NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|[ '’‘`.\-])*")
 _MAX_NAME = 100
 
 
-def _is_missing(text: str) -> bool:
-    return text.strip().lower() in _MISSING_TOKENS
-
-
 _NAME_DROP = re.compile(r"['’‘`.]")
 
 

@@ -796,6 +796,14 @@ def test_every_error_has_a_stable_code_and_subclasses_cohort_error():
                                                         ProgrammeNotTestable))
 
 
+def test_no_module_level_cache_keeps_personal_data():
+    # Parsers are memoised per validate_cohort call only: a process-wide cache would keep names
+    # and dates of birth after the submission has been purged.
+    validate(to_csv(people(61)))
+    for fn in (C.parse_date, C.name_key):
+        assert not hasattr(fn, "cache_info")
+
+
 def test_pnc_helper_matches_the_identifier_rule():
     # The generator's PNCs are real ones, so a test that bends one really breaks it.
     p = person(0)["pnc_id"]
