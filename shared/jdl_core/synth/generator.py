@@ -511,6 +511,13 @@ def _make_aliases(pp: _People, sn: np.ndarray, fn_m: np.ndarray, fn_f: np.ndarra
                             dob + rng.integers(-40, 41, m)))
     alt = np.where(alt == dob, dob + 1, alt)
     dob_out = np.where(diff_dob, alt, dob)
+    # "another surname" can draw the same one: use a spelling variant instead, so every alias
+    # differs from the main record
+    text = np.asarray(pool.strings, dtype=object)
+    main_fore = np.where(female, fem.offset + ff_idx, male.offset + fm_idx)
+    same = ((text[sur_out] == text[sur.offset + s_idx]) & (text[fore_out] == text[main_fore])
+            & (dob_out == dob))
+    sur_out = np.where(same, s_var, sur_out)
     return pa.Table.from_arrays([
         pa.array(who.astype(np.int64)), pool.take(fore_out), pool.take(sur_out), _dates(dob_out),
     ], schema=arrow_schema(schema.ALIAS_COLUMNS))
