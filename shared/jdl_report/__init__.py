@@ -6,7 +6,7 @@ AnalysisResult alone, with disclosure control. Pure: no infrastructure imports.
 """
 from .catalogue import CatalogueEntry, catalogue_entry
 from .disclosure import DisclosedResult, apply_disclosure
-from .render import catalogue_html, render_all, render_html, render_json, render_pdf
+from .render import catalogue_html, parse_result, render_all, render_html, render_json, render_pdf
 
-__all__ = ["render_pdf", "render_html", "render_json", "render_all", "catalogue_html",
+__all__ = ["render_pdf", "render_html", "render_json", "render_all", "catalogue_html", "parse_result",
            "CatalogueEntry", "catalogue_entry", "apply_disclosure", "DisclosedResult"]

@@ -21,8 +21,10 @@ def count(v: int | float | None) -> str:
 def number(v: float, decimals: int, signed: bool = False) -> str:
     """Fixed decimals; a non-zero value never prints as zero (more decimals are used instead)."""
     d = decimals
-    while d < 4 and v != 0 and round(abs(v), d) == 0:
+    while d < 3 and v != 0 and round(abs(v), d) == 0:
         d += 1
+    if round(abs(v), d) == 0:
+        d = decimals   # negligible: print as zero at the usual precision
     s = f"{abs(v):,.{d}f}"
     if v < 0 and float(s.replace(",", "")) != 0:
         return MINUS + s

@@ -364,6 +364,14 @@ def smd_scale(rows: list[BalanceRow]) -> float:
     return 100.0
 
 
+def _covariate(name: str) -> str:
+    """A covariate name for readers: 'offence_group: burglary' -> 'Offence group: burglary'."""
+    if name == "distance":
+        return "Propensity score (logit)"
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
 _FLAG_WORDS = {"good": "Good", "acceptable": "Acceptable", "poor": "Poor (flagged)"}
 
 
@@ -376,7 +384,7 @@ def _balance(d: DisclosedResult) -> tuple[str, TableModel | None]:
     rows, tones = [], {}
     for i, r in enumerate(rows_in):
         vr = f"{r.var_ratio_after:.2f}" if r.var_ratio_after is not None else "-"
-        rows.append((r.covariate, fmt.smd(r.smd_before, scale), fmt.smd(r.smd_after, scale), vr,
+        rows.append((_covariate(r.covariate), fmt.smd(r.smd_before, scale), fmt.smd(r.smd_after, scale), vr,
                      _FLAG_WORDS[r.flag]))
         tones[(i, 4)] = r.flag
     counts = {f: sum(r.flag == f for r in rows_in) for f in ("good", "acceptable", "poor")}
@@ -389,7 +397,7 @@ def _balance(d: DisclosedResult) -> tuple[str, TableModel | None]:
             f"{num(counts['good'])} of {n} characteristics are well balanced (SMD below 5%), "
             f"{num(counts['acceptable'])} acceptably balanced (5% to 10%) and {num(counts['poor'])} "
             f"poorly balanced (above 10%).")
-    poor = [r.covariate for r in rows_in if r.flag == "poor"]
+    poor = [_covariate(r.covariate) for r in rows_in if r.flag == "poor"]
     if poor:
         text += (f" Flagged: {', '.join(poor)}. The groups still differ on "
                  f"{'this characteristic' if len(poor) == 1 else 'these characteristics'}, which could "
@@ -402,7 +410,8 @@ def _balance(d: DisclosedResult) -> tuple[str, TableModel | None]:
     return text, table
 
 
-_LEVELS = {"F": "Female", "M": "Male", "custody": "Custody", "community": "Community"}
+_LEVELS = {"F": "Female", "M": "Male", "custody": "Custody", "community": "Community",
+           "caution": "Caution"}
 _VARIABLES = {"sex": "Sex", "age_band": "Age", "setting": "Setting"}
 _SHORT = {"rate": "Re-offending rate", "frequency": "Re-offences per person",
           "days_to_first": "Days to first re-offence"}
@@ -516,18 +525,34 @@ def _method(d: DisclosedResult, published: str) -> tuple[str, TableModel]:
     return text, table
 
 
-_STANDARD_CAVEATS = (
-    "Matching can balance only the characteristics recorded in the data. The two groups may still "
-    "differ in ways that were not measured, such as motivation or support from family, and such "
-    "differences could explain some or all of any difference in re-offending.",
-    "People in the comparison group may have received other services or support, including "
-    "programmes like this one. The results compare the programme with whatever the comparison group "
-    "received, not with no support at all.",
-    "Proven re-offending counts only offences that led to a conviction or caution; offences that "
-    "were not detected or not proven are not included.",
-    "A result that is not statistically significant does not show that the programme had no effect: "
-    "the group may have been too small to detect one.",
+# (topic pattern, caveat): a standard caveat is added unless the analysis supplied one on its topic
+_STANDARD_CAVEATS: tuple[tuple[str, str], ...] = (
+    (r"unobserved|not recorded|not measured|ways that",
+     "Matching can balance only the characteristics recorded in the data. The two groups may still "
+     "differ in ways that were not measured, such as motivation or support from family, and such "
+     "differences could explain some or all of any difference in re-offending."),
+    (r"other services|other programmes|other support",
+     "People in the comparison group may have received other services or support, including "
+     "programmes like this one. The results compare the programme with whatever the comparison group "
+     "received, not with no support at all."),
+    (r"not detected|not proven",
+     "Proven re-offending counts only offences that led to a conviction or caution; offences that "
+     "were not detected or not proven are not included."),
+    (r"not (statistically )?significant",
+     "A result that is not statistically significant does not show that the programme had no effect: "
+     "the group may have been too small to detect one."),
 )
+_DROPPED_CAVEAT = (r"no comparable|no similar|caliper|not in the analysis",
+                   "Some people in the treatment group had no similar person within the caliper and "
+                   "were left out by the matching; the results describe the people who could be "
+                   "matched, not everyone who took part.")
+
+
+def _caveats(d: DisclosedResult) -> tuple[str, ...]:
+    standard = list(_STANDARD_CAVEATS) + ([_DROPPED_CAVEAT] if d.dropped_treated != 0 else [])
+    supplied = " ".join(d.caveats).lower()
+    ours = [text for pattern, text in standard if not re.search(pattern, supplied)]
+    return _dedupe(ours + list(d.caveats))
 
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:
@@ -599,13 +624,6 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
     subgroup_text, subgroup_table, subgroup_notes = _subgroups(d)
     method_text, method_table = _method(d, published)
 
-    caveats = list(_STANDARD_CAVEATS)
-    if d.dropped_treated != 0:
-        caveats.append("Some people in the treatment group had no similar person within the caliper "
-                       "and were left out by the matching; the results describe the people who could "
-                       "be matched, not everyone who took part.")
-    caveats += d.caveats
-
     disclosure_text = (f"No individual's outcome is shown. Counts of fewer than {t} people are withheld "
                        f"and shown as {SUPPRESSED}, as are other figures that would let such a count be "
                        f"worked out.")
@@ -640,7 +658,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         balance_text=balance_text, balance_table=balance_table, overlap_text=overlap_text,
         subgroup_text=subgroup_text, subgroup_table=subgroup_table, subgroup_notes=subgroup_notes,
         method_text=method_text, method_table=method_table,
-        caveats=_dedupe(caveats), warnings=tuple(d.warnings),
+        caveats=_caveats(d), warnings=tuple(d.warnings),
         disclosure_text=disclosure_text,
         disclosure_notes=tuple(n for n in d.disclosure.notes if not n.startswith("Subgroup")),
         footnote=d.disclosure.footnote,

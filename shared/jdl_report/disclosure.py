@@ -56,9 +56,10 @@ _VERDICT_WORDS = re.compile(r"increas|reduc|decreas|fewer|more |lower|higher|sho
                             r"shorter|significant|chang|effect|impact|improv|worse|better", re.I)
 _PEOPLE_NOUNS = (r"people|persons?|individuals?|offenders?|re-offenders?|records?|participants?|men|"
                  r"women|cases?|rows?|matches|controls?")
-# a whole number (not part of a decimal), then at most two words, then a word for people
+# a whole number (not part of a decimal), then at most three words or numbers ("3 of 324
+# treated people"), then a word for people
 _COUNT_IN_TEXT = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?![\w]|[.,]\d)(?=\s+(?:[A-Za-z-]+\s+){0,2}?(?:"
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?![\w]|[.,]\d)(?=\s+(?:[\w,-]+\s+){0,3}?(?:"
     + _PEOPLE_NOUNS + r")\b)")
 
 
@@ -364,7 +365,11 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
         note = None
         withheld = False
         if not m.estimable:
-            # nothing to compare: keep the reason, drop any stray figures
+            # nothing to compare: keep the reason (without small counts), drop any stray figures
+            if m.reason:
+                d["reason"] = redact_text(m.reason, t, led.values)
+                if d["reason"] != m.reason:
+                    led.hide(None)
             for f in ("treated_value", "comparison_value", "difference", "ci_low", "ci_high",
                       "p_value", "significant", "bootstrap_ci_low", "bootstrap_ci_high", "direction"):
                 d[f] = None

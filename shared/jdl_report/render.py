@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 import jinja2
+from pydantic import ValidationError
 from reportlab.platypus.doctemplate import LayoutError
 
 from jdl_core.errors import InvalidArgument, ReportError
@@ -22,7 +23,7 @@ from .disclosure import DEFAULT_THRESHOLD, apply_disclosure
 from .pdf import build_pdf
 
 __all__ = ["render_pdf", "render_html", "render_json", "render_all", "catalogue_html",
-           "CatalogueEntry", "catalogue_entry", "REPORT_JSON_SCHEMA_VERSION"]
+           "CatalogueEntry", "catalogue_entry", "parse_result", "REPORT_JSON_SCHEMA_VERSION"]
 
 REPORT_JSON_SCHEMA_VERSION = "1"
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -37,6 +38,25 @@ def _env() -> jinja2.Environment:
 @functools.lru_cache(maxsize=1)
 def _css() -> str:
     return (_TEMPLATES / "_base.css").read_text(encoding="utf-8")
+
+
+def parse_result(data: bytes | str, source: str = "result") -> AnalysisResult:
+    """An AnalysisResult from its JSON, or InvalidArgument naming ``source`` and the first problem.
+
+    The message names fields, never values (a result holds no personal data, but a wrong file
+    might).
+    """
+    try:
+        return AnalysisResult.model_validate_json(data)
+    except ValidationError as e:
+        errors = e.errors(include_input=False, include_url=False)
+        first = errors[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "(top level)"
+        if first.get("type") == "json_invalid":
+            raise InvalidArgument(f"{source} is not valid JSON ({first.get('msg', 'invalid JSON')}); "
+                                  f"expected an AnalysisResult") from None
+        raise InvalidArgument(f"{source} is not an AnalysisResult: {len(errors)} problem(s), first at "
+                              f"'{where}': {first.get('msg', 'invalid')}") from None
 
 
 def _check(result: object) -> AnalysisResult:
