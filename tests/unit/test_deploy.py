@@ -44,6 +44,8 @@ sys.path.insert(0, str(DEPLOY / "kafka"))
 import render_topics  # noqa: E402  (deploy/kafka is scripts, not a package)
 import apply_topics  # noqa: E402
 
+PREPARE_DATA_IN_IMAGE = "/opt/jdl/bin/prepare-national-data.sh"   # COPY'd by the Dockerfile
+
 SERVICE_DIRS = sorted(p.name for p in (ROOT / "services").iterdir()
                       if (p / "__init__.py").exists() and (p / "settings.py").exists())
 
@@ -464,6 +466,16 @@ class TestDeployments:
         prod_job = by_kind(rendered["prod"], "Job")["kafka-topics"]
         assert "--replication-factor" not in prod_job["spec"]["template"]["spec"]["containers"][0]["command"]
 
+    def test_dev_national_data_job_prepares_the_volume_the_workers_read(self, rendered):
+        job = by_kind(rendered["dev"], "Job")["national-data"]
+        [container] = job["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["sh", PREPARE_DATA_IN_IMAGE]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        [mount] = [m for m in container["volumeMounts"] if m["name"] == "national-data"]
+        assert mount["mountPath"] == env["JDL_DATA_DIR"] and not mount.get("readOnly")
+        config = by_kind(rendered["dev"], "ConfigMap")["jdl-config"]["data"]
+        assert env["JDL_DATA_DIR"] == config["JDL_DATA_DIR"]
+
     def test_dev_minio_policy_is_the_compose_policy(self):
         a = json.loads((K8S / "overlays" / "dev" / "jdl-services-policy.json").read_text())
         b = json.loads((DEPLOY / "compose" / "minio" / "jdl-services-policy.json").read_text())
@@ -611,7 +623,8 @@ class TestCompose:
         assert "/opt/jdl/kafka/apply_topics.py" in services["kafka-topics"]["command"]
         init = "\n".join(services["minio-init"]["command"])
         assert "mc version enable jdl/jdl" in init
-        assert "jdl data generate" in "\n".join(services["dataset"]["command"])
+        assert services["dataset"]["command"] == ["sh", PREPARE_DATA_IN_IMAGE]
+        assert services["dataset"]["volumes"] == ["national-data:/var/lib/jdl/national"]
         assert services["prometheus"]["volumes"][0].startswith("../prometheus:")
         for name in WORKLOADS:
             deps = services[name]["depends_on"]
@@ -723,6 +736,16 @@ class TestDockerfile:
                     f"COPY {source}: excluded by .dockerignore"
         for heavy in (".venv", ".git", "var", "data", "tests", "services/intake/__pycache__"):
             assert dockerignore_excludes(heavy, patterns), f"{heavy} would be sent to the daemon"
+
+    def test_national_data_script_is_in_the_image_and_trains_the_model(self):
+        copies = [a for k, a in self.dockerfile() if k == "COPY"]
+        assert f"deploy/docker/prepare-national-data.sh {Path(PREPARE_DATA_IN_IMAGE).parent}/" in copies
+        script = (DEPLOY / "docker" / "prepare-national-data.sh").read_text()
+        # the services mount the dataset read-only: the model must be trained before them
+        assert "jdl data generate" in script and "load_linkage_model" in script
+        proc = subprocess.run(["sh", "-n", str(DEPLOY / "docker" / "prepare-national-data.sh")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
 
     def test_image_env_names_are_infra_settings(self):
         env_lines = " ".join(a for k, a in self.dockerfile() if k == "ENV")
