@@ -67,6 +67,10 @@ def generate(
     one-year outcomes, the true risk model and a manifest) into DIR, atomically."""
     from jdl_core.synth.generator import generate_national, summary
 
+    if people < 1:
+        raise InvalidArgument(f"--people must be at least 1, got {people}")
+    if seed < 0:
+        raise InvalidArgument(f"--seed must be zero or more, got {seed}")
     started = time.perf_counter()
     manifest = generate_national(people=people, seed=seed, out_dir=out, overwrite=force)
     typer.echo(f"wrote national dataset to {out}")
@@ -99,6 +103,8 @@ def sample_cohort_cmd(
 
     if size < 1:
         raise InvalidArgument(f"--size must be at least 1, got {size}")
+    if seed < 0:
+        raise InvalidArgument(f"--seed must be zero or more, got {seed}")
     check_output_path(out, "--out")
     if truth is not None:
         check_output_path(truth, "--truth")
