@@ -341,6 +341,20 @@ def test_same_seed_same_bytes_different_seed_different(tmp_path):
     assert c["seed"] == 12
 
 
+def test_same_bytes_in_another_process_with_another_hash_seed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    gen.generate_national(2000, 5, tmp_path / "here")
+    code = ("import sys; from jdl_core.synth.generator import generate_national; "
+            "generate_national(2000, 5, sys.argv[1])")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "there")], check=True, env=env)
+    for f in sorted((tmp_path / "here").iterdir()):
+        assert _sha(f) == _sha(tmp_path / "there" / f.name), f.name
+
+
 def test_failure_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     def boom(data, directory, seed, people):
         pq.write_table(data.people, directory / schema.PEOPLE_FILE)
