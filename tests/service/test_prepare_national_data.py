@@ -1,6 +1,7 @@
 """deploy/docker/prepare-national-data.sh, the job that fills the national-data volume the
-services mount read-only: dataset and linkage model land together, a second run is a no-op, and
-a volume left without its manifest (an interrupted copy) is filled again."""
+services mount read-only: dataset and linkage model land together, a second run is a no-op, a
+volume left without its manifest (an interrupted copy) is filled again, and a dataset copied in
+without a model keeps its files and gets a model."""
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ def test_fills_the_volume_once(tmp_path):
 
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = prepare(out, scratch)
-    assert again.returncode == 0 and "already in" in again.stdout
+    assert again.returncode == 0 and "kept" in again.stdout
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
@@ -55,4 +56,18 @@ def test_an_interrupted_fill_is_done_again(tmp_path):
     refill = prepare(out, scratch)
     assert refill.returncode == 0, refill.stderr
     assert "ready in" in refill.stdout
+    load_linkage_model(load_national(out), train_if_missing=False)
+
+
+@pytest.mark.slow   # trains the linkage model a second time
+def test_a_dataset_without_a_model_is_kept_and_gets_one(tmp_path):
+    from jdl_core.linkage import load_linkage_model
+    from jdl_core.national import load_national
+
+    out, scratch = prepared(tmp_path)
+    (out / "linkage_model.json").unlink()     # e.g. a national extract copied in by hand
+    data = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = prepare(out, scratch)
+    assert result.returncode == 0, result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "linkage_model.json"} == data
     load_linkage_model(load_national(out), train_if_missing=False)

@@ -277,7 +277,8 @@ def workload_deployments(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 class TestKustomizeStructure:
     def test_every_listed_file_exists_and_overlays_build_on_the_base(self):
-        for directory in [K8S / "base", K8S / "overlays" / "dev", K8S / "overlays" / "prod"]:
+        for directory in [K8S / "base", K8S / "overlays" / "dev", K8S / "overlays" / "prod",
+                          K8S / "jobs" / "national-data"]:
             k = kustomization(directory)
             assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
             assert k["kind"] == "Kustomization"
@@ -293,14 +294,18 @@ class TestKustomizeStructure:
             assert "../../base" in kustomization(K8S / "overlays" / overlay)["resources"]
 
     def test_every_yaml_file_under_k8s_is_listed_somewhere(self):
-        """A manifest nobody lists is never applied; only the Secret template may be unlisted."""
+        """A manifest nobody lists is never applied; only the Secret template and the overlays
+        (the entry points) are listed by no kustomization."""
         listed = set()
         for k_file in K8S.rglob("kustomization.yaml"):
             k = yaml.safe_load(k_file.read_text())
             for rel in k.get("resources", []) + [p["path"] for p in k.get("patches", []) if "path" in p]:
                 listed.add((k_file.parent / rel).resolve())
+                if (k_file.parent / rel).is_dir():   # a kustomization used as a resource
+                    listed.add((k_file.parent / rel / "kustomization.yaml").resolve())
+        entry_points = {K8S / "overlays" / o / "kustomization.yaml" for o in ("dev", "prod")}
         for path in K8S.rglob("*.yaml"):
-            if path.name in ("kustomization.yaml", "secret.example.yaml"):
+            if path in entry_points or path.name == "secret.example.yaml":
                 continue
             assert path.resolve() in listed, f"{path.relative_to(ROOT)} is in no kustomization"
 
