@@ -15,7 +15,7 @@ import pytest
 
 from jdl_core import schema
 from jdl_core.errors import DataError, InvalidArgument
-from jdl_core.identifiers import is_valid_pnc, pnc_check_letter
+from jdl_core.identifiers import format_pnc, is_valid_pnc, pnc_check_letter
 from jdl_core.national import load_national, pandas_dtypes
 from jdl_core.synth import generator as gen
 from jdl_core.synth.risk import default_model, linear_predictor, load_risk_model, true_probability
@@ -94,6 +94,7 @@ def test_vectorised_check_letter_matches_identifiers_module():
     for pid, year in zip(ids, years):
         y, s, c = int(pid[:4]), int(pid[5:12]), pid[12]
         assert y == year and 1 <= s <= 9_999_999 and c == pnc_check_letter(y, s)
+        assert pid == format_pnc(y, s)
 
 
 def test_prison_numbers_valid_unique_and_only_for_people_ever_in_custody(national):
