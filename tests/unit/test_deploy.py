@@ -278,7 +278,7 @@ def workload_deployments(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 class TestKustomizeStructure:
     def test_every_listed_file_exists_and_overlays_build_on_the_base(self):
         for directory in [K8S / "base", K8S / "overlays" / "dev", K8S / "overlays" / "prod",
-                          K8S / "jobs" / "national-data"]:
+                          K8S / "jobs" / "national-dataset"]:
             k = kustomization(directory)
             assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
             assert k["kind"] == "Kustomization"
