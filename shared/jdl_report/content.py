@@ -660,6 +660,9 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         method_text=method_text, method_table=method_table,
         caveats=_caveats(d), warnings=tuple(d.warnings),
         disclosure_text=disclosure_text,
-        disclosure_notes=tuple(n for n in d.disclosure.notes if not n.startswith("Subgroup")),
+        # notes about subgroups and measures are printed where those figures are
+        disclosure_notes=tuple(n for n in d.disclosure.notes
+                               if not n.startswith("Subgroup")
+                               and not any(n.startswith(m.label) for m in d.measures)),
         footnote=d.disclosure.footnote,
     )

@@ -421,7 +421,8 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     items = _bullet_paragraphs(c.caveats)
     story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
     if c.warnings:
-        story += [_p("Warnings from the analysis", "h3"), _bullets(c.warnings)]
+        warn = _bullet_paragraphs(c.warnings)
+        story += [KeepTogether([_p("Warnings from the analysis", "h3"), *warn[:1]]), *warn[1:]]
     return story
 
 
