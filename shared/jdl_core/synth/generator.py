@@ -409,7 +409,8 @@ def build_tables(people: int, seed: int) -> GeneratedData:
     """Generate the dataset in memory as Arrow tables (see :func:`generate_national`)."""
     _check_args(people, seed)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
-    r_people, r_events, r_names, r_alias, r_ids, r_misc = streams
+    # one stream per part: changing how one part draws leaves the others' draws unchanged
+    r_people, r_events, r_names, r_alias, r_ids, _spare = streams
     model = risk.default_model()
     pp = _make_people(people, r_people)
     ev = _simulate_events(pp, r_events, model)
@@ -437,8 +438,9 @@ def build_tables(people: int, seed: int) -> GeneratedData:
     fem = _name_source(N.female_forenames(), pool)
     # Most South Asian and some Black people have forename and surname of that origin; everyone
     # else draws from national frequencies (which include those names at their national weight).
-    origin = {"sa": (pp.ethnicity == 2) & (r_names.random(people) < 0.75),
-              "af": (pp.ethnicity == 1) & (r_names.random(people) < 0.35)}
+    asian, black = schema.ETHNICITIES.index("Asian"), schema.ETHNICITIES.index("Black")
+    origin = {"sa": (pp.ethnicity == asian) & (r_names.random(people) < 0.75),
+              "af": (pp.ethnicity == black) & (r_names.random(people) < 0.35)}
     sn = _draw_names(sur, origin, r_names)
     fn_m = _draw_names(male, origin, r_names)
     fn_f = _draw_names(fem, origin, r_names)
