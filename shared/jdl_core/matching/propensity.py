@@ -227,23 +227,38 @@ class PropensityModel:
         dev = self._deviance(y, eta)
         converged = False
         it = 0
+        H_fixed: np.ndarray | None = None
         for it in range(1, self.max_iter + 1):
             mu = expit(eta)
             grad = X.T @ (y - mu)
-            H = self._hessian(X, mu * (1.0 - mu), rows, row_scale)
+            if H_fixed is not None:
+                H = H_fixed
+            else:
+                H = self._hessian(X, mu * (1.0 - mu), rows, row_scale)
             try:
                 step = linalg.cho_solve(linalg.cho_factor(H, check_finite=True), grad)
             except (linalg.LinAlgError, ValueError):
                 self._separation(y, eta, it, singular=True)
+            if rows is not None and H_fixed is None and np.max(np.abs(step)) < 1e-4:
+                # near the optimum: one Hessian on every row, kept for the last few steps,
+                # turns the slow convergence of the sampled Hessian into a fast one
+                H_fixed = self._hessian(X, mu * (1.0 - mu), None, None)
+                step = linalg.cho_solve(linalg.cho_factor(H_fixed), grad)
             # step halving, as R's glm does when the deviance gets worse
             t = 1.0
-            for _ in range(30):
+            improved = False
+            for _ in range(40):
                 new_beta = beta + t * step
                 new_eta = X @ new_beta
                 new_dev = self._deviance(y, new_eta)
-                if np.isfinite(new_dev) and new_dev <= dev * (1 + 1e-12) + 1e-12:
+                if np.isfinite(new_dev) and new_dev <= dev + 1e-10 * (1.0 + abs(dev)):
+                    improved = True
                     break
                 t /= 2
+            if not improved:
+                # no step improves the deviance any more: at the optimum to machine precision
+                converged = bool(np.max(np.abs(step)) < 1e-6)
+                break
             beta, eta, dev = new_beta, new_eta, new_dev
             if np.max(np.abs(t * step)) < self.tol:
                 converged = True
