@@ -21,7 +21,7 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         broker=f"kafka://{infra.kafka_bootstrap}",
         store="memory://",
         topic_partitions=PARTITIONS,
-        topic_replication_factor=1,
+        topic_replication_factor=infra.kafka_replication_factor,
         consumer_auto_offset_reset="earliest",
         web_port=web_port,
         web_bind=web_host,

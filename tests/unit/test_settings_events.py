@@ -21,10 +21,13 @@ def test_production_refuses_default_s3_credentials(monkeypatch):
     assert "real-secret" not in repr(s)
 
 
-def test_production_requires_master_key(monkeypatch):
+def test_services_that_encrypt_refuse_to_start_without_a_master_key(monkeypatch):
+    from jdl_infra.crypto import MasterKey, MasterKeyMissing
+
     monkeypatch.setenv("JDL_ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="JDL_MASTER_KEY"):
-        InfraSettings()
+    monkeypatch.delenv("JDL_MASTER_KEY", raising=False)
+    with pytest.raises(MasterKeyMissing, match="refusing to store cohort data unencrypted"):
+        MasterKey.from_settings(InfraSettings())
 
 
 def test_event_roundtrip_through_the_union():
