@@ -137,7 +137,7 @@ def measure_chart(m: DisclosedMeasure, verdict: "Verdict | None" = None, thresho
             ax.set_xticks([])
             ax.spines["bottom"].set_visible(False)
         # right panel: the difference and its interval
-        ax2 = fig.add_axes((0.56, 0.3, 0.41, 0.32))
+        ax2 = fig.add_axes((0.56, 0.25, 0.41, 0.45))
         _clean(ax2)
         d, lo, hi = m.difference, m.ci_low, m.ci_high
         span = max(abs(x) for x in (d, lo if lo is not None else d, hi if hi is not None else d, 1e-9))
@@ -152,14 +152,18 @@ def measure_chart(m: DisclosedMeasure, verdict: "Verdict | None" = None, thresho
             ax2.plot([hi, hi], [-0.28, 0.28], color=colour, lw=1.4)
         ax2.plot([d], [0], "o", color=colour, ms=7, mec="white", mew=1.0)
         ci_txt = f" (95% CI {fmt.ci(lo, hi, dec)})" if lo is not None and hi is not None else ""
-        fig.text(0.56, 0.74, f"Difference {fmt.number(d, dec, signed=True)} {m.difference_unit}{ci_txt}",
-                 fontsize=8, color=INK, ha="left", va="bottom")
+        fig.text(0.56, 0.74, f"Difference {fmt.number(d, dec, signed=True)}{ci_txt}", fontsize=8,
+                 color=INK, ha="left", va="bottom")
         ax2.tick_params(axis="x", labelsize=7.5)
+        ax2.set_xlabel(m.difference_unit, fontsize=7.5, color=SECONDARY, labelpad=2)
+        # which side is better, in the empty top corners of the difference panel
         better_left = m.higher_is_worse
         left_txt, right_txt = (("\u2190 favours programme", "favours comparison \u2192") if better_left
                                else ("\u2190 favours comparison", "favours programme \u2192"))
-        fig.text(0.56, 0.03, left_txt, fontsize=7.5, color=SECONDARY, ha="left", va="bottom")
-        fig.text(0.97, 0.03, right_txt, fontsize=7.5, color=SECONDARY, ha="right", va="bottom")
+        ax2.text(0.0, 0.97, left_txt, transform=ax2.transAxes, fontsize=7, color=SECONDARY,
+                 ha="left", va="top")
+        ax2.text(1.0, 0.97, right_txt, transform=ax2.transAxes, fontsize=7, color=SECONDARY,
+                 ha="right", va="top")
         if verdict is not None:
             fig.text(0.99, 0.95, verdict.badge, fontsize=8.5, fontweight="bold", color=colour,
                      ha="right", va="top")

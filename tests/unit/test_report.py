@@ -390,6 +390,8 @@ def test_html_has_the_same_verdicts_and_sections_and_no_external_assets(rendered
         assert title in text
     without_data = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", r.html)
     assert not re.search(r"https?:|//[a-z]|@import|<link\b|<script\b|url\(", without_data, re.I)
+    style = r.html.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert "font-family: Arial" in style and "&#" not in style          # CSS is not HTML-escaped
     srcs = re.findall(r'src="([^"]*)"', r.html)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
 
