@@ -618,6 +618,9 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
             "comparison group covers the same range as the treatment group.")
         if o.caliper is not None:
             overlap_text += f" The caliper was {fmt.number(o.caliper, 2)} on the logit scale."
+    elif any("was malformed" in n for n in d.disclosure.notes):
+        overlap_text = ("The propensity score summary supplied with this result was malformed, so no "
+                        "overlap plot is shown.")
     else:
         overlap_text = "No propensity score summary was supplied with this result, so no overlap plot is shown."
 

@@ -4,7 +4,9 @@ threshold appears or can be worked out from the other figures, and no person's o
 Rules (applied to every table, the same way in the PDF, HTML and JSON):
 
 1. **Primary suppression.** A count of people ``n`` with ``0 < n < threshold`` is withheld. Zeros
-   are shown: a zero identifies no one. Percentages of a withheld count are withheld with it.
+   are shown: a zero identifies no one. Percentages of a withheld count are withheld with it, and
+   so is the comparison group's figure in the same profile row (matching makes the comparison
+   group mirror the treatment group, exactly so for characteristics matched exactly, like sex).
 2. **Secondary suppression.** Where a table's cells add up to a published total (attrition steps to
    ``submitted - analysed``; the categories of a profile characteristic to the treatment group; the
    subgroups of one variable to the whole group), a lone withheld cell could be recovered by
@@ -314,13 +316,18 @@ def _profile(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedProf
     hide_c: set[int] = set()
     for idx in groups.values():
         tn = [result.profile[i].treated_n for i in idx]
-        h = protect_margin(tn, result.n_treated, [j for j, v in enumerate(tn) if _sensitive(v, t)], t)
-        hide_t |= {idx[j] for j in h}
+        ht = protect_margin(tn, result.n_treated, [j for j, v in enumerate(tn) if _sensitive(v, t)], t)
+        hide_t |= {idx[j] for j in ht}
+        # the matched comparison group is built to mirror the treatment group (exactly, for
+        # characteristics matched exactly such as sex), so its percentage in a row would give
+        # away a withheld treated count: withhold it in the same rows
         cn = [result.profile[i].comparison_n for i in idx]
         if all(v is not None for v in cn):
             cnv = [float(v) for v in cn]  # type: ignore[arg-type]
-            h = protect_margin(cnv, sum(cnv), [j for j, v in enumerate(cnv) if _sensitive(v, t)], t)
-            hide_c |= {idx[j] for j in h}
+            primary = set(ht) | {j for j, v in enumerate(cnv) if _sensitive(v, t)}
+            hide_c |= {idx[j] for j in protect_margin(cnv, sum(cnv), primary, t)}
+        else:
+            hide_c |= {idx[j] for j in ht}
     rows = []
     for i, r in enumerate(result.profile):
         if i in hide_t:
@@ -441,7 +448,14 @@ def _overlap(result: AnalysisResult, dropped_hidden: bool, t: int,
     o = result.overlap
     if o is None:
         return None
-    edges, (tc, pc, mc) = coarsen_bins(o.bin_edges, [o.treated_counts, o.pool_counts, o.matched_counts], t)
+    try:
+        edges, (tc, pc, mc) = coarsen_bins(o.bin_edges, [o.treated_counts, o.pool_counts,
+                                                         o.matched_counts], t)
+    except InvalidArgument:
+        # a malformed summary is an upstream bug; the rest of the report still stands
+        led.note("The propensity score summary supplied with the result was malformed (bin edges "
+                 "and counts do not line up), so no overlap plot is shown.")
+        return None
     merged = len(edges) < len(o.bin_edges)
     treated = [int(v) for v in tc]
     rounded_to = None

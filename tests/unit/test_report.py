@@ -151,6 +151,30 @@ def test_profile_suppression_is_primary_secondary_and_covers_implied_complements
         assert all(r.treated_n is None or r.treated_n == 0 or r.treated_n >= T for r in group)
 
 
+def test_comparison_percentages_cannot_reveal_a_withheld_treated_count():
+    # with exact matching on sex the weighted comparison % equals the treated % exactly
+    r = significant_reduction()
+    rows = [p.model_copy(update={"treated_n": 3, "treated_pct": 0.9, "comparison_pct": 0.9,
+                                 "comparison_n": 13.3}) if p.category == "Female" else
+            p.model_copy(update={"treated_n": 318, "treated_pct": 99.1, "comparison_pct": 99.1,
+                                 "comparison_n": 1468.7}) if p.category == "Male" else p
+            for p in r.profile]
+    d = apply_disclosure(r.model_copy(update={"profile": rows}), T)
+    sex = [p for p in d.profile if p.characteristic == "Sex"]
+    assert all(p.treated_n is None and p.comparison_pct is None and p.comparison_n is None for p in sex)
+    # without weighted counts, the comparison % of a withheld row goes too
+    rows2 = [p.model_copy(update={"comparison_n": None}) for p in rows]
+    d2 = apply_disclosure(r.model_copy(update={"profile": rows2}), T)
+    assert all(p.comparison_pct is None for p in d2.profile if p.characteristic == "Sex")
+
+
+def test_a_malformed_overlap_summary_does_not_stop_the_report():
+    r = significant_reduction()
+    bad = r.overlap.model_copy(update={"treated_counts": r.overlap.treated_counts[:-2]})
+    c = build_content(r.model_copy(update={"overlap": bad}), T)
+    assert c.disclosed.overlap is None and "malformed" in c.overlap_text
+
+
 def test_small_subgroups_are_dropped_with_a_note_and_siblings_protected():
     d = apply_disclosure(significant_reduction(), T)
     assert ("age_band", "50+") not in {(s.variable, s.level) for s in d.subgroups}
