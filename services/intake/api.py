@@ -203,9 +203,10 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     @app.get("/catalogue", response_class=HTMLResponse)
     def catalogue_page() -> HTMLResponse:
-        from jdl_report.render import catalogue_html
+        from jdl_report import CatalogueEntry, catalogue_html
 
-        return HTMLResponse(catalogue_html(catalogue_entries(store)))
+        return HTMLResponse(catalogue_html([CatalogueEntry.model_validate(e)
+                                            for e in catalogue_entries(store)]))
 
     @app.get("/", response_class=HTMLResponse)
     def upload_page() -> HTMLResponse:

@@ -1,7 +1,6 @@
 """Reporting stage: control.matched -> PDF, HTML and JSON reports + catalogue entry -> report.ready."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,25 +26,9 @@ def catalogue_key(submission_id: str) -> str:
     return f"catalogue/{submission_id}.json"
 
 
-def catalogue_entry(result, keys: dict[str, str]) -> dict:  # type: ignore[no-untyped-def]
-    """Headline figures for the public catalogue (aggregates only)."""
-    rate = result.measure("rate")
-    return {
-        "submission_id": result.submission_id,
-        "organisation": result.programme.organisation,
-        "programme": result.programme.programme,
-        "setting": result.programme.setting,
-        "published_at": result.created_at.isoformat(),
-        "n_treated": result.n_treated,
-        "n_comparison": result.n_comparison,
-        "rate": None if rate is None else rate.model_dump(mode="json"),
-        "reports": keys,
-    }
-
-
 def handle_control_matched(event: Event, ports: ReportingPorts) -> Sequence[Event]:
     from jdl_core.result import AnalysisResult
-    from jdl_report.render import render_all
+    from jdl_report import catalogue_entry, render_all
 
     assert isinstance(event, ControlMatched)
     sid = event.submission_id
@@ -55,6 +38,9 @@ def handle_control_matched(event: Event, ports: ReportingPorts) -> Sequence[Even
     for fmt, data in sorted(rendered.items()):
         keys[fmt] = report_key(sid, fmt)
         ports.store.put(keys[fmt], data)
-    ports.store.put(catalogue_key(sid), json.dumps(catalogue_entry(result, keys), indent=1).encode())
+    # public links: published reports are served by the API at /v1/reports/<id>
+    links = {fmt: f"/v1/reports/{sid}?format={fmt}" for fmt in sorted(rendered)}
+    entry = catalogue_entry(result, links=links, threshold=ports.suppression_threshold)
+    ports.store.put(catalogue_key(sid), entry.model_dump_json(indent=1).encode())
     return [ReportReady(event_id=event_id_for(sid, STAGE, "report.ready"), submission_id=sid,
                         report_keys=keys)]

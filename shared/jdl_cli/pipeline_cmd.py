@@ -27,6 +27,10 @@ def _print_status(st: dict) -> None:
     typer.echo(f"  {time.strftime('%H:%M:%S')}  {st['state']:<10} (age {st.get('age_seconds', 0):.0f} s){extra}")
 
 
+def _f(v: float | None, fmt: str) -> str:
+    return "*" if v is None else format(v, fmt)   # "*": withheld by disclosure control
+
+
 def headline(result: dict) -> list[str]:
     lines = []
     for m in result.get("measures", []):
@@ -34,10 +38,10 @@ def headline(result: dict) -> list[str]:
             lines.append(f"  {m['label']}: not estimated ({m.get('reason')})")
             continue
         sig = "significant" if m.get("significant") else "not significant"
-        lines.append(f"  {m['label']}: treated {m['treated_value']:.2f} vs comparison "
-                     f"{m['comparison_value']:.2f}; difference {m['difference']:+.2f} "
-                     f"[{m['ci_low']:+.2f}, {m['ci_high']:+.2f}] {m['difference_unit']}, "
-                     f"p={m['p_value']:.3f} ({sig})")
+        lines.append(f"  {m['label']}: treated {_f(m['treated_value'], '.2f')} vs comparison "
+                     f"{_f(m['comparison_value'], '.2f')}; difference {_f(m['difference'], '+.2f')} "
+                     f"[{_f(m['ci_low'], '+.2f')}, {_f(m['ci_high'], '+.2f')}] {m['difference_unit']}, "
+                     f"p={_f(m['p_value'], '.3f')} ({sig})")
     return lines
 
 
@@ -101,7 +105,7 @@ def register(app: typer.Typer) -> None:
             result = json.loads((out / "report.json").read_text())
             typer.echo(f"\nreport ready in {time.perf_counter() - t1:.1f} s after submission "
                        f"({time.perf_counter() - t0:.1f} s in all)")
-            typer.echo("\n".join(headline(result.get("result", result))))
+            typer.echo("\n".join(headline(result)))
             typer.echo(f"\nreport: {out.resolve() / 'report.pdf'} (also .html, .json)")
             typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  catalogue: {rt.api_url}/catalogue")
             if keep:
