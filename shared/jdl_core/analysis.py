@@ -39,9 +39,9 @@ PERSON_COLUMNS: Final = ("sex", "ethnicity")     # covariates that live in peopl
 REASONS: Final[tuple[str, ...]] = get_args(AttritionReason)
 REASON_LABELS: Final[dict[str, str]] = {
     "invalid_row": "Rows that failed validation",
-    "duplicate": "Duplicate rows (the same person more than once)",
+    "duplicate": "Same person submitted more than once",
     "not_found": "Not found in the national data",
-    "ambiguous": "More than one possible match in the national data",
+    "ambiguous": "More than one plausible national record",
     "no_index_event": "No eligible index event for the programme",
     "followup_outside_coverage": "One-year follow-up not inside the data",
     "not_in_strata": "No comparison records of the same sex and sentence type",
@@ -322,30 +322,23 @@ def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | N
             ) -> AnalysisResult:
     """The whole core from an uploaded cohort: validate, link, choose index events, analyse.
 
-    ``upload_df``: the parsed upload (canonical column names, see ``jdl_core.cohort``).
-    ``programme``: a ``ProgrammeInfo`` or a ``jdl_core.programme.Programme``.
+    ``upload_df``: the parsed upload (``jdl_core.cohort.parse_upload``, canonical column names).
+    ``programme``: a ``ProgrammeInfo`` or a ``jdl_core.programme.Programme``; its setting decides
+    the index events and the comparison pool.
     """
     from .cohort import validate_cohort
+    from .index_events import select_index_events
     from .linkage import link_cohort
 
     info = _programme_info(programme)
     validated = validate_cohort(upload_df, setting=info.setting)
     linkage = link_cohort(validated.rows, national)
-    try:
-        from .index_events import select_index_events
-    except ImportError:  # pragma: no cover - depends on the linkage work landing
-        raise DataError("index-event selection (jdl_core.index_events) is not available") from None
-    chosen = select_index_events(validated.rows, linkage.links, national, setting=info.setting)
-    counts: dict[str, int] = {"submitted": validated.counts.submitted,
-                              "invalid_row": validated.counts.invalid,
-                              "duplicate": validated.counts.duplicates,
-                              "not_found": linkage.counts.get("not_found", 0),
-                              "ambiguous": linkage.counts.get("ambiguous", 0)}
-    for reason, n in getattr(chosen, "attrition", {}).items():
-        counts[reason] = counts.get(reason, 0) + int(n)
-    events = getattr(chosen, "events", chosen)
-    treated = national.events[national.events["event_id"].isin(events["event_id"])]
-    return analyse_index_events(treated, national, spec, programme=info, attrition=counts,
+    selection = select_index_events(linkage, validated.rows, national, info.setting)
+    attrition = selection.to_attrition(invalid_rows=validated.counts.invalid,
+                                       intake_duplicates=validated.counts.duplicates)
+    ev = national.events
+    treated = ev[ev["event_id"].isin(selection.events["event_id"])]
+    return analyse_index_events(treated, national, spec, programme=info, attrition=attrition,
                                 submission_id=submission_id)
 
 

@@ -52,7 +52,7 @@ def _wvar(x: np.ndarray, binary: bool, w: np.ndarray) -> float:
     w = w / np.sum(w)
     mx = float(np.sum(w * x))
     if binary:
-        return mx * (1 - mx)
+        return max(mx * (1 - mx), 0.0)  # rounding can make p(1-p) a hair below 0
     denom = 1 - float(np.sum(w * w))
     return float(np.sum(w * (x - mx) ** 2) / denom) if denom > 0 else np.nan
 
