@@ -94,6 +94,8 @@ def name_record_frame(
     sn = _map_unique(surname.reset_index(drop=True), standardise_name)
     dob_dt = _as_datetime(dob.reset_index(drop=True), "date_of_birth")
     sex_std = sex.reset_index(drop=True).astype("string").str.strip().str.upper()
+    # Canonical rows hold M/F; "Male"/"Female" from a notebook user are read the same way.
+    sex_std = sex_std.replace({"MALE": "M", "FEMALE": "F"})
     sex_std = sex_std.where(sex_std.isin(["M", "F"]), pd.NA)
     frame = pd.DataFrame(
         {

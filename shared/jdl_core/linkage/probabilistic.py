@@ -92,7 +92,10 @@ def score_pairs(prepared: PreparedNational, model: LinkageModel, submitted: pd.D
             predictions.drop_table_from_database_and_remove_from_cache()
         finally:
             db_api.duckdb_con.unregister(name)
-            db_api._registered_table_names.discard(name)
+            # Splink refuses a table name registered before; the name is ours and now free.
+            registered = getattr(db_api, "_registered_table_names", None)
+            if isinstance(registered, set):
+                registered.discard(name)
     if pairs.empty:
         return score_pairs(prepared, model, submitted.iloc[0:0])
     id_l = pairs["record_id_l"].to_numpy(dtype="int64")
