@@ -3,9 +3,9 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SYSDEPS := chromium chromium-driver poppler-utils r-cran-matchit prometheus
+SYSDEPS := chromium chromium-driver poppler-utils r-cran-matchit prometheus fonts-liberation
 
-.PHONY: demo test test-fast bench install sysdeps clean lint
+.PHONY: demo test test-fast bench install sysdeps fonts clean lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# System packages used by the tests (headless browser, pdftoppm, R MatchIt, promtool).
+# System packages used by the tests (headless browser, pdftoppm, R MatchIt, promtool) and the
+# report's typeface (Liberation Sans).
 # Installed only when missing and when apt-get is usable; tests that need one say so if absent.
 sysdeps:
 	@missing=""; \
@@ -25,6 +26,7 @@ sysdeps:
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	(command -v Rscript >/dev/null && Rscript -e 'library(MatchIt)' >/dev/null 2>&1) || missing="$$missing r-cran-matchit"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	[ -e /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || missing="$$missing fonts-liberation"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \
@@ -32,8 +34,15 @@ sysdeps:
 	  else echo "cannot install$$missing (no apt-get or not root): dependent tests will report why they skip"; fi; \
 	fi
 
-demo: install
+demo: install fonts
 	$(BIN)/jdl demo
+
+# The report's typeface only (the demo needs no browser or R).
+fonts:
+	@[ -e /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-liberation >/dev/null; \
+	  else echo "fonts-liberation not installed: the report falls back to DejaVu Sans"; fi; }
 
 test: install sysdeps
 	$(BIN)/python -m pytest -n 2 -m "not slow" tests

@@ -45,12 +45,29 @@ WIDTH_IN = 6.9            # fits the A4 text width of the PDF
 
 
 
+# Where Debian's fonts-liberation puts Liberation Sans. matplotlib's font list is cached on first
+# use, so a font installed after that (e.g. by `make sysdeps`) is added by path.
+LIBERATION_DIR = "/usr/share/fonts/truetype/liberation"
+
+
+@functools.lru_cache(maxsize=1)
+def register_system_fonts() -> None:
+    """Make Liberation Sans known to matplotlib even when its font cache predates the install."""
+    import glob
+
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for path in sorted(glob.glob(f"{LIBERATION_DIR}/LiberationSans-*.ttf")):
+        if path not in known:
+            font_manager.fontManager.addfont(path)
+
+
 @functools.lru_cache(maxsize=1)
 def _font_family() -> str:
     """The first installed of an Arial-like sans serif, else matplotlib's bundled DejaVu Sans.
 
     Resolved once, because matplotlib warns on every text draw for a listed family it lacks.
     """
+    register_system_fonts()
     for name in ("Liberation Sans", "Arial", "Helvetica"):
         try:
             font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False)

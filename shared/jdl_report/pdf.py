@@ -49,6 +49,7 @@ def _fonts() -> tuple[str, str, str]:
 
     Liberation Sans when installed, otherwise the DejaVu Sans that ships with matplotlib.
     """
+    ch.register_system_fonts()
     for family in ("Liberation Sans", "DejaVu Sans"):
         try:
             paths = {}
