@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -125,6 +126,7 @@ def settings_creator(probability_two_random_records_match: float = 1e-6) -> Any:
     )
 
 
+@functools.cache
 def model_spec_sha256() -> str:
     """Hash of the model's structure (comparison levels and blocking rules), not its parameters:
     a model file written by a version of this code with other comparisons is retrained."""
@@ -374,7 +376,7 @@ def load_linkage_model(national: NationalData, *, train_if_missing: bool = True)
     """Load ``<dataset>/linkage_model.json``; train and save it when absent or trained on other data."""
     path = _default_model_path(national)
     if path is not None and path.is_file():
-        model = LinkageModel.load(path)
+        model = _load_cached(path)
         if model.matches(national):
             return model
         if not train_if_missing:
@@ -388,6 +390,21 @@ def load_linkage_model(national: NationalData, *, train_if_missing: bool = True)
             f"no linkage model at {str(path)!r}", hint="train one with `train_linkage_model`"
         )
     return train_linkage_model(national, path)
+
+
+_LOADED: dict[str, tuple[tuple[int, int], LinkageModel]] = {}
+
+
+def _load_cached(path: Path) -> LinkageModel:
+    """Parse a model file once per version of the file (requests load it on every call)."""
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    hit = _LOADED.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    model = LinkageModel.load(path)
+    _LOADED[str(path)] = (stamp, model)
+    return model
 
 
 def _default_model_path(national: NationalData) -> Path | None:

@@ -9,7 +9,7 @@ over comparison) are given for non-binary variables only. SMDs are fractions of 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,19 +28,21 @@ def flag(smd: float | None) -> str:
     return "good" if a < GOOD else "acceptable" if a <= ACCEPTABLE else "poor"
 
 
-def balance_variables(frame: pd.DataFrame, covariates: Sequence[str]) -> dict[str, np.ndarray]:
-    """Each covariate as the numeric variables balance is judged on: one per categorical level."""
-    out: dict[str, np.ndarray] = {}
+def balance_variables(frame: pd.DataFrame, covariates: Sequence[str]
+                      ) -> Iterator[tuple[str, np.ndarray]]:
+    """Each covariate as the numeric variables balance is judged on: one per categorical level.
+
+    Yielded one at a time so that millions of rows never hold every indicator at once.
+    """
     for cov in covariates:
         if covariate_kind(cov) == "categorical":
             levels = category_levels(cov, frame[cov])
             # compare integer codes, not strings: much faster on millions of rows
             codes = pd.Categorical(frame[cov], categories=levels).codes
             for i, level in enumerate(levels):
-                out[f"{cov}: {level}"] = (codes == i).astype(np.float64)
+                yield f"{cov}: {level}", (codes == i).astype(np.float64)
         else:
-            out[cov] = frame[cov].to_numpy(dtype=np.float64)
-    return out
+            yield cov, frame[cov].to_numpy(dtype=np.float64)
 
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> float:
@@ -122,17 +124,13 @@ def balance_table(frame: pd.DataFrame, treated: np.ndarray, weights: np.ndarray,
     t = np.asarray(treated, dtype=bool)
     w = np.asarray(weights, dtype=np.float64)
     rows = []
-    variables = balance_variables(frame, covariates)
     if distance is not None:
-        variables = {"distance": np.asarray(distance, dtype=np.float64), **variables}
-    for name, x in variables.items():
-        if name == "distance":
-            # units outside the common support have no finite logit
-            ok = np.isfinite(x)
-            r = balance_one(x[ok], t[ok], w[ok])
-        else:
-            r = balance_one(x, t, w)
-        rows.append({"covariate": name, **r})
+        # units outside the common support have no finite logit
+        d = np.asarray(distance, dtype=np.float64)
+        ok = np.isfinite(d)
+        rows.append({"covariate": "distance", **balance_one(d[ok], t[ok], w[ok])})
+    for name, x in balance_variables(frame, covariates):
+        rows.append({"covariate": name, **balance_one(x, t, w)})
     out = pd.DataFrame(rows)
     out["flag"] = [flag(v) for v in out["smd_after"]]
     return out

@@ -92,6 +92,8 @@ class MatchResult:
 def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     # a fixed row order makes every floating-point sum, and so every tie, independent of the
     # order the caller supplied rows in
+    if frame["event_id"].is_monotonic_increasing:
+        return frame.reset_index(drop=True)  # already in order: no sorted copy of a large pool
     return frame.sort_values("event_id", kind="stable").reset_index(drop=True)
 
 
@@ -142,12 +144,18 @@ def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = No
     warnings: list[str] = []
 
     n_pool_in = len(pool)
-    pool = pool[~pool["person_key"].isin(treated["person_key"])]
+    of_treated = pool["person_key"].isin(treated["person_key"]).to_numpy()
+    if of_treated.any():  # copies are avoided when there is nothing to remove (large pools)
+        pool = pool[~of_treated]
     removed_people = n_pool_in - len(pool)
-    pool = pool.drop_duplicates("event_id")
-    n_missing = int(pool[needed].isna().any(axis=1).sum())
+    if not pool["event_id"].is_unique:
+        pool = pool.drop_duplicates("event_id")
+    missing = np.zeros(len(pool), dtype=bool)
+    for c in needed:
+        missing |= pool[c].isna().to_numpy()
+    n_missing = int(missing.sum())
     if n_missing:
-        pool = pool.dropna(subset=needed)
+        pool = pool[~missing]
         warnings.append(f"{n_missing} comparison record(s) with missing covariates left out")
     treated = _canonical(treated)
     pool = _canonical(pool)
