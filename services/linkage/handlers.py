@@ -41,9 +41,8 @@ def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Ev
     for reason, n in event.rejected_by_reason.items():
         bucket = "duplicate" if reason == "duplicate" else "invalid_row"
         attrition[bucket] = attrition.get(bucket, 0) + int(n)
-    counts = linkage.links["status"].value_counts().to_dict()
-    attrition["not_found"] = int(counts.get("not_found", 0))
-    attrition["ambiguous"] = int(counts.get("ambiguous", 0))
+    # selection.attrition counts every accepted row not in `linked` once: not_found, ambiguous
+    # (from the linkage statuses), duplicate people, no index event, follow-up outside coverage
     for reason, n in selection.attrition.items():
         attrition[reason] = attrition.get(reason, 0) + int(n)
     return [CohortLinked(event_id=event_id_for(sid, STAGE, "cohort.linked"), submission_id=sid,
