@@ -45,14 +45,20 @@ def create_app(settings: IntakeSettings) -> faust.App:
                     await send(topics.dlq(msg.topic), event.sha256.encode(), event.to_json())
                 continue
             sid = event.submission_id
-            before = table[sid]
-            if before is None:
-                before = await asyncio.to_thread(status.read_status, store, sid)
-            after = status.apply_event(before, event)
-            if after != before:
-                table[sid] = after
-                await asyncio.to_thread(status.write_status, store, after)
-                _count_transition(before, after)
+            try:
+                before = table.get(sid)
+                if before is None:
+                    before = await asyncio.to_thread(status.read_status, store, sid)
+                after = status.apply_event(before, event)
+                if after != before:
+                    table[sid] = after
+                    await asyncio.to_thread(status.write_status, store, after)
+                    _count_transition(before, after)
+            except Exception as exc:  # noqa: BLE001 - the projection must outlive one bad update
+                # the exception type only: messages could quote stored values
+                log.error("status update failed", extra={"submission_id": sid,
+                                                         "event_type": event.event_type,
+                                                         "error_type": type(exc).__name__})
 
     @app.timer(interval=5.0)
     async def publish_gauges() -> None:

@@ -35,7 +35,11 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
 
     @app.page("/healthz")
     async def healthz(web, request):  # type: ignore[no-untyped-def]
-        return web.json({"status": "ok", "app": app_id})
+        try:   # the partitions this worker consumes (operations: who holds what)
+            assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
+        except Exception:  # noqa: BLE001 - not yet started or rebalancing
+            assigned = []
+        return web.json({"status": "ok", "app": app_id, "assigned": assigned})
 
     @app.page("/metrics")
     async def metrics_page(web, request):  # type: ignore[no-untyped-def]

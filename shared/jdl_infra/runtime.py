@@ -83,6 +83,7 @@ class EmbeddedRuntime:
         if not (self.data_dir / MANIFEST_FILE).exists():
             from jdl_core.synth.generator import generate_national
 
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.say(f"generating the national dataset ({self.people:,} people, seed {self.seed}) "
                      f"in {self.data_dir} ...")
             t = time.perf_counter()

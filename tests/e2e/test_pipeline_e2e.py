@@ -34,11 +34,26 @@ def topic_messages(bootstrap: str, topic: str) -> list[bytes]:
 
 
 def personal_values(upload) -> set[str]:
+    """Each submitted value as written and in the canonical forms code could store it in."""
+    import pandas as pd
+
+    from jdl_core.identifiers import canonical_pnc
+
     vals: set[str] = set()
     for col in ("forename", "surname", "date_of_birth", "pnc_id", "prison_number"):
         for v in upload[col].dropna().astype(str):
-            if len(v) >= 6:          # short names also occur in ordinary words and JSON keys
-                vals.add(v)
+            forms = {v, v.upper()}
+            if col == "date_of_birth":
+                d = pd.to_datetime(v, dayfirst=True, errors="coerce")
+                if not pd.isna(d):
+                    forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y")}
+            if col == "pnc_id":
+                try:
+                    forms.add(canonical_pnc(v))
+                except Exception:  # noqa: BLE001 - a deliberately bad PNC ID stays as written
+                    pass
+            # short names also occur in ordinary words and JSON keys
+            vals |= {f for f in forms if len(f) >= 6}
     return vals
 
 
@@ -98,8 +113,11 @@ def test_worker_killed_mid_submission_finishes_with_one_report(rt, cohort):
     st, _ = wait_state(rt, sid, lambda s: s["state"] in ("done", "failed"))
     assert st["state"] == "done", st.get("error")
     ready = [ev.parse_event(m) for m in topic_messages(rt.bootstrap, topics.REPORT_READY)]
-    mine = {e.event_id for e in ready if e.submission_id == sid}
-    assert len(mine) == 1
+    mine = [e.event_id for e in ready if e.submission_id == sid]
+    assert len(mine) == 1, f"{len(mine)} report.ready messages"
+    # the reporting stage ran once: every report object has a single version (versioned bucket)
+    versions = rt.store.list_versions(f"reports/{sid}/")
+    assert versions and len(versions) == len({k for k, _ in versions})
     assert sum(1 for k in rt.store.list("catalogue/") if sid in k) == 1
 
 
@@ -115,10 +133,25 @@ def test_two_linkage_workers_share_the_consumer_group(rt):
         finally:
             await admin.close()
 
+    def received_partitions() -> list[set[int]]:
+        """submission.received partitions each linkage worker reports on its health page."""
+        out = []
+        for p in rt.procs:
+            if p.name.startswith("linkage"):
+                assigned = httpx.get(p.health_url, timeout=5).json()["assigned"]
+                out.append({int(a.rsplit(":", 1)[1]) for a in assigned
+                            if a.rsplit(":", 1)[0] == topics.SUBMISSION_RECEIVED})
+        return out
+
     deadline = time.monotonic() + 60
-    n = 0
-    while time.monotonic() < deadline and n != 2:
-        n = asyncio.run(members())
+    n, shares = 0, []
+    while time.monotonic() < deadline:
+        n, shares = asyncio.run(members()), received_partitions()
+        if n == 2 and len(shares) == 2 and all(shares) and not (shares[0] & shares[1]):
+            break
         time.sleep(1)
     assert n == 2
-    assert topics.spec(topics.SUBMISSION_RECEIVED).partitions >= 2
+    # both workers hold a share of submission.received, and no partition is held twice
+    assert len(shares) == 2 and all(shares), shares
+    assert not (shares[0] & shares[1]), shares
+    assert shares[0] | shares[1] == set(range(topics.spec(topics.SUBMISSION_RECEIVED).partitions))
