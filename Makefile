@@ -3,7 +3,7 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SYSDEPS := chromium chromium-driver poppler-utils r-cran-matchit prometheus fonts-liberation
+SYSDEPS := chromium chromium-driver poppler-utils r-cran-matchit r-cran-sandwich prometheus fonts-liberation
 
 .PHONY: demo test test-fast bench install sysdeps fonts clean lint
 
@@ -24,7 +24,7 @@ sysdeps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
-	(command -v Rscript >/dev/null && Rscript -e 'library(MatchIt)' >/dev/null 2>&1) || missing="$$missing r-cran-matchit"; \
+	(command -v Rscript >/dev/null && Rscript -e 'library(MatchIt); library(sandwich)' >/dev/null 2>&1) || missing="$$missing r-cran-matchit r-cran-sandwich"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	[ -e /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || missing="$$missing fonts-liberation"; \
 	if [ -n "$$missing" ]; then \

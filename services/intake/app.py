@@ -74,9 +74,8 @@ def _count_transition(before: dict | None, after: dict) -> None:
     if after["state"] == "done" and was != "done":
         metrics.SUBMISSIONS_COMPLETED.inc()
         metrics.TURNAROUND.observe(status.age_seconds(after, datetime.now(timezone.utc)))
-    if after.get("purged") and not (before or {}).get("purged") and after.get("completed_at"):
-        lag = (status.parse_iso(after["purged_at"]) - status.parse_iso(after["completed_at"])).total_seconds()
-        metrics.PURGE_LAG.observe(max(0.0, lag))
+    # purge lag (due -> done) is observed by the purge service alone, which knows when each purge
+    # fell due; observing it here too would count every purge twice
 
 
 def update_gauges(records: list[dict], now: datetime, retention_days: float = 30.0) -> None:

@@ -7,6 +7,7 @@ from typing import Sequence
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from jdl_events.codec import register as register_codec
 from jdl_events.topics import PARTITIONS
 
 from .settings import InfraSettings
@@ -14,6 +15,10 @@ from .stage import Send, Stage
 
 
 def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str = "127.0.0.1") -> faust.App:
+    # value_serializer="jdl-event" for faust topics of validated events. The stage agents read raw
+    # bytes instead and validate in Stage.decode, so a bad message can be dead-lettered with its
+    # reason rather than dropped inside faust's deserialiser (docs/decisions/0002).
+    register_codec()
     datadir = Path(infra.data_dir).parent / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(

@@ -303,3 +303,38 @@ def test_sweep_repurges_certified_submission_with_residue():
     assert sweep_due(store, statuses, 30, now) == []
     store.put(submission_prefix(sid) + "late.bin", b"x")
     assert sweep_due(store, statuses, 30, now) == [sid]
+
+
+def test_service_sweep_purges_a_submission_stuck_in_matching(store, master):
+    """The purge service's own sweep and trigger handler, on the filesystem and the local S3
+    server: a submission stuck in matching past the retention limit is purged and certified."""
+    from jdl_events import events as ev
+    from services.intake import status
+    from services.purge.app import PurgePorts, handle_trigger, sweep
+
+    now = datetime.now(timezone.utc)
+    stuck, _ = _submit(store, master)
+    fresh, _ = _submit(store, master)
+    for sid, age in ((stuck, timedelta(days=40)), (fresh, timedelta(days=2))):
+        at = now - age
+        rec = status.apply_event(None, ev.SubmissionReceived(
+            submission_id=sid, org_id="acme", setting="custody", rows_submitted=100, rows_valid=100,
+            rows_rejected=0, cohort_key=f"submissions/{sid}/cohort.enc",
+            programme_key=f"submissions/{sid}/programme.json", occurred_at=at, received_at=at))
+        rec = status.apply_event(rec, ev.CohortLinked(submission_id=sid, linked_key="k/l", n_linked=90,
+                                                      attrition={}, occurred_at=at))
+        assert rec["state"] == "matching"
+        status.write_status(store, rec)
+    audit = AuditLog(store)
+    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit, retention_days=30)
+
+    requests = sweep(ports, now)
+    assert [r.submission_id for r in requests] == [stuck]
+    assert requests[0].trigger == "retention" and requests[0].due_at < now - timedelta(days=9)
+    (purged,) = handle_trigger(requests[0], ports)
+    assert isinstance(purged, DataPurged) and purged.outcome == "purged" and purged.key_destroyed
+    assert store.list_versions(submission_prefix(stuck)) == []
+    assert not store.exists(key_object(stuck))
+    assert store.list_versions(submission_prefix(fresh)) != []      # not yet due: untouched
+    assert [(e.entry_type, e.payload["submission_id"]) for e in audit.entries()] == [(CERTIFICATE, stuck)]
+    assert sweep(ports, now) == []                                  # certified: not due again

@@ -53,3 +53,24 @@ def test_every_topic_has_a_dead_letter_topic_and_event():
     for t in TOPICS:
         assert dlq(t.name) in names
         assert t.name in ev.EVENT_OF
+
+
+def test_faust_codec_validates_both_ways():
+    from faust.serializers import codecs
+
+    from jdl_events.codec import register
+
+    register()
+    codec = codecs.get_codec("jdl-event")
+    sid = ev.new_submission_id()
+    e = ev.PurgeRequested(submission_id=sid, trigger="manual")
+    back = codec.loads(codec.dumps(e))
+    assert back == e and isinstance(back, ev.PurgeRequested)
+    # pre-serialised events are validated before they go out
+    assert codec.loads(codec.dumps(ev.dump_event(e))) == e
+    with pytest.raises(ValidationError):
+        codec.dumps(b'{"event_type": "purge.requested", "submission_id": "not an id"}')
+    with pytest.raises(TypeError):
+        codec.dumps({"event_type": "purge.requested"})
+    with pytest.raises(ValidationError):
+        codec.loads(b'{"event_type": "report.ready", "surname": "Smith"}')
