@@ -43,6 +43,10 @@ class Client:
         self.http = httpx.Client(base_url=api_url, timeout=timeout,
                                  headers={"Authorization": f"Bearer {token}"})
 
+    def url(self, path: str) -> str:
+        """An absolute URL of an API path (``/v1/...``), for printing."""
+        return f"{str(self.http.base_url).rstrip('/')}/{path.lstrip('/')}"
+
     def _check(self, r: httpx.Response) -> Any:
         if r.status_code >= 400:
             try:

@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
             st = client.wait(resp["submission_id"], on_change=_print_status)
             if st["state"] == "done":
                 for fmt, url in st.get("report_urls", {}).items():
-                    typer.echo(f"report ({fmt}): {client.http.base_url}{url.lstrip('/')}")
+                    typer.echo(f"report ({fmt}): {client.url(url)}")
             else:
                 raise fail(f"submission {st['state']}: {st.get('error')}")
 

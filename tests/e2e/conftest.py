@@ -68,3 +68,25 @@ def wait_state(rt, sid: str, pred, timeout: float = 240) -> tuple[dict, list[str
     raise AssertionError(f"{sid} timed out in states {seen}")
 
 
+def personal_values_of(upload) -> set[str]:
+    """Each submitted value as written and in the canonical forms code could store it in."""
+    import pandas as pd
+
+    from jdl_core.identifiers import canonical_pnc
+
+    vals: set[str] = set()
+    for col in ("forename", "surname", "date_of_birth", "pnc_id", "prison_number"):
+        for v in upload[col].dropna().astype(str):
+            forms = {v, v.upper()}
+            if col == "date_of_birth":
+                d = pd.to_datetime(v, dayfirst=True, errors="coerce")
+                if not pd.isna(d):
+                    forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y")}
+            if col == "pnc_id":
+                try:
+                    forms.add(canonical_pnc(v))
+                except Exception:  # noqa: BLE001 - a deliberately bad PNC ID stays as written
+                    pass
+            # short names also occur in ordinary words and JSON keys
+            vals |= {f for f in forms if len(f) >= 6}
+    return vals

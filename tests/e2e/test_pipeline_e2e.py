@@ -15,7 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from jdl_events import events as ev
 from jdl_events import topics
-from .conftest import PROGRAMME, client, post, wait_state
+from .conftest import PROGRAMME, client, personal_values_of as personal_values, post, wait_state
 
 pytestmark = pytest.mark.e2e
 def topic_messages(bootstrap: str, topic: str) -> list[bytes]:
@@ -31,30 +31,6 @@ def topic_messages(bootstrap: str, topic: str) -> list[bytes]:
             out += [r.value for r in recs]
     c.close()
     return out
-
-
-def personal_values(upload) -> set[str]:
-    """Each submitted value as written and in the canonical forms code could store it in."""
-    import pandas as pd
-
-    from jdl_core.identifiers import canonical_pnc
-
-    vals: set[str] = set()
-    for col in ("forename", "surname", "date_of_birth", "pnc_id", "prison_number"):
-        for v in upload[col].dropna().astype(str):
-            forms = {v, v.upper()}
-            if col == "date_of_birth":
-                d = pd.to_datetime(v, dayfirst=True, errors="coerce")
-                if not pd.isna(d):
-                    forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y")}
-            if col == "pnc_id":
-                try:
-                    forms.add(canonical_pnc(v))
-                except Exception:  # noqa: BLE001 - a deliberately bad PNC ID stays as written
-                    pass
-            # short names also occur in ordinary words and JSON keys
-            vals |= {f for f in forms if len(f) >= 6}
-    return vals
 
 
 def test_end_to_end_report_and_deletion(rt, cohort):
