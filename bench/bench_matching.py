@@ -14,7 +14,7 @@ with risk. Each pool size runs in its own subprocess; peak RSS is that process's
 What is timed: ``match(treated, pool, MatchSpec())`` (propensity model, matching, weights,
 balance, overlap) + ``compare_outcomes`` (three measures, two-way cluster-robust CIs, 999 cluster
 bootstrap replicates). R: ``matchit()`` with the same settings (glm + nearest, k=5 with
-replacement, caliper 0.2 SD of the logit, exact on sex and disposal), then ``summary()`` and the
+replacement, caliper 0.2 SD of the logit, exact on sex; disposal is constant in the custody pool), then ``summary()`` and the
 effect (``get_matches`` + ``lm`` + ``vcovCL(~subclass + person_key)``), reading the CSV excluded.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ f <- treat ~ age_at_index + sex + ethnicity + prev_offences + prev_custody + age
   index_year + region
 t_match <- system.time(m <- matchit(f, data = d, method = "nearest", distance = "glm",
   link = "linear.logit", caliper = 0.2, std.caliper = TRUE, ratio = 5, replace = TRUE,
-  exact = ~sex + disposal))[["elapsed"]]
+  exact = ~sex))[["elapsed"]]   # disposal: one level in a custody pool (R refuses a 1-level factor)
 t_summary <- system.time(s <- summary(m))[["elapsed"]]
 t_effect <- system.time({
   gm <- get_matches(m)
@@ -123,7 +123,7 @@ def run_r(csv: str) -> dict[str, float]:
     proc = subprocess.run(["Rscript", f.name, csv], capture_output=True, text=True)
     Path(f.name).unlink()
     if proc.returncode != 0:
-        return {"r_error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}  # type: ignore[dict-item]
+        return {"r_error": " | ".join(proc.stderr.strip().splitlines()[-4:]) if proc.stderr else "failed"}  # type: ignore[dict-item]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
