@@ -39,9 +39,11 @@ def main() -> None:
         uvicorn.run(api, host=settings.api_host, port=settings.api_port, log_level="warning",
                     access_log=False)
     else:
+        from jdl_infra.faust_app import run_worker
+
         from .app import create_app
 
-        create_app(settings).main()
+        run_worker(create_app(settings), settings.infra.log_level)
 
 
 if __name__ == "__main__":

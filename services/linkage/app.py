@@ -22,10 +22,18 @@ APP_ID = "jdl-linkage"
 def create_app(settings: LinkageSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
+    national = LazyNational(infra.data_dir)
     ports = LinkagePorts(store=store, keyring=KeyRing(store, MasterKey.from_settings(infra)),
-                         national=LazyNational(infra.data_dir), threshold=settings.match_threshold)
+                         national=national, threshold=settings.match_threshold)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     stage = Stage(STAGE, functools.partial(handle_submission_received, ports=ports), store,
                   sender(app), expected=(SubmissionReceived,))
     add_stage_agent(app, stage, [topics.SUBMISSION_RECEIVED])
+
+    @app.task
+    async def warm_up() -> None:
+        from jdl_core.linkage import warm_up as prepare_linkage
+
+        await national.warm_up(prepare_linkage)
+
     return app

@@ -1,6 +1,7 @@
 """Run the matching service: `python -m services.matching worker -l info`."""
 from __future__ import annotations
 
+from jdl_infra.faust_app import run_worker
 from jdl_infra.logs import setup_logging
 
 from .app import create_app
@@ -10,7 +11,7 @@ from .settings import MatchingSettings
 def main() -> None:
     settings = MatchingSettings()
     setup_logging(settings.infra.log_level)
-    create_app(settings).main()
+    run_worker(create_app(settings), settings.infra.log_level)
 
 
 if __name__ == "__main__":

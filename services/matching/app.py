@@ -22,11 +22,17 @@ APP_ID = "jdl-matching"
 def create_app(settings: MatchingSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
+    national = LazyNational(infra.data_dir)
     ports = MatchingPorts(store=store, keyring=KeyRing(store, MasterKey.from_settings(infra)),
-                          national=LazyNational(infra.data_dir),
+                          national=national,
                           spec_overrides=settings.spec_overrides())
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     stage = Stage(STAGE, functools.partial(handle_cohort_linked, ports=ports), store,
                   sender(app), expected=(CohortLinked,))
     add_stage_agent(app, stage, [topics.COHORT_LINKED])
+
+    @app.task
+    async def warm_up() -> None:
+        await national.warm_up()
+
     return app

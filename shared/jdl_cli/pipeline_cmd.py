@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
             national = load_national(rt.data_dir)
             upload, _truth = sample_cohort(national, size=size, setting=setting,
                                            selection="higher-risk", seed=11)
-            write_cohort(upload, cohort_path)
+            write_cohort(upload, cohort_path, overwrite=True)   # the demo's own file, re-made each run
             programme = demo_programme(setting)
             client = Client(rt.api_url, rt.tokens["demo-org"])
             t1 = time.perf_counter()

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from jdl_events.codec import register as register_codec
 from jdl_events.topics import PARTITIONS
 
+from .logs import logging_config
 from .settings import InfraSettings
 from .stage import Send, Stage
 
@@ -33,9 +34,10 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         web_host=web_host,
         datadir=str(datadir),
         autodiscover=False,
-        broker_session_timeout=60.0,
-        broker_heartbeat_interval=3.0,
+        broker_session_timeout=infra.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, infra.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
+        logging_config=logging_config(infra.log_level),
     )
 
     @app.page("/healthz")
@@ -51,6 +53,18 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
+
+
+def run_worker(app: faust.App, log_level: str) -> None:
+    """``app.main()`` (the faust command line, e.g. ``worker``) with the log level of the settings
+    unless ``-l``/``--loglevel`` is given: faust's default (WARN) would hide the stage logs."""
+    import sys
+
+    args = sys.argv[1:]
+    if args and args[0] == "worker" and not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=")
+                                                for a in args):
+        sys.argv.extend(["--loglevel", log_level.lower()])
+    app.main()
 
 
 def sender(app: faust.App) -> Send:

@@ -99,8 +99,11 @@ class MotoS3Server:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> "MotoS3Server":
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)   # no line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         wait_for_port(self.port)

@@ -19,11 +19,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+NOISY = ("kafka", "aiokafka", "faust", "mode", "urllib3", "botocore", "werkzeug")
+
+
+def logging_config(level: str = "INFO") -> dict:
+    """The same set-up as a dictConfig, for faust workers (which reconfigure logging on start:
+    without this their stage logs would be lost below faust's default WARN level)."""
+    lvl = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    quiet = logging.getLevelName(max(logging.WARNING, lvl if isinstance(lvl, int) else logging.INFO))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {name: {"level": quiet} for name in NOISY},
+    }
+
+
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("kafka", "aiokafka", "faust", "mode", "urllib3", "botocore", "werkzeug"):
+    for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

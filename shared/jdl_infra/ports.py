@@ -29,6 +29,25 @@ class LazyNational:
                     self._value = load_national(self.data_dir)
         return self._value
 
+    async def warm_up(self, then: Any = None) -> None:
+        """Load the dataset (and run ``then(national)``) in a thread at worker start-up, so the
+        first submission does not wait for it. A failure is logged; the first request retries."""
+        import asyncio
+        import logging
+
+        def work() -> None:
+            national = self()
+            if then is not None:
+                then(national)
+
+        try:
+            await asyncio.to_thread(work)
+            logging.getLogger("jdl.national").info("national dataset loaded",
+                                                   extra={"data_dir": str(self.data_dir)})
+        except Exception as exc:  # noqa: BLE001 - the worker stays up; requests report the error
+            logging.getLogger("jdl.national").error("national dataset warm-up failed",
+                                                    extra={"error_type": type(exc).__name__})
+
 
 def frame_to_bytes(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()

@@ -147,7 +147,7 @@ class EmbeddedRuntime:
     def start_worker(self, name: str, index: int = 0) -> Proc:
         port = free_port()
         label = name if index == 0 else f"{name}-{index}"
-        return self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker", "-l", "warn"],
+        return self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"],
                            {f"JDL_{name.upper()}_WEB_PORT": str(port)},
                            f"http://127.0.0.1:{port}/healthz")
 
@@ -162,6 +162,8 @@ class EmbeddedRuntime:
         return proc
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
+        """Until every process answers its health page and every worker consumes (holds at
+        least one partition), so that a submission made next is picked up at once."""
         deadline = time.monotonic() + timeout
         pending = list(self.procs)
         while pending:
@@ -171,12 +173,14 @@ class EmbeddedRuntime:
                     raise RuntimeError(f"{p.name} exited with code {p.popen.returncode}; "
                                        f"log {p.log_path}:\n{tail}")
                 try:
-                    if httpx.get(p.health_url, timeout=1.0).status_code == 200:
+                    r = httpx.get(p.health_url, timeout=1.0)
+                    if r.status_code == 200 and (p.name == "api" or r.json().get("assigned")):
                         pending.remove(p)
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError):
                     pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not healthy after {timeout:.0f} s: {[p.name for p in pending]}")
+                raise TimeoutError(f"not healthy (or not consuming) after {timeout:.0f} s: "
+                                   f"{[p.name for p in pending]}")
             time.sleep(0.2)
 
     def kill(self, label: str) -> None:

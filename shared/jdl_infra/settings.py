@@ -24,6 +24,10 @@ class InfraSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_replication_factor: int = 1   # for topics faust creates itself (changelogs); 3 in production
+    # How long a silent worker keeps its partitions before the group moves them (a killed worker's
+    # work restarts elsewhere after this); tansu also holds a new group's first assignment for
+    # about half of it, so it sets how soon a freshly started service consumes.
+    kafka_session_timeout_seconds: float = Field(default=10.0, ge=6.0, le=300.0)
     # file:///abs/path for the filesystem store, s3://bucket for S3 (endpoint below)
     store_url: str = "file://./var/store"
     s3_endpoint: str = "127.0.0.1:9000"

@@ -20,7 +20,17 @@ from .link import (
 )
 from .model import LinkageModel, load_linkage_model, train_linkage_model
 
+
+def warm_up(national) -> None:  # type: ignore[no-untyped-def]
+    """Do once what the first ``link_cohort`` call would: load the trained model and build the
+    prepared national side (indexes, DuckDB tables). Workers call it at start-up."""
+    from ._national import prepared_national
+
+    load_linkage_model(national)
+    prepared_national(national)
+
 __all__ = [
+    "warm_up",
     "DEFAULT_MARGIN_BITS",
     "DEFAULT_THRESHOLD",
     "LINKED_STATUSES",
