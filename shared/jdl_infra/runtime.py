@@ -29,6 +29,10 @@ class Proc:
     log_path: Path
 
 
+# Workers that encrypt or decrypt cohort data (besides the API): the only ones given the master key.
+KEY_HOLDERS = ("linkage", "matching")
+
+
 @dataclass
 class EmbeddedRuntime:
     var_dir: Path = Path("var")
@@ -154,7 +158,11 @@ class EmbeddedRuntime:
     def _spawn(self, label: str, cmd: list[str], env: dict[str, str], health: str) -> Proc:
         log_path = self.var_dir / "logs" / f"{label}.log"
         out = open(log_path, "ab")
-        popen = subprocess.Popen(cmd, env={**self.env(), **env}, stdout=out, stderr=subprocess.STDOUT,
+        full = {**self.env(), **env}
+        if label != "api" and not label.startswith(KEY_HOLDERS):
+            # least privilege, as in deploy/: only the intake API, linkage and matching decrypt
+            full.pop("JDL_MASTER_KEY", None)
+        popen = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, cwd=self.var_dir.parent,
                                  start_new_session=True)
         proc = Proc(label, popen, health, log_path)

@@ -131,3 +131,12 @@ def test_two_linkage_workers_share_the_consumer_group(rt):
     assert len(shares) == 2 and all(shares), shares
     assert not (shares[0] & shares[1]), shares
     assert shares[0] | shares[1] == set(range(topics.spec(topics.SUBMISSION_RECEIVED).partitions))
+
+
+def test_only_the_services_that_decrypt_hold_the_master_key(rt):
+    holders = set()
+    for p in rt.procs:
+        environ = Path(f"/proc/{p.popen.pid}/environ").read_bytes().split(b"\0")
+        if any(e.startswith(b"JDL_MASTER_KEY=") for e in environ):
+            holders.add(p.name.split("-")[0])
+    assert holders == {"api", "linkage", "matching"}
