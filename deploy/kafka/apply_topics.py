@@ -128,16 +128,31 @@ def apply(admin: Any, plans: list[TopicPlan], *, dry_run: bool = False,
     return report
 
 
+def security_from_env() -> dict[str, Any]:
+    """kafka-python security arguments from the services' own variables
+    (JDL_KAFKA_SECURITY_PROTOCOL, JDL_KAFKA_SASL_*, JDL_KAFKA_SSL_CAFILE)."""
+    from pydantic import ValidationError
+
+    from jdl_infra.kafka_io import client_security
+    from jdl_infra.settings import InfraSettings
+
+    try:
+        return client_security(InfraSettings())
+    except ValidationError as e:
+        raise SystemExit("error: " + "; ".join(str(x["msg"]) for x in e.errors())) from None
+
+
 def connect(bootstrap: str, wait_seconds: float) -> Any:
     """An admin client, retrying while the broker is still starting (compose, k8s Job)."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    security = security_from_env()
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="jdl-apply-topics",
-                                    request_timeout_ms=30000)
+                                    request_timeout_ms=30000, **security)
         except KafkaError as e:
             if time.monotonic() >= deadline:
                 raise SystemExit(f"error: no Kafka broker at {bootstrap} after "

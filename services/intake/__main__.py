@@ -12,14 +12,14 @@ from .settings import IntakeSettings
 def build_api(settings: IntakeSettings):  # type: ignore[no-untyped-def]
     """Composition root of the API: real store, key ring and Kafka producer."""
     from jdl_infra.crypto import KeyRing, MasterKey
-    from jdl_infra.kafka_io import EventProducer
+    from jdl_infra.kafka_io import EventProducer, client_security
     from jdl_infra.objectstore import open_store
 
     from .api import create_api
 
     store = open_store(settings.infra)
     keyring = KeyRing(store, MasterKey.from_settings(settings.infra))  # refuses to start without a key
-    producer = EventProducer(settings.infra.kafka_bootstrap)
+    producer = EventProducer(settings.infra.kafka_bootstrap, client_security(settings.infra))
     return create_api(settings, store, keyring, producer.send)
 
 

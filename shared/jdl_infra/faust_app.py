@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from jdl_events.codec import register as register_codec
 from jdl_events.topics import PARTITIONS
 
+from .kafka_io import faust_credentials
 from .logs import logging_config
 from .settings import InfraSettings
 from .stage import Send, Stage
@@ -38,6 +39,7 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         broker_heartbeat_interval=min(3.0, infra.kafka_session_timeout_seconds / 3),
         producer_acks=-1,
         logging_config=logging_config(infra.log_level),
+        broker_credentials=faust_credentials(infra),
     )
 
     @app.page("/healthz")

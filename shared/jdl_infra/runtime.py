@@ -131,9 +131,12 @@ class EmbeddedRuntime:
         if not self.kafka:
             self.broker = TansuBroker(log_path=self.var_dir / "logs" / "broker.log").start()
             self.say(f"broker (tansu) on {self.broker.bootstrap}")
-        from .kafka_io import ensure_topics
+        from .kafka_io import client_security, ensure_topics
+        from .settings import InfraSettings
 
-        ensure_topics(self.bootstrap)
+        # an external broker may need TLS/SASL (JDL_KAFKA_SECURITY_PROTOCOL etc., which the
+        # workers read from the same environment)
+        ensure_topics(self.bootstrap, security=client_security(InfraSettings()) if self.kafka else None)
         for name in SERVICES:
             copies = self.linkage_workers if name == "linkage" else 1
             for i in range(copies):

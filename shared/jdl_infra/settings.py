@@ -24,6 +24,13 @@ class InfraSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_replication_factor: int = 1   # for topics faust creates itself (changelogs); 3 in production
+    # Broker security (managed Kafka): TLS, SASL or both. SASL_* needs a username and password;
+    # the CA file is only needed when the broker's certificate is not signed by a system CA.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     # How long a silent worker keeps its partitions before the group moves them (a killed worker's
     # work restarts elsewhere after this); tansu also holds a new group's first assignment for
     # about half of it, so it sets how soon a freshly started service consumes.
@@ -41,6 +48,17 @@ class InfraSettings(BaseSettings):
     master_key: SecretStr | None = None
     data_dir: Path = Path("./var/data")
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> "InfraSettings":
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password
+                and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"JDL_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "JDL_KAFKA_SASL_USERNAME and JDL_KAFKA_SASL_PASSWORD")
+        if self.kafka_ssl_cafile is not None and not self.kafka_ssl_cafile.is_file():
+            raise ValueError(f"JDL_KAFKA_SSL_CAFILE: no file at {self.kafka_ssl_cafile}")
+        return self
 
     @model_validator(mode="after")
     def _no_default_credentials_in_production(self) -> "InfraSettings":

@@ -110,3 +110,17 @@ def test_bad_file_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / "nope.yaml"
     assert apply_topics.main(["--file", str(missing), "--bootstrap", "127.0.0.1:1"]) == 2
     assert f"--file {missing}: cannot read" in capsys.readouterr().err
+
+
+def test_topic_job_takes_the_services_kafka_security_settings(monkeypatch):
+    monkeypatch.setenv("JDL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(SystemExit, match="JDL_KAFKA_SASL_USERNAME"):
+        apply_topics.security_from_env()
+    monkeypatch.setenv("JDL_KAFKA_SASL_USERNAME", "jdl")
+    monkeypatch.setenv("JDL_KAFKA_SASL_PASSWORD", "pw-123")
+    monkeypatch.setenv("JDL_KAFKA_SASL_MECHANISM", "PLAIN")
+    kw = apply_topics.security_from_env()
+    assert kw["security_protocol"] == "SASL_SSL" and kw["sasl_mechanism"] == "PLAIN"
+    assert kw["sasl_plain_username"] == "jdl" and kw["sasl_plain_password"] == "pw-123"
+    monkeypatch.setenv("JDL_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    assert apply_topics.security_from_env() == {}

@@ -74,3 +74,48 @@ def test_faust_codec_validates_both_ways():
         codec.dumps({"event_type": "purge.requested"})
     with pytest.raises(ValidationError):
         codec.loads(b'{"event_type": "report.ready", "surname": "Smith"}')
+
+
+def test_kafka_security_settings_reach_kafka_python_and_faust(monkeypatch, tmp_path):
+    import faust
+
+    from jdl_infra.faust_app import make_app
+    from jdl_infra.kafka_io import client_security, faust_credentials
+
+    plain = InfraSettings()
+    assert client_security(plain) == {} and faust_credentials(plain) is None
+
+    monkeypatch.setenv("JDL_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    with pytest.raises(ValidationError, match="JDL_KAFKA_SASL_USERNAME"):
+        InfraSettings()
+    monkeypatch.setenv("JDL_KAFKA_SASL_USERNAME", "jdl")
+    monkeypatch.setenv("JDL_KAFKA_SASL_PASSWORD", "s3cret-pw")
+    sasl = InfraSettings()
+    assert "s3cret-pw" not in repr(sasl)                      # a secret, not printed
+    assert client_security(sasl) == {"security_protocol": "SASL_PLAINTEXT",
+                                     "sasl_mechanism": "SCRAM-SHA-512",
+                                     "sasl_plain_username": "jdl",
+                                     "sasl_plain_password": "s3cret-pw"}
+    creds = faust_credentials(sasl)
+    assert isinstance(creds, faust.SASLCredentials) and creds.username == "jdl"
+    assert creds.ssl_context is None
+
+    monkeypatch.setenv("JDL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("JDL_KAFKA_SSL_CAFILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ValidationError, match="JDL_KAFKA_SSL_CAFILE"):
+        InfraSettings()
+    monkeypatch.delenv("JDL_KAFKA_SSL_CAFILE")
+    tls = InfraSettings(data_dir=tmp_path / "data")
+    kw = client_security(tls)
+    assert kw["security_protocol"] == "SASL_SSL" and kw["ssl_check_hostname"] is True
+    assert "ssl_cafile" not in kw                              # system CAs
+    creds = faust_credentials(tls)
+    assert isinstance(creds, faust.SASLCredentials) and creds.ssl_context is not None
+    app = make_app("jdl-test-security", tls, web_port=6099)
+    assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
+    assert app.conf.broker_credentials.ssl_context is not None
+
+    monkeypatch.setenv("JDL_KAFKA_SECURITY_PROTOCOL", "SSL")
+    ssl_only = InfraSettings()
+    assert isinstance(faust_credentials(ssl_only), faust.SSLCredentials)
+    assert "sasl_mechanism" not in client_security(ssl_only)
