@@ -63,7 +63,7 @@ def create_app(settings: IntakeSettings) -> faust.App:
     @app.timer(interval=5.0)
     async def publish_gauges() -> None:
         records = await asyncio.to_thread(status.all_statuses, store)
-        update_gauges(records, datetime.now(timezone.utc), settings.retention_days)
+        update_gauges(records, datetime.now(timezone.utc), settings.infra.retention_days)
 
     app.jdl_send = send  # type: ignore[attr-defined]
     return app

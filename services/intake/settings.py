@@ -19,6 +19,5 @@ class IntakeSettings(BaseSettings):
     coverage_end: str = "2010-12-31"
     # JSON object {token: org_id}; the org "ops" sees the operations queue.
     tokens: SecretStr = SecretStr("{}")
-    retention_days: float = 30.0   # keep equal to JDL_PURGE_RETENTION_DAYS: drives the overdue gauge
     web_port: int = 6066    # the intake worker (status agent): health and /metrics
     web_host: str = "127.0.0.1"

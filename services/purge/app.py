@@ -81,7 +81,7 @@ def create_app(settings: PurgeSettings) -> faust.App:
     store = open_store(infra)
     # the purge service holds no master key: it only destroys data keys (least privilege)
     ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=AuditLog(store),
-                       retention_days=settings.retention_days)
+                       retention_days=infra.retention_days)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     send = sender(app)
     stage = Stage(STAGE, lambda e: handle_trigger(e, ports), store, send,

@@ -11,7 +11,6 @@ class PurgeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_PURGE_", extra="ignore")
 
     infra: InfraSettings = Field(default_factory=InfraSettings)
-    retention_days: float = 30.0
     sweep_interval_seconds: float = 3600.0
     web_port: int = 6070
     web_host: str = "127.0.0.1"        # 0.0.0.0 in containers

@@ -51,7 +51,8 @@ def _parse_anchor(anchor: str) -> tuple[int, str]:
 def verify(
     store_url: Optional[str] = typer.Option(None, "--store-url", help=STORE_URL_HELP),
     retention_days: float = typer.Option(
-        30.0, "--retention-days", envvar="JDL_PURGE_RETENTION_DAYS", min=0,
+        InfraSettings.model_fields["retention_days"].default, "--retention-days",
+        envvar="JDL_RETENTION_DAYS", min=0,
         help="Submissions older than this must have been purged."),
     anchor: Optional[str] = typer.Option(
         None, "--anchor", help="SEQ:HASH noted from an earlier run: that entry must still be "

@@ -47,6 +47,10 @@ class InfraSettings(BaseSettings):
     # (jdl_infra.crypto.MasterKey.from_settings); purge and reporting never need it.
     master_key: SecretStr | None = None
     data_dir: Path = Path("./var/data")
+    # Retention limit: the purge sweep purges any submission older than this whatever its state,
+    # and the intake worker's overdue-purge gauge (and its alert) counts against the same figure.
+    # One setting for both, so the alert cannot fire later than the sweep is due.
+    retention_days: float = Field(default=30.0, gt=0, le=3650)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -808,7 +808,7 @@ class TestKafkaTopics:
 
     def test_nothing_about_a_submission_outlives_the_bounds(self):
         day = 86400 * 1000
-        purge_retention_ms = settings_class("purge").model_fields["retention_days"].default * day
+        purge_retention_ms = InfraSettings.model_fields["retention_days"].default * day
         doc = yaml.safe_load((DEPLOY / "kafka" / "topics.yaml").read_text())
         for t in doc["topics"]:
             c = {k: int(v) for k, v in t["config"].items() if k != "cleanup.policy"}

@@ -60,3 +60,24 @@ def test_queue_view_ages_against_the_14_day_sla():
     assert q["open"] == 2 and q["by_stage"]["linkage"] == 2
     assert q["oldest_age_seconds"] == 12 * 86400
     assert q["requests"][0]["sla_remaining_seconds"] == 2 * 86400
+
+
+def test_overdue_purge_gauge_counts_against_the_retention_setting_the_sweep_uses(monkeypatch):
+    """JDL_RETENTION_DAYS is one setting: the intake worker's overdue gauge (and so the alert)
+    and the purge sweep read the same figure, so the alert cannot lag the sweep's deadline."""
+    from jdl_infra import metrics
+    from services.intake.app import update_gauges
+    from services.intake.settings import IntakeSettings
+    from services.purge.settings import PurgeSettings
+
+    monkeypatch.setenv("JDL_RETENTION_DAYS", "7")
+    intake_days = IntakeSettings().infra.retention_days
+    assert intake_days == PurgeSettings().infra.retention_days == 7
+
+    stuck = status.apply_event(None, received(T0))          # open, in linkage, never purged
+    update_gauges([stuck], T0 + timedelta(days=6), intake_days)
+    assert metrics.PURGES_OVERDUE._value.get() == 0
+    update_gauges([stuck], T0 + timedelta(days=8), intake_days)
+    assert metrics.PURGES_OVERDUE._value.get() == 1
+    update_gauges([dict(stuck, purged=True)], T0 + timedelta(days=8), intake_days)
+    assert metrics.PURGES_OVERDUE._value.get() == 0
