@@ -78,7 +78,7 @@ def _count_transition(before: dict | None, after: dict) -> None:
     # fell due; observing it here too would count every purge twice
 
 
-def update_gauges(records: list[dict], now: datetime, retention_days: float = 30.0) -> None:
+def update_gauges(records: list[dict], now: datetime, retention_days: float) -> None:
     view = status.queue_view(records, now)
     for stage, n in view["by_stage"].items():
         metrics.OPEN_REQUESTS.labels(stage).set(n)

@@ -34,7 +34,7 @@ class PurgePorts:
     store: ObjectStore
     keyring: KeyRing
     audit: AuditLog
-    retention_days: float = 30.0
+    retention_days: float       # InfraSettings.retention_days: the one retention setting
 
 
 def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:

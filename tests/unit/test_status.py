@@ -65,7 +65,8 @@ def test_queue_view_ages_against_the_14_day_sla():
 def test_overdue_purge_gauge_counts_against_the_retention_setting_the_sweep_uses(monkeypatch):
     """JDL_RETENTION_DAYS is one setting: the intake worker's overdue gauge (and so the alert)
     and the purge sweep read the same figure, so the alert cannot lag the sweep's deadline."""
-    from jdl_infra import metrics
+    from prometheus_client import REGISTRY
+
     from services.intake.app import update_gauges
     from services.intake.settings import IntakeSettings
     from services.purge.settings import PurgeSettings
@@ -76,8 +77,8 @@ def test_overdue_purge_gauge_counts_against_the_retention_setting_the_sweep_uses
 
     stuck = status.apply_event(None, received(T0))          # open, in linkage, never purged
     update_gauges([stuck], T0 + timedelta(days=6), intake_days)
-    assert metrics.PURGES_OVERDUE._value.get() == 0
+    assert REGISTRY.get_sample_value("jdl_purges_overdue") == 0
     update_gauges([stuck], T0 + timedelta(days=8), intake_days)
-    assert metrics.PURGES_OVERDUE._value.get() == 1
+    assert REGISTRY.get_sample_value("jdl_purges_overdue") == 1
     update_gauges([dict(stuck, purged=True)], T0 + timedelta(days=8), intake_days)
-    assert metrics.PURGES_OVERDUE._value.get() == 0
+    assert REGISTRY.get_sample_value("jdl_purges_overdue") == 0
