@@ -1,5 +1,5 @@
-"""The intake HTTP API (FastAPI): submissions, status, reports, the operations queue, the public
-catalogue, health and metrics. Organisations authenticate with bearer tokens; each sees only its
+"""The intake HTTP API (FastAPI): submissions, status, reports, the operations queue, health and
+metrics; the review step, public catalogue, summaries and template are in publication.py. Organisations authenticate with bearer tokens; each sees only its
 own submissions. Responses carry row numbers, reason codes and counts, never submitted values."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.ports import frame_to_bytes
 
-from . import status
+from . import publication, status
 from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake.api")
@@ -163,6 +163,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         out = {k: v for k, v in rec.items() if k != "history"}
         out["stages"] = [{"event": h["event"], "at": h["at"]} for h in rec["history"]]
         out["age_seconds"] = round(status.age_seconds(rec, now), 1)
+        out["publication"] = publication.status_extra(app, store, sid)
         if rec["state"] == "done":
             out["report_urls"] = {f: f"/v1/submissions/{sid}/report?format={f}" for f in REPORT_TYPES}
         return out
@@ -184,29 +185,9 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def queue(who: Principal = Depends(principal)) -> dict[str, Any]:
         if not who.is_ops:
             raise HTTPException(403, "the queue is for operations staff only")
-        return status.queue_view(status.all_statuses(store), datetime.now(timezone.utc))
-
-    @app.get("/v1/reports")
-    def catalogue() -> list[dict[str, Any]]:
-        """The public catalogue of published reports (headline figures, aggregates only)."""
-        return catalogue_entries(store)
-
-    @app.get("/v1/reports/{sid}", response_class=Response)
-    def published_report(sid: str, format: str = "html") -> Response:
-        """A published report (public, like the MoJ's JDL publications)."""
-        if format not in REPORT_TYPES or not _plausible_id(sid):
-            raise HTTPException(404, "no such report")
-        try:
-            return Response(store.get(f"reports/{sid}/report.{format}"), media_type=REPORT_TYPES[format])
-        except ObjectNotFound:
-            raise HTTPException(404, "no such report") from None
-
-    @app.get("/catalogue", response_class=HTMLResponse)
-    def catalogue_page() -> HTMLResponse:
-        from jdl_report import CatalogueEntry, catalogue_html
-
-        return HTMLResponse(catalogue_html([CatalogueEntry.model_validate(e)
-                                            for e in catalogue_entries(store)]))
+        q = status.queue_view(status.all_statuses(store), datetime.now(timezone.utc))
+        q["publication"] = publication.queue_extra(app, store)
+        return q
 
     @app.get("/", response_class=HTMLResponse)
     def upload_page() -> HTMLResponse:
@@ -216,18 +197,9 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def status_page() -> HTMLResponse:
         return HTMLResponse(_page("status.html"))
 
+    publication.register(app, store, settings, principal, owned)   # review, catalogue, summary, template
     app.state.store = store
     return app
-
-
-def catalogue_entries(store: ObjectStore) -> list[dict[str, Any]]:
-    out = []
-    for key in store.list("catalogue/"):
-        try:
-            out.append(json.loads(store.get(key)))
-        except (ObjectNotFound, ValueError):
-            continue
-    return sorted(out, key=lambda e: e.get("published_at", ""), reverse=True)
 
 
 def _page(name: str) -> str:

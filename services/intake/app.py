@@ -1,5 +1,6 @@
 """Intake worker: the status agent (a faust Table fed by every event, copied to the object store
-for the API) and the timer that publishes queue gauges. The HTTP API is in api.py."""
+for the API), the timer that publishes queue gauges and the timer that publishes reports on their
+release date. The HTTP API is in api.py."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from jdl_events.events import EVENT_OF
 from jdl_infra import metrics
 from jdl_infra.faust_app import make_app, sender
 from jdl_infra.objectstore import open_store
+from jdl_infra.publication import load_policy, publish_due
 from jdl_infra.stage import DeadLetter, decode
 from jdl_events import topics
 
@@ -64,6 +66,17 @@ def create_app(settings: IntakeSettings) -> faust.App:
     async def publish_gauges() -> None:
         records = await asyncio.to_thread(status.all_statuses, store)
         update_gauges(records, datetime.now(timezone.utc), settings.infra.retention_days)
+
+    policy = load_policy(infra.environment)
+
+    @app.timer(interval=60.0)
+    async def publish_due_reports() -> None:
+        """Reviews that ended are scheduled and release dates reached are published, even when
+        nobody reads the catalogue (the API also checks at each read)."""
+        try:
+            await asyncio.to_thread(publish_due, store, datetime.now(timezone.utc), policy)
+        except Exception as exc:  # noqa: BLE001 - retried at the next tick
+            log.error("publication check failed", extra={"error_type": type(exc).__name__})
 
     app.jdl_send = send  # type: ignore[attr-defined]
     return app

@@ -1,11 +1,15 @@
-"""Reporting stage: control.matched -> PDF, HTML and JSON reports + catalogue entry -> report.ready."""
+"""Reporting stage: control.matched -> PDF, HTML and JSON reports + a publication record (in review;
+the catalogue entry is prepared and becomes public only when published) -> report.ready."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Sequence
 
 from jdl_events.events import ControlMatched, Event, ReportReady
+from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectStore
+from jdl_report.publication import PublicationPolicy
 from jdl_infra.stage import event_id_for
 
 STAGE = "reporting"
@@ -16,24 +20,25 @@ CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "
 class ReportingPorts:
     store: ObjectStore
     suppression_threshold: int = 5
+    policy: PublicationPolicy = field(default_factory=PublicationPolicy)
+    clock: Callable[[], datetime] = pub.utcnow
 
 
-def report_key(submission_id: str, fmt: str) -> str:
-    return f"reports/{submission_id}/report.{fmt}"
-
-
-def catalogue_key(submission_id: str) -> str:
-    return f"catalogue/{submission_id}.json"
+report_key = pub.report_key
+catalogue_key = pub.catalogue_key
 
 
 def handle_control_matched(event: Event, ports: ReportingPorts) -> Sequence[Event]:
     from jdl_core.result import AnalysisResult
-    from jdl_report import catalogue_entry, render_all
+    from jdl_report import catalogue_entry
 
     assert isinstance(event, ControlMatched)
     sid = event.submission_id
     result = AnalysisResult.model_validate_json(ports.store.get(event.result_key))
-    rendered = render_all(result, threshold=ports.suppression_threshold)
+    # a replay after the organisation responded keeps its response in the report
+    existing = pub.read(ports.store, sid)
+    response = existing.response.text if existing and existing.response else None
+    rendered = pub.render_reports(result, ports.suppression_threshold, response)
     keys = {}
     for fmt, data in sorted(rendered.items()):
         keys[fmt] = report_key(sid, fmt)
@@ -41,6 +46,7 @@ def handle_control_matched(event: Event, ports: ReportingPorts) -> Sequence[Even
     # public links: published reports are served by the API at /v1/reports/<id>
     links = {fmt: f"/v1/reports/{sid}?format={fmt}" for fmt in sorted(rendered)}
     entry = catalogue_entry(result, links=links, threshold=ports.suppression_threshold)
-    ports.store.put(catalogue_key(sid), entry.model_dump_json(indent=1).encode())
+    pub.start(ports.store, sid, entry, ports.policy, ports.clock(), result_key=event.result_key,
+              threshold=ports.suppression_threshold)
     return [ReportReady(event_id=event_id_for(sid, STAGE, "report.ready"), submission_id=sid,
                         report_keys=keys)]

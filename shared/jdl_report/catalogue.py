@@ -25,6 +25,7 @@ class CatalogueEntry(BaseModel):
     setting: Literal["custody", "community"] | None = None
     published_at: datetime
     n_treated: int | None = None             # None: withheld
+    n_comparison: int | None = None
     rate_treated: float | None = None        # one-year proven re-offending rate, %
     rate_comparison: float | None = None
     rate_difference: float | None = None     # percentage points, treatment - comparison
@@ -48,7 +49,7 @@ def catalogue_entry(result: AnalysisResult, *, published_at: datetime | None = N
         submission_id=d.submission_id or "unknown",
         organisation=d.programme.organisation, programme=d.programme.programme,
         setting=d.programme.setting, published_at=published_at or d.created_at,
-        n_treated=d.n_treated,
+        n_treated=d.n_treated, n_comparison=d.n_comparison,
         rate_treated=rate.treated_value if ok else None,          # type: ignore[union-attr]
         rate_comparison=rate.comparison_value if ok else None,    # type: ignore[union-attr]
         rate_difference=rate.difference if ok else None,          # type: ignore[union-attr]
