@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ._common import clear_errors, fail
+from .publication_cmd import describe
 
 API_OPT = typer.Option(None, "--api", help="API base URL (default: $JDL_API_URL or the local `jdl up`).")
 TOKEN_OPT = typer.Option(None, "--token", help="API token (default: $JDL_API_TOKEN or the local demo token).")
@@ -73,15 +74,20 @@ def register(app: typer.Typer) -> None:
              people: int = typer.Option(100_000, help="Size of the national dataset (first run)."),
              out: Path = typer.Option(Path("out/demo"), help="Where to copy the report."),
              keep: bool = typer.Option(False, help="Leave the service running afterwards."),
+             auto_publish: bool = typer.Option(False, help="Publish the report at once instead of after the organisation's review and on the next release date (demo only; refused in production)."),
              var: Path = typer.Option(Path("var"), help="Runtime directory.")) -> None:
-        """Start the service, submit a sample cohort, wait for the report and print where it is."""
+        """Start the service, submit a sample cohort, wait for the report and print where it is.
+
+        The report goes in review first, as for any organisation: it reaches the public catalogue
+        on the next release date, or at once with --auto-publish."""
         from jdl_core.national import load_national
         from jdl_core.synth.cohort import sample_cohort, write_cohort
 
         from .client import Client
 
         t0 = time.perf_counter()
-        rt = _runtime(None, None, people, 1, var)
+        rt = _runtime(None, None, people, 1, var,
+                      extra={"JDL_PUBLICATION_AUTO_PUBLISH": "true"} if auto_publish else None)
         rt.start()
         try:
             cohort_path = rt.var_dir / "demo" / f"cohort-{setting}.csv"
@@ -107,7 +113,9 @@ def register(app: typer.Typer) -> None:
                        f"({time.perf_counter() - t0:.1f} s in all)")
             typer.echo("\n".join(headline(result)))
             typer.echo(f"\nreport: {out.resolve() / 'report.pdf'} (also .html, .json)")
-            typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  catalogue: {rt.api_url}/catalogue")
+            typer.echo("\n".join(describe(st.get("publication") or {})))
+            typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  status page: {rt.api_url}/status?id={sid}  "
+                       f"catalogue: {rt.api_url}/catalogue")
             if keep:
                 typer.echo("service still running (Ctrl-C to stop)")
                 while True:
@@ -149,6 +157,7 @@ def register(app: typer.Typer) -> None:
             if st["state"] == "done":
                 for fmt, url in st.get("report_urls", {}).items():
                     typer.echo(f"report ({fmt}): {client.url(url)}")
+                typer.echo("\n".join(describe(st.get("publication") or {})))
             else:
                 raise fail(f"submission {st['state']}: {st.get('error')}")
 
@@ -171,6 +180,12 @@ def register(app: typer.Typer) -> None:
         for r in q["requests"]:
             typer.echo(f"  {r['submission_id']}  {r['org_id']:<16} {r['state']:<10} "
                        f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
+        if q.get("publication"):
+            pq = q["publication"]
+            typer.echo(f"publication: {pq['by_state']}  next release {pq['next_release_at'][:16].replace('T', ' ')} UTC")
+            for w in pq["waiting"]:
+                typer.echo(f"  {w['submission_id']}  {w['state']:<10} review ends {w['review_ends_at'][:10]}  "
+                           f"release {(w['release_at'] or '-')[:10]}{'  (response added)' if w['has_response'] else ''}")
 
 
 def demo_programme(setting: str) -> dict:
@@ -182,7 +197,7 @@ def demo_programme(setting: str) -> dict:
             "setting": setting, "contact_email": "evaluation@example.org"}
 
 
-def _runtime(kafka, s3, people, linkage_workers, var):  # type: ignore[no-untyped-def]
+def _runtime(kafka, s3, people, linkage_workers, var, extra=None):  # type: ignore[no-untyped-def]
     from urllib.parse import urlparse
 
     from jdl_infra.runtime import EmbeddedRuntime
@@ -195,4 +210,5 @@ def _runtime(kafka, s3, people, linkage_workers, var):  # type: ignore[no-untype
         store_url, endpoint = f"s3://{u.path.strip('/')}", u.netloc
     return EmbeddedRuntime(var_dir=var, kafka=kafka, store_url=store_url, s3_endpoint=endpoint,
                            people=people, linkage_workers=linkage_workers,
-                           extra_env={"JDL_S3_SECURE": "true"} if s3 and s3.startswith("https") else {})
+                           extra_env={**({"JDL_S3_SECURE": "true"} if s3 and s3.startswith("https") else {}),
+                                      **(extra or {})})

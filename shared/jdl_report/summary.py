@@ -343,7 +343,7 @@ def summary_pdf(entries: Sequence[CatalogueEntry], period: Period, *,
     story += [table, PageBreak(), p("Forest plots", h2)]
     for v in VARIANTS:
         png = summary_forest_png(rows, v)
-        img = Image(io.BytesIO(png), width=175 * mm, height=175 * mm * 4.6 / (charts.WIDTH_IN + 0.6))
+        img = Image(io.BytesIO(png), width=140 * mm, height=140 * mm * 4.6 / (charts.WIDTH_IN + 0.6))
         story.append(KeepTogether([img, Spacer(1, 4 * mm)]))
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
