@@ -20,6 +20,7 @@ ROOT = HERE.parent
 # name -> arguments; order: the cheap ones first, the 1M-person and pipeline runs last
 BENCHMARKS: dict[str, list[str]] = {
     "report": [],
+    "summary": [],
     "cohort_validation": [],
     "purge": [],
     "generate": [],

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
+
 import pytest
 from typer.testing import CliRunner
 
@@ -32,6 +34,32 @@ def test_submit_follows_the_stages_then_status_and_queue(rt, cohort, tmp_path):
     body = json.loads(st.output)
     assert body["submission_id"] == sid and body["state"] == "done"
     assert body["attrition"]["submitted"] == len(upload)
+    assert body["publication"]["state"] == "in_review" and body["publication"]["review_ends_at"]
+    assert "publication: in review" in out.output
+
+    # the review step: a response (printed in the report), then withdrawal before publication
+    resp = runner.invoke(app, ["review", "respond", sid, "--text", "We welcome the report.", *common])
+    assert resp.exit_code == 0, resp.output
+    assert "response stored" in resp.output and "response added" in resp.output
+    html = httpx.get(f"{rt.api_url}/v1/submissions/{sid}/report", params={"format": "html"},
+                     headers={"Authorization": f"Bearer {rt.tokens['demo-org']}"}).text
+    assert "We welcome the report." in html
+    long = runner.invoke(app, ["review", "respond", sid, "--text", "x" * 3001, *common])
+    assert long.exit_code != 0 and "more than the limit of 3000" in long.output
+    other = runner.invoke(app, ["review", "respond", sid, "--text", "not ours",
+                                "--api", rt.api_url, "--token", rt.tokens["other-org"]])
+    assert other.exit_code != 0 and "404" in other.output
+    w = runner.invoke(app, ["review", "withdraw", sid, *common])
+    assert w.exit_code == 0 and "publication: withdrawn" in w.output, w.output
+    again = runner.invoke(app, ["review", "accept", sid, *common])
+    assert again.exit_code != 0 and "it was withdrawn" in again.output
+    cal = runner.invoke(app, ["publish", "calendar", "--api", rt.api_url])
+    assert cal.exit_code == 0 and re.search(r"withdrawn [1-9]", cal.output), cal.output
+    # no report has been published in this runtime: a clear message, no empty PDF
+    summ = runner.invoke(app, ["publish", "summary", "--period", "2026Q4", "--api", rt.api_url,
+                               "--out", str(tmp_path / "s.pdf")])
+    assert summ.exit_code == 2 and "no report was published in 2026 Q4" in summ.output
+    assert not (tmp_path / "s.pdf").exists()
 
     # the queue needs the operations token; an organisation's token is refused with one line
     refused = runner.invoke(app, ["queue", *common])

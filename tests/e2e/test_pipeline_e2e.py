@@ -53,8 +53,13 @@ def test_end_to_end_report_and_deletion(rt, cohort):
         with client(rt, "other-org") as o:
             assert o.get(f"/v1/submissions/{sid}").status_code == 404
             assert o.get(f"/v1/submissions/{sid}/report").status_code == 404
+        # the report is in review: the organisation sees it, the public does not (until the
+        # release date after its review window; tests/unit/test_publication_api.py moves time)
+        assert st["publication"]["state"] == "in_review"
+        assert st["publication"]["expected_release_at"] > st["publication"]["review_ends_at"]
         catalogue = httpx.get(f"{rt.api_url}/v1/reports").json()
-        assert any(e["submission_id"] == sid for e in catalogue)
+        assert all(e["submission_id"] != sid for e in catalogue)
+        assert httpx.get(f"{rt.api_url}/v1/reports/{sid}").status_code == 404
 
     # individual-level data gone: every version under the prefix, and the data key
     store = rt.store
@@ -94,7 +99,8 @@ def test_worker_killed_mid_submission_finishes_with_one_report(rt, cohort):
     # the reporting stage ran once: every report object has a single version (versioned bucket)
     versions = rt.store.list_versions(f"reports/{sid}/")
     assert versions and len(versions) == len({k for k, _ in versions})
-    assert sum(1 for k in rt.store.list("catalogue/") if sid in k) == 1
+    assert sum(1 for k in rt.store.list("publication/records/") if sid in k) == 1
+    assert not any(sid in k for k in rt.store.list("catalogue/"))     # in review, not public
 
 
 def test_two_linkage_workers_share_the_consumer_group(rt):
