@@ -212,6 +212,37 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
         except EmptyPeriod as e:
             return _error(404, e.code, str(e))
 
+    @r.get("/summaries", response_class=HTMLResponse)
+    def summaries_page(request: Request) -> HTMLResponse:
+        """Index of the periodic summaries: each quarter with published reports, and the counts."""
+        from html import escape
+
+        from jdl_report.summary import parse_period
+
+        now, policy = now_of(request.app), policy_of(request.app)
+        records = pub.publish_due(store, now, policy)
+        quarters: dict[str, int] = {}
+        for e in pub.catalogue_entries(store):
+            t = datetime.fromisoformat(e["published_at"])
+            key = f"{t.year}Q{(t.month - 1) // 3 + 1}"
+            quarters[key] = quarters.get(key, 0) + 1
+        counts = pub.public_counts(records, status.all_statuses(store))
+        items = "".join(
+            f'<li>{escape(parse_period(q).label)}: {n} report{"" if n == 1 else "s"} '
+            f'(<a href="/v1/summaries/{q}">web page</a> · <a href="/v1/summaries/{q}?format=pdf">PDF</a>)</li>'
+            for q, n in sorted(quarters.items(), reverse=True)) or "<li>No report has been published yet.</li>"
+        dates = ", ".join(f"{d:%-d %B %Y}" for d in release_dates(now, policy, 3))
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Justice Data Lab: '
+            'summaries</title><style>body{font-family:Arial,Helvetica,sans-serif;max-width:52rem;'
+            'margin:2rem auto;padding:0 1rem;color:#0b0c0c}h1{border-bottom:6px solid #1d70b8}'
+            'nav a{margin-right:1rem}</style></head><body><nav><a href="/">Submit</a>'
+            '<a href="/status">Status</a><a href="/catalogue">Published reports</a></nav>'
+            '<h1>Summaries of published results</h1><ul id="summaries">' + items + '</ul>'
+            f'<p id="release-dates">Next release dates: {escape(dates)}.</p>'
+            f'<p id="counts">Published: {counts["published"]}. Withdrawn by the organisation before '
+            f'publication: {counts["withdrawn"]}. Refused: {counts["refused"]}.</p></body></html>')
+
     # -- the Data Upload Template ---------------------------------------------------------
 
     @r.get("/v1/template")

@@ -185,6 +185,9 @@ def test_summary_route_for_a_period_with_twelve_reports_and_an_empty_period():
     assert html.text.split("<tbody>")[1].count("<tr>") == 13
     pdf = client.get("/v1/summaries/2026Q4?format=pdf")
     assert pdf.content.startswith(b"%PDF") and "2026 Q4" in pdf_text(pdf.content)
+    index = client.get("/summaries").text
+    assert 'href="/v1/summaries/2026Q4?format=pdf"' in index and "2026 Q4: 13 reports" in index
+    assert "2027Q1" not in index and "Withdrawn by the organisation before publication: 0" in index
     empty = client.get("/v1/summaries/2027Q1?format=pdf")
     assert empty.status_code == 404 and not empty.content.startswith(b"%PDF")
     assert "no report was published in 2027 Q1" in empty.json()["error"]["message"]
