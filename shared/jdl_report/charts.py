@@ -262,49 +262,9 @@ def attrition_chart(a: DisclosedAttrition) -> bytes:
 
 
 def forest_plot(entries: "Sequence[CatalogueEntry]") -> bytes:
-    """Difference in the one-year re-offending rate with its 95% interval, one row per report."""
-    rows = list(entries)
-    with matplotlib.rc_context(_rc()):
-        n = max(len(rows), 1)
-        height = 1.05 + 0.3 * n
-        fig = Figure(figsize=(WIDTH_IN + 1.2, height))
-        bottom = 0.62 / height
-        top = 1 - 0.3 / height
-        ax = fig.add_axes((0.36, bottom, 0.4, top - bottom))
-        _clean(ax)
-        if not rows:
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "No published reports yet", ha="center", va="center", color=SECONDARY,
-                    transform=ax.transAxes)
-            return _png(fig)
-        ys = list(range(n - 1, -1, -1))
-        bounds = [abs(v) for e in rows for v in (e.rate_difference, e.ci_low, e.ci_high) if v is not None]
-        span = max(bounds + [1.0]) * 1.15
-        ax.set_xlim(-span, span)
-        ax.set_ylim(-0.7, n - 0.3)
-        ax.axvline(0, color=SECONDARY, lw=0.9)
-        labels = []
-        for y, e in zip(ys, rows):
-            labels.append(textwrap.shorten(f"{e.organisation}: {e.programme}", 52, placeholder="..."))
-            if e.rate_difference is None:
-                ax.text(0, y, "not estimated", ha="center", va="center", fontsize=7.5, color=SECONDARY)
-                continue
-            sig = bool(e.significant)
-            colour = (FAVOURABLE if e.rate_difference < 0 else UNFAVOURABLE) if sig else NEUTRAL
-            if e.ci_low is not None and e.ci_high is not None:
-                ax.plot([e.ci_low, e.ci_high], [y, y], color=colour, lw=1.8, solid_capstyle="butt")
-            ax.plot([e.rate_difference], [y], "s" if sig else "o", color=colour, ms=6,
-                    mfc=colour if sig else "white", mew=1.4)
-            txt = f"{fmt.number(e.rate_difference, 1, signed=True)} ({fmt.ci(e.ci_low, e.ci_high, 1)})"
-            ax.text(1.03, y, txt, transform=ax.get_yaxis_transform(), va="center", fontsize=7.5,
-                    color=INK)
-        ax.set_yticks(ys, labels, fontsize=7.5)
-        ax.tick_params(axis="x", labelsize=7.5)
-        ax.set_xlabel("Difference in one-year proven re-offending rate (percentage points)", fontsize=8)
-        ax.text(0.0, 1.0 + 0.12 / (top - bottom) / height, "\u2190 fewer re-offended", transform=ax.transAxes,
-                fontsize=7.5, color=SECONDARY, ha="left", va="bottom")
-        ax.text(1.0, 1.0 + 0.12 / (top - bottom) / height, "more re-offended \u2192", transform=ax.transAxes,
-                fontsize=7.5, color=SECONDARY, ha="right", va="bottom")
-        ax.text(1.03, 1.0 + 0.12 / (top - bottom) / height, "Difference (95% CI)", transform=ax.transAxes,
-                fontsize=7.5, color=INK, ha="left", va="bottom", fontweight="bold")
-        return _png(fig)
+    """The catalogue's forest plot: the JDL's (``summary.forest_figure``: effect on the rate
+    -40..+40 points across, treatment-group size up, colour by significance), each point numbered
+    by its row in the catalogue table in the order given."""
+    from .summary import SummaryRow, forest_figure
+
+    return _png(forest_figure([SummaryRow(i, e) for i, e in enumerate(entries, start=1)], "all"))
