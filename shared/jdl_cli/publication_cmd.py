@@ -41,7 +41,8 @@ def describe(p: dict[str, Any]) -> list[str]:
         lines.append(f"  response added   {p['response']['added_at'][:16].replace('T', ' ')} UTC "
                      f"({len(p['response']['text'])} characters)")
     if p.get("actions"):
-        lines.append(f"  you can: {', '.join(p['actions'])}  (jdl review {p['actions'][0]} <id>)")
+        cmds = ", ".join(f"jdl review {'respond' if a == 'response' else a} <id>" for a in p["actions"])
+        lines.append(f"  you can: {cmds}")
     return lines
 
 

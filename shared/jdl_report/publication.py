@@ -176,7 +176,8 @@ def start_review(submission_id: str, ready_at: datetime, p: PublicationPolicy, *
     the policy says ``auto_publish``)."""
     ready_at = _aware(ready_at)
     rec = PublicationRecord(submission_id=submission_id, ready_at=ready_at,
-                            review_ends_at=add_working_days(ready_at, p.review_working_days, p),
+                            review_ends_at=(ready_at if p.auto_publish else
+                                            add_working_days(ready_at, p.review_working_days, p)),
                             result_key=result_key, threshold=threshold)
     _log(rec, "ready", ready_at, "system")
     if p.auto_publish:
