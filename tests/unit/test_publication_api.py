@@ -221,3 +221,39 @@ def test_auto_publish_policy_is_refused_in_production(monkeypatch):
     assert pub.load_policy("development").review_working_days == 5
     with pytest.raises(ValueError, match="refused when JDL_ENVIRONMENT=production"):
         pub.load_policy("production")
+
+
+def test_catalogue_never_lists_an_unpublished_report_under_random_actions(env):
+    """200 random steps over 6 reports (accept, withdraw, time jumps of hours to weeks): after
+    every step the public catalogue is exactly the published records, and a report's public
+    address answers only for those."""
+    import random
+
+    from jdl_report.summary_examples import example_entries
+
+    client, store, clock = env
+    rnd = random.Random(13)
+    sids = []
+    for i, e in enumerate(example_entries(6, seed=2)):
+        sid = f"sub-{i + 100:020x}"
+        status.write_status(store, {**status.new_record(sid, "acme", clock.t), "state": "done"})
+        store.put(pub.report_key(sid, "html"), b"<html>report</html>")
+        pub.start(store, sid, e.model_copy(update={"submission_id": sid}), PublicationPolicy(), clock.t,
+                  result_key=None, threshold=5)
+        sids.append(sid)
+    seen_states = set()
+    for _ in range(200):
+        action = rnd.choice(["accept", "withdraw", "wait", "wait"])
+        sid = rnd.choice(sids)
+        if action == "wait":
+            clock.t += timedelta(hours=rnd.choice([1, 9, 30, 24 * 7]))
+        else:
+            r = client.post(f"/v1/submissions/{sid}/{action}", headers=ACME)
+            assert r.status_code in (200, 409), r.text
+        public = listed(client)           # the read moves records on to now first
+        published = {s for s in sids if pub.read(store, s).state == "published"}
+        assert public == published
+        probe = rnd.choice(sids)
+        assert (client.get(f"/v1/reports/{probe}").status_code == 200) == (probe in published)
+        seen_states |= {pub.read(store, s).state for s in sids}
+    assert seen_states == {"in_review", "scheduled", "published", "withdrawn"}
