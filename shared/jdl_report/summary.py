@@ -165,17 +165,18 @@ def forest_figure(rows: Sequence[SummaryRow], variant: Variant = "all", *,
         if not chosen:
             ax.set_yscale("log")
             ax.set_ylim(50, 5000)
+            _size_ticks(ax, 50, 5000)
             ax.text(0.5, 0.5, "No results in this group for the period", transform=ax.transAxes,
                     ha="center", va="center", color=charts.SECONDARY, fontsize=9)
             return fig
         sizes = [int(r.entry.n_treated or 0) for r in chosen]
         ax.set_yscale("log")
-        ax.set_ylim(min(sizes) / 1.35, max(sizes) * 1.35)
-        from matplotlib.ticker import FuncFormatter
-
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(
-            lambda v, _p: f"{v:,.0f}" if str(int(round(v)))[0] in "25" else ""))
+        lo, hi = min(sizes) / 1.35, max(sizes) * 1.35
+        if hi / lo < 10:            # at least a decade, so the log scale reads as one
+            mid = (lo * hi) ** 0.5
+            lo, hi = mid / 10 ** 0.5, mid * 10 ** 0.5
+        ax.set_ylim(lo, hi)
+        _size_ticks(ax, lo, hi)
         seen_tones = set()
         points: list[tuple[int, float, float]] = []
         for r in chosen:
@@ -206,6 +207,19 @@ def forest_figure(rows: Sequence[SummaryRow], variant: Variant = "all", *,
         fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False,
                    bbox_to_anchor=(0.5, 0.0))
         return fig
+
+
+_NICE_SIZES = tuple(m * 10 ** e for e in range(1, 7) for m in (1, 2, 5))
+
+
+def _size_ticks(ax: "matplotlib.axes.Axes", lo: float, hi: float) -> None:
+    """Group sizes at 1-2-5 steps, written in full (no powers of ten, no unlabelled minor ticks)."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    ticks = [v for v in _NICE_SIZES if lo <= v <= hi]
+    ax.set_yticks(ticks, [f"{v:,}" for v in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 _LABEL_PT = 6.0
@@ -308,7 +322,7 @@ def summary_pdf(entries: Sequence[CatalogueEntry], period: Period, *,
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
     from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate,
-                                    Spacer, Table, TableStyle)
+                                    Table, TableStyle)
     from xml.sax.saxutils import escape
 
     rows = summary_rows(entries, period)
@@ -340,11 +354,13 @@ def summary_pdf(entries: Sequence[CatalogueEntry], period: Period, *,
     widths[-1] = page_w / mm - sum(widths)
     table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
     table.setStyle(TableStyle(styles))
-    story += [table, PageBreak(), p("Forest plots", h2)]
-    for v in VARIANTS:
+    story.append(table)
+    # one plot per page, as large as the page allows (the labels stay readable)
+    for i, v in enumerate(VARIANTS):
         png = summary_forest_png(rows, v)
-        img = Image(io.BytesIO(png), width=140 * mm, height=140 * mm * 4.6 / (charts.WIDTH_IN + 0.6))
-        story.append(KeepTogether([img, Spacer(1, 4 * mm)]))
+        img = Image(io.BytesIO(png), width=230 * mm, height=230 * mm * 4.6 / (charts.WIDTH_IN + 0.6))
+        story += [PageBreak(), KeepTogether([p(f"Forest plot {i + 1} of {len(VARIANTS)}: "
+                                              f"{VARIANT_TITLES[v].lower()}", h2), img])]
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
                             topMargin=12 * mm, bottomMargin=12 * mm,

@@ -104,6 +104,8 @@ def test_forest_plot_axes_labels_and_colours(entries):
     lo, hi = ax.get_ylim()
     sizes = [r.entry.n_treated for r in rows]
     assert lo < min(sizes) and hi > max(sizes)
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(ticks) >= 2 and all(t.replace(",", "").isdigit() for t in ticks), ticks   # "1,000", not 10^3
     labels = [t.get_text() for t in ax.texts if t.get_gid() == "label"]
     assert labels and len(labels) == len(set(labels))               # unique
     assert set(labels) <= {str(r.number) for r in rows}             # the table's row numbers
