@@ -8,6 +8,7 @@ tests move time and change the calendar without touching the code.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 from typing import Any, Callable
@@ -97,8 +98,6 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
             return _error(413, "response_too_large", f"the request body is larger than "
                           f"{MAX_RESPONSE_BODY} bytes; a response is at most 3,000 characters")
         try:
-            import json
-
             body = json.loads(raw or b"null")
         except ValueError:
             return _error(422, "invalid_response", 'the body must be JSON: {"text": "..."}')
