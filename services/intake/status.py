@@ -13,7 +13,9 @@ from jdl_events.events import (CohortLinked, ControlMatched, DataPurged, Event, 
                                ReportReady, SubmissionFailed, SubmissionReceived)
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
-# state -> the stage now working on it; "done", "failed" and "refused" are terminal
+# state -> the stage now working on it; "done", "failed" and "refused" are terminal. A "done"
+# report then has a publication state of its own (in_review, scheduled, published, withdrawn:
+# jdl_report.publication.PUBLICATION_STATES), shown under "publication" in the API's status.
 ORDER = {"received": 0, "linkage": 1, "matching": 2, "reporting": 3, "done": 4, "failed": 4, "refused": 4}
 OPEN_STATES = ("received", "linkage", "matching", "reporting")
 TERMINAL = ("done", "failed", "refused")
