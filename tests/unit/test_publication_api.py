@@ -142,8 +142,13 @@ def test_withdrawal_before_publication_is_counted_without_detail(env):
                                                              "2027-08-12", "2027-09-09"]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="the response section is i13's renderer (not merged yet)")
 def test_response_is_stored_and_printed_in_the_report_escaped(env):
+    import inspect
+
+    from jdl_report import render_all
+
+    if "response" not in inspect.signature(render_all).parameters:
+        pytest.xfail("the report's response section (issue 13 part A) is not merged yet")
     client, store, clock = env
     sid = ready_report(store, clock)
     text = "We welcome the findings.\n<script>alert('x')</script> & more mentoring in 2027."
