@@ -110,7 +110,14 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
         except PublicationError as e:
             return _error(409, e.code, str(e))
         # the report files first, then the record: a failed render leaves the old state intact
-        keys = await asyncio.to_thread(pub.rerender, store, new)
+        try:
+            keys = await asyncio.to_thread(pub.rerender, store, new)
+        except Exception as exc:  # noqa: BLE001 - said to the caller; the old report and state stay
+            log.error("re-rendering with a response failed", extra={"submission_id": sid,
+                                                                    "error_type": type(exc).__name__})
+            return _error(500, "render_failed", "the report could not be re-rendered with the "
+                          "response, so the response was not stored; try again later or contact "
+                          "the Justice Data Lab")
         pub.write(store, new)
         log.info("response added", extra={"submission_id": sid, "org_id": who.org_id})
         return {"publication": pub.view(new, now_of(request.app), policy_of(request.app)),

@@ -262,3 +262,19 @@ def test_catalogue_never_lists_an_unpublished_report_under_random_actions(env):
         assert (client.get(f"/v1/reports/{probe}").status_code == 200) == (probe in published)
         seen_states |= {pub.read(store, s).state for s in sids}
     assert seen_states == {"in_review", "scheduled", "published", "withdrawn"}
+
+
+def test_a_failed_re_render_stores_nothing_and_says_so(env, monkeypatch):
+    client, store, clock = env
+    sid = ready_report(store, clock)
+    before = store.get(pub.report_key(sid, "html"))
+
+    def broken(*_a, **_k):
+        raise RuntimeError("renderer down")
+
+    monkeypatch.setattr(pub, "rerender", broken)
+    r = client.post(f"/v1/submissions/{sid}/response", headers=ACME, json={"text": "Our response."})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "render_failed"
+    assert "was not stored" in r.json()["error"]["message"] and "renderer down" not in r.text
+    assert pub.read(store, sid).response is None
+    assert store.get(pub.report_key(sid, "html")) == before
