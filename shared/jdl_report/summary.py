@@ -379,7 +379,7 @@ _HTML = """<!doctype html>
  td.num{text-align:right;white-space:nowrap}.favourable{color:#12436d;font-weight:bold}.unfavourable{color:#d4351c;font-weight:bold}
  img{max-width:100%;height:auto}nav a{margin-right:1rem}
 </style></head><body>
-<nav><a href="/">Submit</a><a href="/status">Status</a><a href="/catalogue">Published reports</a></nav>
+<nav><a href="/">Submit</a><a href="/status">Status</a><a href="/catalogue">Published reports</a><a href="/summaries">Summaries</a></nav>
 <h1>Justice Data Lab: summary of results published in {{ period.label }}</h1>
 <p>{{ period.span }}</p>
 <h2>Key findings</h2>
