@@ -96,11 +96,12 @@ class EventProducer:
     """Sends validated events to their topic, keyed by submission id (kafka-python), bounded in
     time and recovering from a broker restart.
 
-    kafka-python's producer does not survive a broker that restarted with an empty log (its
-    producer id is unknown there: every send times out until the process restarts), so after any
-    failed send the producer is closed and a new one is made on the next send. ``send`` blocks
-    at most about ``timeout`` seconds (connect, metadata, acknowledgement) and raises
-    EventNotSent; callers run it off the event loop."""
+    kafka-python's idempotent producer does not survive a broker that restarted with an empty
+    log (its producer id is unknown there: every send times out until the process restarts).
+    So idempotence is off (events carry their own ids; consumers de-duplicate by them), and
+    after a failed send the producer is closed and the send retried once on a new one if time
+    is left. ``send`` blocks at most about ``timeout`` seconds (connect, metadata,
+    acknowledgement) and raises EventNotSent; callers run it off the event loop."""
 
     def __init__(self, bootstrap: str, security: dict[str, Any] | None = None, *,
                  timeout: float = 1.5) -> None:
@@ -120,7 +121,7 @@ class EventProducer:
                     bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
                     client_id="jdl-producer", bootstrap_timeout_ms=ms, max_block_ms=ms,
                     request_timeout_ms=ms, delivery_timeout_ms=max(ms, 1000) + 500,
-                    **self.security)
+                    enable_idempotence=False, **self.security)
             return self._producer
 
     def _reset(self, broken: Any) -> None:
@@ -136,17 +137,23 @@ class EventProducer:
     def send(self, event: Event, *, timeout: float | None = None) -> None:
         topic = TOPIC_OF[type(event)]
         data = dump_event(type(event).model_validate_json(dump_event(event)))  # validate on produce
-        producer = None
-        try:
-            producer = self._get()
-            producer.send(topic, key=event.submission_id.encode(), value=data).get(
-                timeout or self.timeout)
-        except Exception as exc:  # noqa: BLE001 - every failure means "not sent"
-            self._reset(producer)
-            log.warning("event not sent; producer will be recreated",
-                        extra={"topic": topic, "error_type": type(exc).__name__})
-            raise EventNotSent(f"the broker did not acknowledge {event.event_type} "  # type: ignore[attr-defined]
-                               f"within {timeout or self.timeout:.1f} s") from exc
+        budget = timeout or self.timeout
+        deadline = time.monotonic() + budget
+        for attempt in (1, 2):
+            producer = None
+            try:
+                producer = self._get()
+                producer.send(topic, key=event.submission_id.encode(), value=data).get(
+                    max(0.1, deadline - time.monotonic()))
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure means "not sent"
+                self._reset(producer)
+                log.warning("event not sent; producer recreated",
+                            extra={"topic": topic, "attempt": attempt,
+                                   "error_type": type(exc).__name__})
+                if attempt == 2 or deadline - time.monotonic() < 0.3:
+                    raise EventNotSent(f"the broker did not acknowledge {event.event_type} "  # type: ignore[attr-defined]
+                                       f"within {budget:.1f} s") from exc
 
     def reachable(self, timeout: float = 1.0) -> bool:
         """Can a TCP connection be opened to a bootstrap server (readiness; never blocks long)."""

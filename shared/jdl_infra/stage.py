@@ -88,23 +88,25 @@ async def send_events(send: Send, events: Sequence[Event]) -> None:
 
 
 # Fault injection for the crash tests (never set in production): JDL_FAULT_INJECT=<stage>:<point>
-# kills this process with SIGKILL at that point, once per file named by JDL_FAULT_ONCE_FILE
-# (created just before the kill, so the restarted worker carries on). Points: after_marker (the
+# kills this process with SIGKILL at that point, once per submission: a file per submission in
+# JDL_FAULT_ONCE_DIR is created just before the kill, so the restarted worker's replay of the
+# same submission carries on (and the next submission is killed again). Points: after_marker (the
 # marker is written, or for a stage without marker its events were acknowledged), after_handler
 # (the handler's work is stored - for purge the certificate - and nothing was sent yet).
 FAULT_ENV = "JDL_FAULT_INJECT"
 
 
-def _maybe_fault(stage: str, point: str) -> None:
+def _maybe_fault(stage: str, point: str, sid: str) -> None:
     spec = os.environ.get(FAULT_ENV)
     if not spec or spec != f"{stage}:{point}":
         return
-    once = os.environ.get("JDL_FAULT_ONCE_FILE")
-    if once:
+    once_dir = os.environ.get("JDL_FAULT_ONCE_DIR")
+    if once_dir:
+        once = os.path.join(once_dir, f"{stage}-{point}-{sid}")
         if os.path.exists(once):
             return
         with open(once, "w") as f:
-            f.write(f"{stage}:{point} {os.getpid()}\n")
+            f.write(f"{os.getpid()}\n")
     log.warning("fault injected: killing this worker", extra={"stage": stage, "point": point})
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -179,11 +181,11 @@ class Stage:
         started = time.perf_counter()
         out = await self._run(event)
         metrics.STAGE_DURATION.labels(self.name).observe(time.perf_counter() - started)
-        _maybe_fault(self.name, "after_handler")
+        _maybe_fault(self.name, "after_handler", sid)
         await send_events(self.send, out)          # returns once the broker acknowledged all
         if self.idempotent_marker:
             await asyncio.to_thread(self.store.put, marker_key(sid, self.name), make_marker(self.name, out))
-        _maybe_fault(self.name, "after_marker")
+        _maybe_fault(self.name, "after_marker", sid)
         log.info("stage done", extra={"stage": self.name, "submission_id": sid,
                                       "sent": [getattr(o, "event_type", "") for o in out],
                                       "seconds": round(time.perf_counter() - started, 3)})
