@@ -58,6 +58,8 @@ STATUS_OF_CODE = {"file_too_large": 413, "unsupported_format": 415}
 # The event of an accepted upload must be acknowledged by the broker before the API answers 202
 # (upload is all-or-nothing); the producer gives up after about 1.5 s, this bounds the wait.
 SEND_TIMEOUT_SECONDS = 1.8
+UNAVAILABLE = ("the service cannot accept uploads at the moment (its message broker is "
+               "unavailable); nothing of this upload was kept - please try again in a minute")
 
 
 def intake_record_key(sid: str) -> str:
@@ -95,6 +97,18 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         """Send off the event loop, at most SEND_TIMEOUT_SECONDS (raises on failure/timeout)."""
         await asyncio.wait_for(asyncio.to_thread(send_event, event), SEND_TIMEOUT_SECONDS)
 
+    async def check_reachable(fn: Callable[[], Any], timeout: float) -> bool:
+        try:
+            return bool(await asyncio.wait_for(asyncio.to_thread(fn), timeout))
+        except Exception:  # noqa: BLE001 - unreachable, whatever the reason
+            return False
+
+    def unavailable(sid: str | None) -> JSONResponse:
+        extra = {"submission_id": sid} if sid else {}
+        resp = _error(503, "service_unavailable", UNAVAILABLE, **extra)
+        resp.headers["Retry-After"] = "30"
+        return resp
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers. Never touches the broker or the store."""
@@ -103,14 +117,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         """Readiness: can the API take an upload now (broker and store reachable)?"""
-        async def check(fn: Callable[[], Any]) -> bool:
-            try:
-                return bool(await asyncio.wait_for(asyncio.to_thread(fn), 1.5))
-            except Exception:  # noqa: BLE001 - unreachable, whatever the reason
-                return False
-
-        broker = await check(broker_ready) if broker_ready is not None else True
-        store_ok = await check(lambda: store.exists("status/.readyz") or True)
+        broker = await check_reachable(broker_ready, 1.5) if broker_ready is not None else True
+        store_ok = await check_reachable(lambda: store.exists("status/.readyz") or True, 1.5)
         ok = broker and store_ok
         return JSONResponse(status_code=200 if ok else 503, content={
             "status": "ready" if ok else "not_ready",
@@ -121,7 +129,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def metrics_page() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    async def record_refusal(sid: str, org_id: str, code: str, message: str) -> None:
+    async def record_refusal(sid: str, org_id: str, code: str, message: str, *,
+                             notify: bool = True) -> None:
         """A refused upload's status record (counts only), and a purge request so the purge
         service certifies that nothing remains. If the broker does not take the request, the
         reconciler finds the refused record without a certificate and certifies it."""
@@ -129,6 +138,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         rec["error"] = {"stage": "intake", "reason_code": code, "reason": message[:500]}
         rec["completed_at"] = rec["received_at"]
         await asyncio.to_thread(status.write_status, store, rec)
+        if not notify:
+            return
         try:
             await send_bounded(PurgeRequested(submission_id=sid, trigger="refused"))
         except Exception as exc:  # noqa: BLE001 - the reconciler certifies it later
@@ -157,6 +168,10 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
         if who.is_ops:
             raise HTTPException(403, "the operations token cannot submit cohorts")
+        if broker_ready is not None and not await check_reachable(broker_ready, 0.5):
+            # the broker refuses connections: answer at once, before storing anything
+            metrics.UPLOADS_UNAVAILABLE.inc()
+            return unavailable(None)
         limit = settings.max_upload_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
@@ -207,14 +222,11 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         except Exception as exc:  # noqa: BLE001 - broker down, restarting or too slow
             metrics.UPLOADS_UNAVAILABLE.inc()
             await asyncio.to_thread(discard, sid)
-            message = ("the service cannot accept uploads at the moment (its message broker is "
-                       "unavailable); nothing of this upload was kept - please try again in a minute")
-            await record_refusal(sid, who.org_id, "service_unavailable", message)
+            # certified by the reconciler (a purge request now would wait on the same broker)
+            await record_refusal(sid, who.org_id, "service_unavailable", UNAVAILABLE, notify=False)
             log.warning("upload not accepted: event not sent, stored data deleted",
                         extra={"submission_id": sid, "error_type": type(exc).__name__})
-            resp = _error(503, "service_unavailable", message, submission_id=sid)
-            resp.headers["Retry-After"] = "30"
-            return resp
+            return unavailable(sid)
         metrics.SUBMISSIONS_RECEIVED.inc()
         log.info("submission accepted", extra={"submission_id": sid, "org_id": who.org_id,
                                                "rows": len(cohort.rows)})

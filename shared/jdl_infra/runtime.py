@@ -75,6 +75,7 @@ class EmbeddedRuntime:
     reconcile_interval_seconds: float = 60.0
     backoff: dict[str, Backoff] = field(default_factory=dict)
     restarts: list[str] = field(default_factory=list)      # labels restarted, in order (tests, logs)
+    supervise_broker: bool = True                          # False: leave a dead broker dead (tests)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _supervisor: threading.Thread | None = None
@@ -257,7 +258,7 @@ class EmbeddedRuntime:
         dead worker once its backoff allows. Called every half second by supervise()."""
         if self._stopping.is_set():
             return
-        if self.broker is not None and not self.broker.alive():
+        if self.broker is not None and self.supervise_broker and not self.broker.alive():
             self.restart_broker()
         now = time.monotonic()
         with self._lock:

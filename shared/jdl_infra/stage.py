@@ -87,26 +87,25 @@ async def send_events(send: Send, events: Sequence[Event]) -> None:
         await send(TOPIC_OF[type(o)], o.submission_id.encode(), dump_event(o))
 
 
-# Fault injection for the crash tests (never set in production): JDL_FAULT_INJECT=<stage>:<point>
-# kills this process with SIGKILL at that point, once per submission: a file per submission in
-# JDL_FAULT_ONCE_DIR is created just before the kill, so the restarted worker's replay of the
-# same submission carries on (and the next submission is killed again). Points: after_marker (the
-# marker is written, or for a stage without marker its events were acknowledged), after_handler
-# (the handler's work is stored - for purge the certificate - and nothing was sent yet).
-FAULT_ENV = "JDL_FAULT_INJECT"
+# Fault injection for the crash tests (never set in production). With JDL_FAULT_DIR set, a test
+# arms a point by creating <dir>/<stage>.<point>.armed; the stage then kills its own process
+# with SIGKILL at that point, once per submission (<dir>/<stage>-<point>-<id>.fired is created
+# just before the kill, so the restarted worker's replay of that submission carries on). Points:
+# after_marker (the marker is written, or for a stage without marker its events were
+# acknowledged), after_handler (the handler's work is stored - for purge the certificate - and
+# nothing was sent yet).
+FAULT_ENV = "JDL_FAULT_DIR"
 
 
 def _maybe_fault(stage: str, point: str, sid: str) -> None:
-    spec = os.environ.get(FAULT_ENV)
-    if not spec or spec != f"{stage}:{point}":
+    fault_dir = os.environ.get(FAULT_ENV)
+    if not fault_dir or not os.path.exists(os.path.join(fault_dir, f"{stage}.{point}.armed")):
         return
-    once_dir = os.environ.get("JDL_FAULT_ONCE_DIR")
-    if once_dir:
-        once = os.path.join(once_dir, f"{stage}-{point}-{sid}")
-        if os.path.exists(once):
-            return
-        with open(once, "w") as f:
-            f.write(f"{os.getpid()}\n")
+    fired = os.path.join(fault_dir, f"{stage}-{point}-{sid}.fired")
+    if os.path.exists(fired):
+        return
+    with open(fired, "w") as f:
+        f.write(f"{os.getpid()}\n")
     log.warning("fault injected: killing this worker", extra={"stage": stage, "point": point})
     os.kill(os.getpid(), signal.SIGKILL)
 

@@ -193,11 +193,14 @@ def test_upload_the_broker_does_not_take_is_answered_503_quickly_and_nothing_is_
     keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
     # one portal (event loop) for the whole test, as a server has: a per-request TestClient loop
     # would wait for the hanging send's thread when it closes
-    with TestClient(create_api(settings, store, keyring, hanging, broker_ready=lambda: False)) as client:
-        _check_503(client, store, calls)
+    # reachable (connections accepted) but never acknowledging: the send's time limit applies
+    ready = {"broker": True}
+    with TestClient(create_api(settings, store, keyring, hanging,
+                               broker_ready=lambda: ready["broker"])) as client:
+        _check_503(client, store, calls, ready)
 
 
-def _check_503(client, store, calls):
+def _check_503(client, store, calls, ready):
     import time as _time
 
     from jdl_infra.crypto import key_object
@@ -214,10 +217,18 @@ def _check_503(client, store, calls):
     assert store.list(f"stages/{sid}/") == []
     rec = status.read_status(store, sid)
     assert rec["state"] == "refused" and rec["error"]["reason_code"] == "service_unavailable"
-    assert [type(e) for e in calls] == [ev.SubmissionReceived, ev.PurgeRequested]
+    # no purge request (it would wait on the same broker): the reconciler certifies the refusal
+    assert [type(e) for e in calls] == [ev.SubmissionReceived]
+    # a broker refusing connections: 503 at once, before anything is stored or sent
+    ready["broker"] = False
+    n_keys = len(store.list(""))
+    t = _time.perf_counter()
+    r = post(client, data)
+    assert r.status_code == 503 and _time.perf_counter() - t < 1.0
+    assert "submission_id" not in r.json() and len(store.list("")) == n_keys and len(calls) == 1
     # readiness says why; liveness does not depend on the broker
-    ready = client.get("/readyz")
-    assert ready.status_code == 503 and ready.json()["broker"] == "unreachable"
+    rz = client.get("/readyz")
+    assert rz.status_code == 503 and rz.json()["broker"] == "unreachable"
     assert client.get("/healthz").status_code == 200
 
 
