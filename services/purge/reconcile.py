@@ -14,7 +14,13 @@ event, a dead broker or a crash left behind:
 - objects or data keys of a submission with no status record (an upload that crashed half way),
   seen for longer than ``orphan_grace_seconds``, are purged and certified.
 
-Faust-free: ``reconcile`` is a plain function over the store and the audit log that purges and
+A submission that is terminal and purged never needs the reconciler again: its id goes into
+``reconcile/settled.json`` (ids only), and later passes (in any process) skip reading its status
+record. So a pass costs one listing plus reads of the unsettled records, however many finished
+submissions the store holds. Data that appears later under a settled id (a late writer) is
+purged like an orphan.
+
+Faust-free: ``Reconciler.run`` is a plain function over the store and the audit log that purges and
 returns the events to send; the purge service's task sends them. Nothing here reads data.
 """
 from __future__ import annotations
@@ -44,6 +50,7 @@ NEXT_STAGE = {"intake": "linkage", "linkage": "matching", "matching": "reporting
 TRIGGER_OF_STATE = {"done": "report_ready", "failed": "failed", "refused": "refused",
                     "withdrawn": "manual"}
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
+SETTLED_KEY = "reconcile/settled.json"
 _STATUS_RE = re.compile(r"^status/(sub-[0-9a-f]{20})\.json$")
 _DATA_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
 _KEY_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
@@ -63,7 +70,9 @@ class ReconcileConfig:
 class ReconcileResult:
     events: list[Event] = field(default_factory=list)
     actions: dict[str, list[str]] = field(default_factory=dict)   # action -> submission ids
-    records: int = 0
+    records: int = 0            # status records in the store
+    read: int = 0               # of which read in this pass (not settled)
+    purge_seconds: float = 0.0  # time spent purging (included in the pass)
 
     def add(self, action: str, sid: str, events: list[Event] = ()) -> None:  # type: ignore[assignment]
         self.actions.setdefault(action, []).append(sid)
@@ -103,16 +112,36 @@ class Reconciler:
         self.purge = purge
         self.config = config
         self.first_seen: dict[str, datetime] = {}   # orphan candidates: when first noticed
+        self._settled: set[str] | None = None
+
+    def _load_settled(self) -> set[str]:
+        if self._settled is None:
+            raw = _read_json(self.store, SETTLED_KEY)
+            ids = raw.get("settled") if isinstance(raw, dict) else None
+            self._settled = {s for s in ids if isinstance(s, str)} if isinstance(ids, list) else set()
+        return self._settled
+
+    def _timed_purge(self, out: ReconcileResult, sid: str, why: str) -> DataPurged:
+        import time
+
+        t = time.perf_counter()
+        try:
+            return self.purge(sid, why)
+        finally:
+            out.purge_seconds += time.perf_counter() - t
 
     # -- one pass --------------------------------------------------------------------------
     def run(self, now: datetime | None = None) -> ReconcileResult:
         now = now or datetime.now(timezone.utc)
         out = ReconcileResult()
-        keys = [k for k in self.store.list("status/") if _STATUS_RE.match(k)]
+        ids = {m.group(1): k for k in self.store.list("status/") if (m := _STATUS_RE.match(k))}
+        settled = self._load_settled()
+        before = set(settled)
+        todo = [k for sid, k in ids.items() if sid not in settled]
         with ThreadPoolExecutor(self.config.read_threads) as pool:   # S3: reads are round trips
-            records = [r for r in pool.map(lambda k: _read_json(self.store, k), keys)
+            records = [r for r in pool.map(lambda k: _read_json(self.store, k), todo)
                        if isinstance(r, dict) and "submission_id" in r]
-        out.records = len(records)
+        out.records, out.read = len(ids), len(todo)
         certified: dict[str, Any] | None = None
 
         def certificates() -> dict[str, Any]:
@@ -126,20 +155,23 @@ class Reconciler:
         for rec in records:
             sid, state = rec["submission_id"], rec.get("state")
             try:
-                if state in TERMINAL:
+                if state in TERMINAL and _is_purged(rec):
+                    settled.add(sid)
+                elif state in TERMINAL:
                     self._terminal(rec, now, certificates, out)
                 elif state in OPEN:
                     self._open(rec, now, certificates, out)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the pass
                 log.error("reconcile failed for a submission", extra={
                     "submission_id": sid, "error_type": type(exc).__name__})
-        self._orphans({r["submission_id"] for r in records}, now, out)
+        settled &= set(ids)     # a status record removed: forget it
+        self._orphans(set(ids) - settled, now, out)
+        if settled != before:
+            self.store.put(SETTLED_KEY, json.dumps({"settled": sorted(settled)}).encode())
         return out
 
     # -- terminal: purge now -------------------------------------------------------------------
     def _terminal(self, rec: dict, now: datetime, certificates, out: ReconcileResult) -> None:
-        if _is_purged(rec):
-            return
         finished = _parse(rec.get("completed_at")) or _parse(rec.get("updated_at"))
         if finished and (now - finished).total_seconds() < self.config.terminal_grace_seconds:
             return
@@ -148,7 +180,7 @@ class Reconciler:
         if entries:
             out.add("status_repair", sid, [_purged_event_of(sid, entries)])
             return
-        out.add("purge_terminal", sid, [self.purge(sid, TRIGGER_OF_STATE[rec["state"]])])
+        out.add("purge_terminal", sid, [self._timed_purge(out, sid, TRIGGER_OF_STATE[rec["state"]])])
 
     # -- open: re-drive or fail ----------------------------------------------------------------
     def _open(self, rec: dict, now: datetime, certificates, out: ReconcileResult) -> None:
@@ -178,7 +210,7 @@ class Reconciler:
                 stage=stuck if stuck in ("linkage", "matching", "reporting", "purge") else "intake",
                 reason_code="stalled", reason=reason + "; operations have been alerted")
             entries = certificates().get(sid)
-            purged = _purged_event_of(sid, entries) if entries else self.purge(sid, "failed")
+            purged = _purged_event_of(sid, entries) if entries else self._timed_purge(out, sid, "failed")
             out.add("fail_stalled", sid, [failed, purged])
             log.warning("stalled submission failed and purged", extra={
                 "submission_id": sid, "stage": stuck, "redrives": n})
@@ -192,7 +224,9 @@ class Reconciler:
             "sent": [getattr(e, "event_type", "") for e in events]})
 
     # -- orphans ---------------------------------------------------------------------------
-    def _orphans(self, known: set[str], now: datetime, out: ReconcileResult) -> None:
+    def _orphans(self, active: set[str], now: datetime, out: ReconcileResult) -> None:
+        """Data or keys of an id with no status record, or of a settled (purged) one."""
+        known = active
         holders: dict[str, datetime | None] = {}
         for k in self.store.list("submissions/"):
             if (m := _DATA_RE.match(k)) and m.group(1) not in known:
@@ -211,7 +245,7 @@ class Reconciler:
             if (now - since).total_seconds() < self.config.orphan_grace_seconds:
                 continue
             # no status record to update: the certificate in the audit log is the record
-            self.purge(sid, "orphan")
+            self._timed_purge(out, sid, "orphan")
             self.first_seen.pop(sid, None)
             out.add("purge_orphan", sid)
             log.warning("orphaned objects purged", extra={"submission_id": sid})

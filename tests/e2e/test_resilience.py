@@ -92,7 +92,8 @@ def test_broker_killed_mid_submission_outage_answered_503_then_everything_recove
     path, upload = cohort
     api_pid = next(p.popen.pid for p in rt.procs if p.name == "api")
     sid = post(rt, path)["submission_id"]
-    wait_state(rt, sid, lambda s: s["state"] in ("matching", "reporting", "done", "failed"), timeout=240)
+    at_kill, _ = wait_state(rt, sid, lambda s: s["state"] in ("matching", "reporting", "done", "failed"),
+                            timeout=240)
 
     rt.supervise_broker = False                      # hold the outage open while we test it
     os.kill(rt.broker.proc.pid, signal.SIGKILL)
@@ -131,6 +132,12 @@ def test_broker_killed_mid_submission_outage_answered_503_then_everything_recove
     settled_in = time.monotonic() - killed_at
     assert st["state"] == "done" or st["error"]["reason"], st
     assert len(certificates(rt, sid)) == 1 and nothing_stored(rt, sid)
+    if at_kill["state"] in ("matching", "reporting"):
+        # its input died with the broker: only the reconciler could have moved it on
+        purge_log = (rt.var_dir / "logs" / "purge.log").read_text(errors="replace")
+        assert any(sid in line and ("re-driven" in line or "stalled submission failed" in line)
+                   for line in purge_log.splitlines()), "not re-driven by the reconciler"
+    print(f"\nstate at the broker kill: {at_kill['state']}", end="")
     print(f"\nbroker restarted and workers consuming {restarted_in:.1f} s after the kill; "
           f"in-flight submission {st['state']} and certified {settled_in:.1f} s after it")
     # the refused uploads are certified too, and count as purged

@@ -147,3 +147,20 @@ def test_orphaned_objects_and_key_are_purged_after_the_grace_period(world):
     (cert,) = certificates(ports, sid)
     assert cert.payload["trigger"] == "orphan"
     assert rec.run(now + timedelta(seconds=800)).actions == {}
+
+
+def test_settled_submissions_are_not_read_again_and_late_data_under_them_is_purged(world):
+    store, ring, ports, rec, purged = world
+    sid, _ = submission(store, ring, state="done")
+    first = rec.run(T0 + timedelta(minutes=5))
+    status.write_status(store, status.apply_event(status.read_status(store, sid), first.events[0]))
+    assert rec.run(T0 + timedelta(minutes=6)).read == 1                 # read once more: settled
+    fresh = Reconciler(store, ports.audit, rec.purge, CFG)              # another process
+    out = fresh.run(T0 + timedelta(minutes=7))
+    assert out.records == 1 and out.read == 0 and out.actions == {}
+    # a late writer puts data under the purged id: purged again after the grace period
+    store.put(f"submissions/{sid}/late.enc", b"ciphertext")
+    now = datetime.now(timezone.utc)
+    assert fresh.run(now).actions == {}
+    assert fresh.run(now + timedelta(seconds=700)).actions == {"purge_orphan": [sid]}
+    assert store.list_versions(f"submissions/{sid}/") == []
