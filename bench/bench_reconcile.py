@@ -120,7 +120,11 @@ def moto_process():  # type: ignore[no-untyped-def]
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main() -> None:
@@ -135,9 +139,15 @@ def main() -> None:
         else:
             with moto_process() as endpoint:
                 figures = run(S3Store(endpoint, f"bench-{uuid.uuid4().hex[:8]}", "b", "b"), args.n)
-        print(f"{kind:10s} n={args.n} " + "  ".join(
-            f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+                show(kind, args.n, figures)
+            continue
+        show(kind, args.n, figures)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+def show(kind: str, n: int, figures: dict) -> None:
+    print(f"{kind:10s} n={n} " + "  ".join(
+            f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,10 @@ def create_app(settings: PurgeSettings) -> faust.App:
             await send(topics.PURGE_REQUESTED, req.submission_id.encode(), dump_event(req))
 
     reconciler = make_reconciler(settings, ports, locked_trigger)
+    for action in metrics.RECONCILE_ACTION_KINDS:   # series exist (at 0) before the first action
+        metrics.RECONCILE_ACTIONS.labels(action)
+    for result in ("ok", "error"):
+        metrics.RECONCILE_RUNS.labels(result)
 
     @app.task
     async def reconcile_loop() -> None:

@@ -89,6 +89,8 @@ def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
 def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:
     """One agent: raw bytes in, Stage.process does decoding, dead-lettering and sending."""
     source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+    metrics.STAGE_RESENDS.labels(stage.name)          # exported at 0 from start-up
+    metrics.STAGE_SEND_FAILURES.labels(stage.name)
 
     async def agent(stream):  # type: ignore[no-untyped-def]
         async for ev in stream.events():
