@@ -28,6 +28,7 @@ from threadpoolctl import ThreadpoolController  # installed with scikit-learn
 
 from ..errors import ConstantCovariates, DataError, NoOverlap
 from .spec import CATEGORY_LEVELS, COVARIATE_KINDS
+from .terms import add_terms
 
 _CHUNK = 131_072  # rows per block when forming X'WX: bounds the temporary memory
 _THREADPOOLS: list[ThreadpoolController] = []  # created once: inspecting the libraries is slow
@@ -51,6 +52,17 @@ def category_levels(covariate: str, values: pd.Series) -> list[str]:
     present = set(pd.unique(values.dropna()).tolist())
     known = [lv for lv in CATEGORY_LEVELS.get(covariate, ()) if lv in present]
     return known + sorted(str(v) for v in present - set(known))
+
+
+def level_codes(values: pd.Series | pd.Categorical, levels: Sequence[str]) -> np.ndarray:
+    """Position of each value in ``levels`` (-1 when absent); fast for categorical columns."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat if isinstance(values, pd.Series) else values
+        own = list(cat.categories) if isinstance(values, pd.Series) else list(values.categories)
+        lookup = np.array([levels.index(c) if c in levels else -1 for c in own] + [-1], dtype=np.int64)
+        codes = np.asarray(cat.codes if isinstance(values, pd.Series) else values.codes, dtype=np.int64)
+        return lookup[codes]   # code -1 (missing) reads the trailing -1
+    return np.asarray(pd.Categorical(values, categories=list(levels)).codes, dtype=np.int64)
 
 
 def covariate_kind(covariate: str) -> str:
@@ -142,8 +154,8 @@ class PropensityModel:
         for j, col in enumerate(self._cols, start=1):
             if col.level is not None:
                 if col.covariate not in codes:
-                    codes[col.covariate] = pd.Categorical(
-                        frame[col.covariate], categories=self.levels_[col.covariate]).codes
+                    codes[col.covariate] = level_codes(frame[col.covariate],
+                                                       self.levels_[col.covariate])
                 X[:, j] = codes[col.covariate] == self.levels_[col.covariate].index(col.level)
             else:
                 x = frame[col.covariate].to_numpy(dtype=np.float64)
@@ -298,7 +310,7 @@ class PropensityModel:
     # -- prediction -----------------------------------------------------------------------
     def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
         """The logit of the propensity score (MatchIt's distance with link = "linear.logit")."""
-        X = self._design(frame)
+        X = self._design(add_terms(frame, [c for c in self.covariates if c not in frame.columns]))
         return X @ self._beta
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
