@@ -94,15 +94,17 @@ GateCode = Literal["balanced", "rebalanced", "no_reliable_comparison", "not_chec
 class BalanceGate(_Model):
     """Whether the comparison group is balanced enough for a finding (methodology.md section 4).
 
-    A key variable fails when its |SMD| after matching is above ``threshold``: the larger of the
-    10% rule and ``chance_threshold`` (what random splits of the same sizes give). ``code``:
+    A key variable fails when its |SMD| after matching is above its line in ``thresholds``: the
+    larger of the 10% rule and what random splits of the same sizes give (jdl_core.matching.gate).
+    ``code``:
     "balanced" first time; "rebalanced" after a documented re-specification; or
     "no_reliable_comparison", when the result carries no verdict.
     """
     code: GateCode
     passed: bool
     threshold: float               # max(0.10, chance_threshold), fraction of an SD
-    chance_threshold: float        # gate_quantile of the largest key |SMD| under random splits
+    chance_threshold: float        # median over key variables of their chance line
+    thresholds: dict[str, float] = Field(default_factory=dict)   # per key balance variable
     failing: list[str] = Field(default_factory=list)          # key balance variables failing now
     failing_first: list[str] = Field(default_factory=list)    # ... with the first specification
     respecifications: list[str] = Field(default_factory=list)  # names tried, in order

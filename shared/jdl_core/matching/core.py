@@ -256,7 +256,7 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
               caliper: float | None, t_sel: np.ndarray | None = None,
               c_sel: np.ndarray | None = None, extra_strata: np.ndarray | None = None,
               before: bool = True, name: str = "", rows: np.ndarray | None = None,
-              warn: bool = True) -> MatchResult:
+              warn: bool = True, light: bool = False) -> MatchResult:
     """Match the selected treated (``t_sel``, over treated rows) to the selected pool records
     (``c_sel``, over pool rows) on ``fit``'s logits within ``exact`` strata, and measure balance.
 
@@ -314,6 +314,20 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
             f"caliper ({spec.caliper} SD of the logit) in the same {list(exact)} stratum: the "
             "cohort does not overlap the national pool; check the setting and period, or widen "
             "the caliper in the match spec")
+
+    if light:
+        # choosing a specification needs only the balance: skip the long-format frames
+        bt_ = is_t if rows is None else is_t
+        all_w = np.concatenate([w_t, w_c])
+        sel = np.concatenate([t_sel, c_sel])
+        bal = balance_table(frame[sel] if not sel.all() else frame, bt_[sel], all_w[sel],
+                            prob.balance_covariates, before=False, seed=spec.random_state)
+        wts = pd.DataFrame({"treated": np.r_[np.ones(len(matched_t), bool), np.zeros(int(used_c.sum()), bool)]})
+        return MatchResult(spec=spec, matched=pd.DataFrame(), weights=wts, balance=bal,
+                           dropped_treated=dropped, overlap=None, propensity=fit.model,  # type: ignore[arg-type]
+                           caliper=caliper, n_treated_input=int(t_sel.sum()),
+                           n_pool=int(c_sel.sum()), n_pool_removed_treated_people=0,
+                           specification=name)
 
     # long format: treated rows then their comparison rows, by set and rank
     t_rows = treated.iloc[matched_t].assign(
@@ -402,7 +416,7 @@ def _select(prob: _Problem, spec: MatchSpec
             if rows is None:
                 fits[name] = fit   # fitted on everything: re-used if chosen
             r = _assemble(prob, fit, spec, exact=spec.exact, caliper=fit.caliper, before=False,
-                          name=name, rows=rows, warn=False)
+                          name=name, rows=rows, warn=False, light=True)
         except NoOverlap:
             continue
         tried.append(_summary_of(name, terms, spec.exact, spec.caliper, r))
