@@ -49,7 +49,13 @@ class _Column:
 
 def category_levels(covariate: str, values: pd.Series) -> list[str]:
     """Levels present in ``values``, in the canonical order (unknown extras sorted at the end)."""
-    present = set(pd.unique(values.dropna()).tolist())
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # fast path (categorical columns of the matching problem): the codes in use
+        codes = np.asarray(values.cat.codes)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        present = {values.cat.categories[i] for i in used}
+    else:
+        present = set(pd.unique(values.dropna()).tolist())
     known = [lv for lv in CATEGORY_LEVELS.get(covariate, ()) if lv in present]
     return known + sorted(str(v) for v in present - set(known))
 
@@ -349,10 +355,15 @@ def support_masks(frame: pd.DataFrame, treated: np.ndarray,
             col = frame[cov]
             kt, kc = keep & t, keep & ~t
             if kind == "categorical":
-                vt = set(pd.unique(col[kt]).tolist())
-                vc = set(pd.unique(col[kc]).tolist())
-                for group, other, label in ((kc, vt, "comparison"), (kt, vc, "treated")):
-                    out = group & ~col.isin(other).to_numpy()
+                if isinstance(col.dtype, pd.CategoricalDtype):
+                    codes = np.asarray(col.cat.codes, dtype=np.int64) + 1   # 0: missing
+                else:
+                    codes = pd.factorize(col, use_na_sentinel=False)[0].astype(np.int64)
+                size = int(codes.max()) + 1 if len(codes) else 1
+                in_t = np.bincount(codes[kt], minlength=size) > 0
+                in_c = np.bincount(codes[kc], minlength=size) > 0
+                for group, other, label in ((kc, in_t, "comparison"), (kt, in_c, "treated")):
+                    out = group & ~other[codes]
                     if out.any():
                         keep &= ~out
                         changed = True
