@@ -158,6 +158,7 @@ class _Problem:
     n_pool_in: int
     removed_people: int
     warnings: list[str]
+    strata: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)   # cache
 
     @property
     def n_t(self) -> int:
@@ -274,7 +275,13 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
     lt, lc = fit.logit[:n_t], fit.logit[n_t:]
     keep_t, keep_c = fit.keep[:n_t], fit.keep[n_t:]
 
-    codes = _strata_codes(frame, exact)
+    if rows is None:
+        key = tuple(exact)
+        if key not in prob.strata:
+            prob.strata[key] = _strata_codes(frame, exact)
+        codes = prob.strata[key]
+    else:
+        codes = _strata_codes(frame, exact)
     if extra_strata is not None:
         codes = codes * (int(extra_strata.max()) + 2) + extra_strata
     st, sc = codes[:n_t], codes[n_t:]
