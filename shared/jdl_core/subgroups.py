@@ -28,7 +28,7 @@ import pandas as pd
 from .errors import AnalysisError
 from .matching.core import MatchResult, match_within
 from .matching.spec import MatchSpec
-from .outcomes import AGE_BANDS, age_band, compare_outcomes
+from .outcomes import AGE_BANDS, compare_outcomes
 from .result import MeasureResult, SubgroupResult
 
 BUILT_IN: Final[tuple[str, ...]] = ("sex", "age_band", "setting")
@@ -81,11 +81,22 @@ def _not_analysed(variable: str, level: str, n: int, code: str, gate=None) -> Su
                           status="not_analysed", reason_code=code, gate=gate)  # type: ignore[arg-type]
 
 
-def _levels(values: np.ndarray, variable: str) -> list[str]:
-    present = set(values.tolist())
+def _national_codes(both: pd.DataFrame, variable: str) -> tuple[np.ndarray, list[str]] | None:
+    """(codes over the rows, level labels) of a built-in sub-analysis variable, or None."""
     if variable == "age_band":
-        return [b[0] for b in AGE_BANDS if b[0] in present]
-    return sorted(present)
+        if "age_at_index" not in both:
+            return None
+        age = both["age_at_index"].to_numpy(dtype=np.float64)
+        upper = np.array([b[2] for b in AGE_BANDS], dtype=np.float64)
+        codes = np.searchsorted(upper, age, side="left").astype(np.int64)
+        codes[(codes >= len(AGE_BANDS)) | (age < AGE_BANDS[0][1])] = -1
+        return codes, [b[0] for b in AGE_BANDS]
+    col = {"sex": "sex", "setting": "disposal"}[variable]
+    if col not in both:
+        return None
+    cat = pd.Categorical(both[col]) if not isinstance(both[col].dtype, pd.CategoricalDtype) \
+        else both[col].array
+    return np.asarray(cat.codes, dtype=np.int64), [str(c) for c in cat.categories]
 
 
 def analyse_subgroups(headline: MatchResult, spec: MatchSpec | None = None, *,
@@ -107,23 +118,19 @@ def analyse_subgroups(headline: MatchResult, spec: MatchSpec | None = None, *,
     n_t = prob.n_t
     out: list[SubgroupResult] = []
 
-    # national variables: values over treated + pool rows, matched exactly
-    national: dict[str, np.ndarray] = {}
-    national["sex"] = both["sex"].astype(str).to_numpy() if "sex" in both else None  # type: ignore[assignment]
-    national["age_band"] = age_band(both["age_at_index"]).to_numpy() if "age_at_index" in both else None  # type: ignore[assignment]
-    setting_col = "disposal"
-    national["setting"] = both[setting_col].astype(str).to_numpy() if setting_col in both else None  # type: ignore[assignment]
+    # national variables: integer codes over treated + pool rows (no strings for a 1M pool),
+    # matched exactly
     for var in BUILT_IN:
-        values = national.get(var)
-        if values is None:
+        coded = _national_codes(both, var)
+        if coded is None:
             continue
-        levels = _levels(values[:n_t], var)
-        if len(levels) < 2:
+        codes, labels = coded
+        present = np.unique(codes[:n_t][codes[:n_t] >= 0])
+        if len(present) < 2:
             continue   # a built-in variable with one level among the treated is simply not a split
-        codes = pd.Categorical(values, categories=levels).codes.astype(np.int64)
-        for level in levels:
-            t_sel = values[:n_t] == level
-            out.append(_one(headline, spec, var, level, t_sel, codes, "exact"))
+        for c in present:
+            t_sel = codes[:n_t] == c
+            out.append(_one(headline, spec, var, str(labels[c]), t_sel, codes, "exact"))
 
     if attributes is not None or requested:
         attrs = attributes if attributes is not None else pd.DataFrame({"person_key": []})

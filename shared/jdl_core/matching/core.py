@@ -32,9 +32,10 @@ METHODS: dict[str, Callable[..., nearest.Pairs]] = {"nearest": nearest.match_nea
 ID_COLUMNS = ("event_id", "person_key")
 OVERLAP_BINS = 30
 # Above this many comparison records, specifications are compared on a fixed random sample of
-# the pool (all treated kept); only the chosen one is fitted on everything. Balance differences
-# between specifications show on 200,000 records as on 1M, at a fifth of the cost.
-SELECT_POOL = 200_000
+# the pool (all treated kept); only the chosen one is fitted on everything. 100,000 records give
+# each treated person about a hundred candidates, so balance differences between specifications
+# show as on the whole pool, at a tenth of the cost of 1M.
+SELECT_POOL = 100_000
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class MatchResult:
     weights: pd.DataFrame
     balance: pd.DataFrame
     dropped_treated: pd.DataFrame
-    overlap: OverlapSummary
+    overlap: OverlapSummary | None   # None for sub-analyses
     propensity: PropensityModel
     caliper: float | None           # in logit units, after scaling
     n_treated_input: int
@@ -203,7 +204,7 @@ def _prepare(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec) -> _Pro
     both = pd.concat([treated[cols], pool[cols]], ignore_index=True)
     for c in cols:
         if COVARIATE_KINDS.get(c) == "categorical" and not isinstance(both[c].dtype, pd.CategoricalDtype):
-            both[c] = pd.Categorical(both[c], categories=category_levels(c, both[c]))
+            both[c] = _categorical(both[c], c)
     derived = [t for t in terms_for(spec.covariates) if t not in spec.covariates]
     both = add_terms(both, derived)
     is_t = np.zeros(len(both), dtype=bool)
@@ -213,6 +214,16 @@ def _prepare(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec) -> _Pro
                     n_pool_in=n_pool_in, removed_people=removed_people, warnings=warnings)
 
 
+def _categorical(values: pd.Series, covariate: str) -> pd.Categorical:
+    """``values`` as a Categorical in the canonical level order; factorize is fast on Arrow
+    strings (pd.Categorical on 1M Arrow strings took over a second)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    levels = category_levels(covariate, pd.Series(np.asarray(uniques, dtype=object)))
+    remap = np.array([levels.index(u) for u in np.asarray(uniques, dtype=object)] + [-1],
+                     dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=levels)
+
+
 @dataclass
 class _Fit:
     model: PropensityModel
@@ -220,11 +231,21 @@ class _Fit:
     keep: np.ndarray           # rows inside the support
     caliper: float | None      # logit units
     notes: list[str]
+    sample_fraction: float | None = None   # share of the pool the fit used (None: all of it)
+    _order: np.ndarray | None = None   # stable argsort of the pool logits (cached)
+
+    def pool_order(self, n_t: int) -> np.ndarray:
+        """Pool rows (0-based) by increasing logit, ties in canonical order: sorted once, then
+        every (sub-)analysis takes its candidates in this order without sorting again."""
+        if self._order is None:
+            self._order = np.argsort(self.logit[n_t:], kind="stable")
+        return self._order
 
 
 def _fit(prob: _Problem, covariates: Sequence[str], spec: MatchSpec,
-         rows: np.ndarray | None = None) -> _Fit:
-    """Propensity model on ``covariates`` over all rows (or the given subset of rows)."""
+         rows: np.ndarray | None = None, start: _Fit | None = None) -> _Fit:
+    """Propensity model on ``covariates`` over all rows (or the given subset of rows).
+    ``start``: the same model fitted on a sample of the pool, to start Newton from."""
     frame = prob.both if rows is None else prob.both.iloc[rows]
     is_t = prob.is_t if rows is None else prob.is_t[rows]
     n_t = int(is_t.sum())
@@ -236,7 +257,11 @@ def _fit(prob: _Problem, covariates: Sequence[str], spec: MatchSpec,
         raise NoOverlap("no comparison record shares the characteristics of the treated people "
                         f"({'; '.join(notes)}); check the setting and period of the cohort")
     model = PropensityModel(covariates, random_state=spec.random_state)
-    model.fit(frame[keep], is_t[keep])
+    if start is not None and start.sample_fraction:
+        model.fit(frame[keep], is_t[keep], start=start.model.coefficients(),
+                  start_offset=float(np.log(start.sample_fraction)))
+    else:
+        model.fit(frame[keep], is_t[keep])
     logit = np.full(len(frame), -np.inf)
     logit[keep] = model.fitted_logit_
     logit[is_t & ~keep] = np.inf  # treated outside the support: no comparison can be near
@@ -286,12 +311,13 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
         codes = codes * (int(extra_strata.max()) + 2) + extra_strata
     st, sc = codes[:n_t], codes[n_t:]
     c_ok = keep_c & c_sel
-    in_strata = np.isin(st, sc[c_ok])
+    in_strata = np.isin(st, np.unique(sc[c_ok]))
     matchable_t = np.flatnonzero(keep_t & in_strata & t_sel)
-    matchable_c = np.flatnonzero(c_ok)
+    order = fit.pool_order(n_t)
+    matchable_c = order[c_ok[order]]          # by increasing logit: no sort per stratum
     pairs = METHODS[spec.method](lt[matchable_t], lc[matchable_c], st[matchable_t], sc[matchable_c],
                                  k=spec.k, replace=spec.replace, caliper=caliper,
-                                 m_order=spec.m_order)
+                                 m_order=spec.m_order, presorted=True)
     pt = matchable_t[pairs.treated]
     pc = matchable_c[pairs.control]
 
@@ -324,10 +350,9 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
 
     if light:
         # choosing a specification needs only the balance: skip the long-format frames
-        bt_ = is_t if rows is None else is_t
         all_w = np.concatenate([w_t, w_c])
-        sel = np.concatenate([t_sel, c_sel])
-        bal = balance_table(frame[sel] if not sel.all() else frame, bt_[sel], all_w[sel],
+        rows_b = np.flatnonzero(np.concatenate([t_sel, used_c]))
+        bal = balance_table(frame.iloc[rows_b], is_t[rows_b], all_w[rows_b],
                             prob.balance_covariates, before=False, seed=spec.random_state)
         wts = pd.DataFrame({"treated": np.r_[np.ones(len(matched_t), bool), np.zeros(int(used_c.sum()), bool)]})
         return MatchResult(spec=spec, matched=pd.DataFrame(), weights=wts, balance=bal,
@@ -357,15 +382,18 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
     ], ignore_index=True)
 
     # balance over the selected treated (all of them: the ATT target) and the selected pool
-    sel = np.concatenate([t_sel, c_sel])
     all_w = np.concatenate([w_t, w_c])
-    if sel.all():
-        bframe, bt, bw, bd = frame, is_t, all_w, fit.logit
+    if before:
+        sel = np.concatenate([t_sel, c_sel])
+        rows_b = slice(None) if sel.all() else np.flatnonzero(sel)
     else:
-        bframe, bt, bw, bd = frame[sel], is_t[sel], all_w[sel], fit.logit[sel]
-    balance = balance_table(bframe, bt, bw, prob.balance_covariates, distance=bd, before=before,
-                            seed=spec.random_state)
-    overlap = _overlap(lt[t_sel], lc[c_sel], w_c[c_sel], caliper)
+        # after matching only: the selected treated and the records used (a few thousand rows)
+        rows_b = np.flatnonzero(np.concatenate([t_sel, used_c]))
+    bframe = frame if isinstance(rows_b, slice) else frame.iloc[rows_b]
+    balance = balance_table(bframe, is_t[rows_b], all_w[rows_b], prob.balance_covariates,
+                            distance=fit.logit[rows_b], before=before, seed=spec.random_state)
+    # the overlap histogram is for the headline report; sub-analyses skip the pass over the pool
+    overlap = _overlap(lt[t_sel], lc[c_sel], w_c[c_sel], caliper) if before else None
     warnings = list(prob.warnings) + list(fit.notes) if warn else []
     if warn:
         for cov, why in fit.model.dropped_:
@@ -420,8 +448,9 @@ def _select(prob: _Problem, spec: MatchSpec
         covs = list(dict.fromkeys([*spec.covariates, *terms]))
         try:
             fit = _fit(prob, covs, spec, rows)
-            if rows is None:
-                fits[name] = fit   # fitted on everything: re-used if chosen
+            if rows is not None:
+                fit.sample_fraction = SELECT_POOL / prob.n_c
+            fits[name] = fit   # re-used if chosen (as is, or as the start on the whole pool)
             r = _assemble(prob, fit, spec, exact=spec.exact, caliper=fit.caliper, before=False,
                           name=name, rows=rows, warn=False, light=True)
         except NoOverlap:
@@ -545,7 +574,9 @@ def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = No
     else:
         name = spec.terms
     terms = [t for t in SPECIFICATIONS[name] if t in prob.balance_covariates]
-    fit = fits.get(name) or _fit(prob, list(dict.fromkeys([*spec.covariates, *terms])), spec)
+    fit = fits.get(name)
+    if fit is None or fit.sample_fraction is not None:
+        fit = _fit(prob, list(dict.fromkeys([*spec.covariates, *terms])), spec, start=fit)
     result = _assemble(prob, fit, spec, exact=spec.exact, caliper=fit.caliper, name=name)
     tried = [s.model_copy(update={"chosen": s.name == name}) for s in tried]
     result = replace(result, specifications=tried)

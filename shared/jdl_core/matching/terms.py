@@ -41,7 +41,13 @@ def _num(frame: pd.DataFrame, col: str) -> np.ndarray:
 
 def _short(frame: pd.DataFrame) -> np.ndarray:
     # a short sentence is under 12 months of custody or of a community order; cautions have none
-    return (_num(frame, "sentence_months") < 12) & (frame["disposal"].astype(str).to_numpy() != "caution")
+    d = frame["disposal"]
+    if isinstance(d.dtype, pd.CategoricalDtype):   # compare codes, not a million strings
+        cats = list(d.cat.categories)
+        caution = d.cat.codes.to_numpy() == (cats.index("caution") if "caution" in cats else -2)
+    else:
+        caution = d.astype(str).to_numpy() == "caution"
+    return (_num(frame, "sentence_months") < 12) & ~caution
 
 
 TermKind = Literal["numeric", "binary", "categorical"]
