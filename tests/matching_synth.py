@@ -130,7 +130,7 @@ NONLINEAR_RULES = {
     "short sentences": lambda f: 2.0 * (_nl(f)[1] < 12),
     "prolific (15+ previous)": lambda f: 2.0 * (_nl(f)[2] >= 15),
     "young prolific": lambda f: 2.5 * ((_nl(f)[0] <= 24) & (_nl(f)[2] >= 8)),
-    "young on short sentences": lambda f: 3.0 * ((_nl(f)[0] <= 21) & (_nl(f)[1] < 6)),
+    "first offenders": lambda f: 2.5 * (_nl(f)[2] <= 1),
     "older on long sentences": lambda f: 1.5 * (_nl(f)[1] >= 24) + 1.5 * (_nl(f)[0] >= 45),
 }
 

@@ -108,7 +108,11 @@ def test_nothing_can_balance_gives_no_reliable_comparison_and_no_verdict(unbalan
 def test_failing_key_variable_is_respecified(custody):
     """A linear model against a cohort selected on very young adults leaves the age bands
     unbalanced; the documented re-specification (exact on age band) fixes it."""
-    cohort = select_nonlinear(custody, 600, seed=5, rule="young on short sentences")
+    once = custody.drop_duplicates("person_key")
+    w = np.exp(2.0 * (once["age_at_index"].to_numpy() <= 21)
+               + 1.5 * (once["sentence_months"].to_numpy() < 12))
+    idx = np.random.default_rng(5).choice(len(once), 600, replace=False, p=w / w.sum())
+    cohort = once.iloc[np.sort(idx)]
     linear = match(cohort, custody, MatchSpec(bootstrap_reps=0, terms="linear", gate=False))
     band = linear.balance[linear.balance["covariate"].str.startswith("age_band")]
     assert band["smd_after"].abs().max() > 0.10
