@@ -483,7 +483,7 @@ def _respecifications(prob: _Problem, failing: Sequence[str], name: str
         col = {"age_at_index": "age_band", "age_band": "age_band", "prev_offences": "_prev_band",
                "log_prev_offences": "_prev_band", "first_offender": "_prev_band",
                "offence_group": "offence_group", "ogrs_score": "_ogrs_band",
-               "copas_rate": "_copas_band"}.get(base)
+               "copas_rate": "_copas_band", "sex": "sex"}.get(base)
         if col and col not in bands:
             bands.append(col)
     if not bands:
