@@ -1,6 +1,7 @@
 """The intake HTTP API (FastAPI): submissions, status, reports, the operations queue, health and
-metrics; the review step, public catalogue, summaries and template are in publication.py. Organisations authenticate with bearer tokens; each sees only its
-own submissions. Responses carry row numbers, reason codes and counts, never submitted values."""
+metrics (the review step, public catalogue, summaries and template are in publication.py).
+Organisations authenticate with bearer tokens; each sees only its own submissions. Responses
+carry row numbers, reason codes and counts, never submitted values."""
 from __future__ import annotations
 
 import asyncio
