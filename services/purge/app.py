@@ -76,11 +76,20 @@ def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested
             for sid in due]
 
 
+def _unreadable_entry(audit: AuditLog, seq: int) -> None:
+    """Alert hook: purging goes on past an unreadable audit entry, but the gauge (alert
+    JdlAuditEntryUnreadable) stays up until someone repairs it and verify passes again."""
+    metrics.AUDIT_UNREADABLE.set(len(audit.unreadable))
+    log.error("audit log has an unreadable entry; purging continues past it",
+              extra={"seq": seq, "unreadable_entries": len(audit.unreadable)})
+
+
 def create_app(settings: PurgeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
     # the purge service holds no master key: it only destroys data keys (least privilege)
-    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=AuditLog(store),
+    audit = AuditLog(store, on_unreadable=lambda seq: _unreadable_entry(audit, seq))
+    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit,
                        retention_days=infra.retention_days)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     send = sender(app)

@@ -2,6 +2,11 @@
 
 One contract test suite (tests/unit/test_objectstore_contract.py) runs against all three.
 Keys are '/'-separated; a submission's objects live under ``submissions/<id>/``.
+
+``put_if_absent`` is the one conditional write: it creates the object only if no object exists
+under the key, atomically (filesystem: link(2), which fails with EEXIST like ``O_EXCL``; S3:
+``If-None-Match: *``; memory: a lock). The audit log appends with it, so two writers can never
+both write the same sequence number.
 """
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ class InvalidKey(ValueError):
     pass
 
 
+class ConditionalWriteUnsupported(RuntimeError):
+    """The S3 endpoint ignored ``If-None-Match: *``: conditional creates cannot be trusted."""
+
+
 def check_key(key: str) -> str:
     if not _KEY_RE.match(key) or ".." in key.split("/") or "//" in key or key.endswith("/"):
         raise InvalidKey(f"object key {key!r} is not allowed (letters, digits, ._=-/ only)")
@@ -42,6 +51,7 @@ class DeleteReport:
 @runtime_checkable
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
+    def put_if_absent(self, key: str, data: bytes) -> bool: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
@@ -59,6 +69,13 @@ class MemoryStore:
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
             self._data[check_key(key)] = bytes(data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        with self._lock:
+            if check_key(key) in self._data:
+                return False
+            self._data[key] = bytes(data)
+            return True
 
     def get(self, key: str) -> bytes:
         try:
@@ -106,6 +123,26 @@ class FilesystemStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if absent. The content is written and fsynced to a temp file, then
+        hard-linked into place: link(2) fails with EEXIST exactly as ``open(O_CREAT|O_EXCL)``
+        would, but a reader never sees a half-written object."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes:
         try:
@@ -156,6 +193,8 @@ class S3Store:
         from minio.versioningconfig import VersioningConfig
 
         self.bucket = bucket
+        self.endpoint = endpoint
+        self._conditional_checked = False
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
                             secure=secure, region=region)
         if not self.client.bucket_exists(bucket):
@@ -169,6 +208,54 @@ class S3Store:
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(self.bucket, check_key(key), io.BytesIO(data), len(data))
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """PutObject with ``If-None-Match: *`` (AWS S3, MinIO and moto's server honour it).
+
+        The minio client's public put_object turns extra headers into user metadata
+        (``X-Amz-Meta-...``), so the request goes through its PutObject call (``_put_object``) with
+        the header as given. The first call checks once that the endpoint refuses a second create
+        of a probe key, so a store that ignores the header fails loudly instead of letting two
+        writers overwrite each other."""
+        from minio.error import S3Error
+
+        check_key(key)
+        if not self._conditional_checked:
+            self._check_conditional_writes()
+        try:
+            self.client._put_object(self.bucket, key, data, headers={
+                "If-None-Match": "*", "Content-Type": "application/octet-stream"})
+            return True
+        except S3Error as e:
+            # 412: the key exists. 409 (AWS): a concurrent conditional write to the same key is
+            # in flight; one of the two wins, so this one reports "taken" and the caller re-reads.
+            if e.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+
+    def _check_conditional_writes(self) -> None:
+        import uuid
+
+        from minio.error import S3Error
+
+        probe = f"_jdl/conditional-write-probe/{uuid.uuid4().hex}"
+        headers = {"If-None-Match": "*", "Content-Type": "application/octet-stream"}
+        try:
+            self.client._put_object(self.bucket, probe, b"1", headers=headers)
+            try:
+                self.client._put_object(self.bucket, probe, b"2", headers=headers)
+            except S3Error as e:
+                if e.code == "PreconditionFailed":
+                    self._conditional_checked = True
+                    return
+                raise
+            raise ConditionalWriteUnsupported(
+                f"S3 endpoint {self.endpoint}: bucket {self.bucket} accepted a second "
+                "create with If-None-Match: * (conditional writes unsupported); the audit log "
+                "needs them to keep a single writer. Use an S3 store that supports conditional "
+                "writes (AWS S3, MinIO 2024 or later)")
+        finally:
+            self.delete_prefix(probe)
 
     def get(self, key: str) -> bytes:
         from minio.error import S3Error

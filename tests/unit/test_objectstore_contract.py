@@ -58,6 +58,36 @@ def test_delete_prefix_removes_only_that_prefix_and_every_version(store):
     assert store.delete_prefix("sub/1/").keys == []   # idempotent
 
 
+def test_put_if_absent_creates_once(store):
+    assert store.put_if_absent("log/000001.json", b"first")
+    assert not store.put_if_absent("log/000001.json", b"second")
+    assert store.get("log/000001.json") == b"first"
+    assert store.list_versions("log/") == [("log/000001.json", store.list_versions("log/")[0][1])]
+    assert store.list("log/") == ["log/000001.json"]      # no temp file or probe left behind
+    store.put("log/000002.json", b"plain")
+    assert not store.put_if_absent("log/000002.json", b"x")
+    with pytest.raises(InvalidKey):
+        store.put_if_absent("../x", b"x")
+
+
+def test_put_if_absent_after_delete_creates_again(store):
+    assert store.put_if_absent("d/k", b"1")
+    store.delete_prefix("d/")
+    assert store.put_if_absent("d/k", b"2")
+    assert store.get("d/k") == b"2"
+
+
+def test_put_if_absent_concurrent_threads_one_winner(store):
+    """Eight threads race to create the same key: exactly one succeeds, its bytes remain."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: store.put_if_absent("race/k", f"w{i}".encode()),
+                                range(8)))
+    assert results.count(True) == 1
+    assert store.get("race/k") == f"w{results.index(True)}".encode()
+
+
 def test_empty_object(store):
     store.put("e/empty", b"")
     assert store.get("e/empty") == b""
