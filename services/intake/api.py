@@ -22,6 +22,7 @@ from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.ports import frame_to_bytes
 
 from . import status
+from .checkpoints import checkpoint_router
 from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake.api")
@@ -216,6 +217,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def status_page() -> HTMLResponse:
         return HTMLResponse(_page("status.html"))
 
+    app.include_router(checkpoint_router(store))   # signed audit checkpoints (public)
     app.state.store = store
     return app
 

@@ -192,6 +192,7 @@ class VerifyReport:
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
+    hashes: dict[int, str] = field(default_factory=dict)   # seq -> hash of each readable entry
 
     @property
     def ok(self) -> bool:
@@ -394,6 +395,7 @@ class AuditLog:
                         "bad_certificate", f"payload is not a valid deletion certificate "
                         f"({len(e.errors())} field error(s))", seq=s))
             by_seq[s] = entry
+            report.hashes[s] = entry.hash
             prev_hash, expected_seq = entry.hash, s + 1
             report.entries += 1
             report.head_seq, report.head_hash = s, entry.hash

@@ -66,6 +66,8 @@ class EmbeddedRuntime:
         if self.prepare_data:
             self._ensure_dataset()
         self.master_key = self._secret_file(secrets_dir / "master.key", _new_master_key)
+        # the purge service's audit-checkpoint signing key, kept so checkpoints verify across restarts
+        self.checkpoint_key = self._secret_file(secrets_dir / "checkpoint.key", _new_checkpoint_key)
         tokens_path = secrets_dir / "tokens.json"
         if not tokens_path.exists():
             tokens_path.write_text(json.dumps({"demo-org": secrets.token_urlsafe(24),
@@ -154,8 +156,10 @@ class EmbeddedRuntime:
     def start_worker(self, name: str, index: int = 0) -> Proc:
         port = free_port()
         label = name if index == 0 else f"{name}-{index}"
-        return self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"],
-                           {f"JDL_{name.upper()}_WEB_PORT": str(port)},
+        env = {f"JDL_{name.upper()}_WEB_PORT": str(port)}
+        if name == "purge":     # only the purge service holds the checkpoint signing key
+            env["JDL_PURGE_CHECKPOINT_SIGNING_KEY"] = self.checkpoint_key
+        return self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"], env,
                            f"http://127.0.0.1:{port}/healthz")
 
     def _spawn(self, label: str, cmd: list[str], env: dict[str, str], health: str) -> Proc:
@@ -237,3 +241,9 @@ def _new_master_key() -> str:
 
 
 __all__ = ["EmbeddedRuntime", "SERVICES", "wait_for_port"]
+
+
+def _new_checkpoint_key() -> str:
+    from .checkpoint import generate_signing_key
+
+    return generate_signing_key()
