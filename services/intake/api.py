@@ -161,7 +161,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def get_status(sid: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         rec = owned(sid, who)
         now = datetime.now(timezone.utc)
-        out = {k: v for k, v in rec.items() if k != "history"}
+        out = {k: v for k, v in rec.items() if k not in status.INTERNAL_FIELDS}
         out["stages"] = [{"event": h["event"], "at": h["at"]} for h in rec["history"]]
         out["age_seconds"] = round(status.age_seconds(rec, now), 1)
         if rec["state"] == "done":
