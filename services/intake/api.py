@@ -23,6 +23,7 @@ from jdl_infra.ports import frame_to_bytes
 
 from . import status
 from .checkpoints import checkpoint_router
+from .errors import install_error_handlers
 from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake.api")
@@ -217,6 +218,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def status_page() -> HTMLResponse:
         return HTMLResponse(_page("status.html"))
 
+    install_error_handlers(app)                     # intake's 422 shape, no input echoed
     app.include_router(checkpoint_router(store))   # signed audit checkpoints (public)
     app.state.store = store
     return app
