@@ -24,6 +24,7 @@ from jdl_infra.ports import frame_to_bytes
 from . import status
 from .checkpoints import checkpoint_router
 from .errors import install_error_handlers
+from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake.api")
@@ -219,6 +220,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         return HTMLResponse(_page("status.html"))
 
     install_error_handlers(app)                     # intake's 422 shape, no input echoed
+    app.state.rate_limits = install_rate_limits(app, rate_limits(settings))   # 429 per token
     app.include_router(checkpoint_router(store))   # signed audit checkpoints (public)
     app.state.store = store
     return app
