@@ -24,6 +24,7 @@ from jdl_infra.ports import frame_to_bytes
 from . import status
 from .checkpoints import checkpoint_router
 from .errors import install_error_handlers
+from .parsing import BoundedParser
 from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
 
@@ -61,6 +62,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
                send_event: Callable[[Any], None]) -> FastAPI:
     """Build the API. ``send_event`` publishes an event (a kafka producer in production)."""
     tokens: dict[str, str] = json.loads(settings.tokens.get_secret_value() or "{}")
+    parser = BoundedParser.from_settings(settings)   # XLSX in bounded child processes
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
 
@@ -103,7 +105,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     @app.post("/v1/submissions", status_code=202)
     async def submit(request: Request, file: UploadFile = File(...), programme: str = Form(...),
                      who: Principal = Depends(principal)) -> JSONResponse:
-        from jdl_core.cohort import parse_upload, validate_cohort
+        from jdl_core.cohort import validate_cohort
         from jdl_core.programme import load_programme
 
         if who.is_ops:
@@ -125,7 +127,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             return refuse(who, 422, e.code, str(e))
         try:
             # parsing a large XLSX takes seconds: keep it off the event loop
-            frame = await asyncio.to_thread(parse_upload, data, file.filename or "upload", max_bytes=limit)
+            # a workbook is read in a memory-limited child process (services/intake/parsing.py)
+            frame = await parser.parse(data, file.filename or "upload", max_bytes=limit)
             cohort = await asyncio.to_thread(
                 validate_cohort, frame, setting=prog.setting, coverage_start=settings.coverage_start,
                 coverage_end=settings.coverage_end, min_size=settings.min_cohort_size)
@@ -221,6 +224,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     install_error_handlers(app)                     # intake's 422 shape, no input echoed
     app.state.rate_limits = install_rate_limits(app, rate_limits(settings))   # 429 per token
+    app.state.parser = parser
     app.include_router(checkpoint_router(store))   # signed audit checkpoints (public)
     app.state.store = store
     return app

@@ -619,8 +619,8 @@ def _read_xlsx(data: bytes, *, max_bytes: int,
             if len(records) > max_rows:
                 raise TooManyRows(f"the worksheet has more than {max_rows:,} rows of people",
                                   hint="split the cohort into several submissions")
-    except CohortError:
-        raise
+    except (CohortError, MemoryError):
+        raise       # out of memory is the reader's limit, not a malformed file
     except Exception:
         raise MalformedFile("the XLSX workbook could not be read",
                             hint="open it in Excel and save it again, or save it as .csv") from None
