@@ -12,7 +12,8 @@ import typer
 from jdl_core.errors import InvalidArgument
 from jdl_infra.audit import (AuditEntry, AuditLog, DeletionCertificate, check_certificates,
                              submissions_requiring_certificate)
-from jdl_infra.checkpoint import Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints
+from jdl_infra.checkpoint import (Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints,
+                                  published_checkpoints)
 from jdl_infra.crypto import check_submission_id
 from jdl_infra.objectstore import ObjectStore, open_store
 from jdl_infra.settings import InfraSettings
@@ -95,12 +96,24 @@ def verify(
     public_key: Optional[str] = typer.Option(
         None, "--public-key", help="Trusted checkpoint signing key (base64, or its 16-hex key "
         "id): checkpoints signed by any other key fail."),
+    published: bool = typer.Option(
+        True, "--published/--no-published", help="Also check the checkpoints published in the "
+        "store itself (public/audit/checkpoints/); copies kept elsewhere (--checkpoint) are the "
+        "stronger proof, since whoever rewrites the log can delete these too."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
     """Check every hash and link of the audit log, and that every finished or expired submission
     has a deletion certificate and no data left. Exits 1 naming the first bad entry."""
     checkpoints = [cp for source in checkpoint or [] for cp in _load_checkpoints(source)]
     store = _open(store_url)
+    if published:
+        stored = published_checkpoints(store)
+        if stored:
+            try:
+                checkpoints += parse_checkpoints(stored, "public/audit/checkpoints/ in the store")
+            except CheckpointError as e:
+                raise fail(f"{e} (a tampered checkpoint; rerun with --no-published to check "
+                           "the log alone)", code=1) from None
     log = AuditLog(store)
     report = log.verify(anchor=_parse_anchor(anchor) if anchor else None)
     if checkpoints:

@@ -135,13 +135,16 @@ def test_truncation_and_rewritten_tail_fail_against_a_published_checkpoint(store
 
     ok = runner.invoke(jdl, [*args, "--checkpoint", str(kept), "--public-key", signer.key_id])
     assert ok.exit_code == 0, ok.output
-    assert "1 signed checkpoint(s) checked (up to seq 4)" in ok.output
+    assert "5 signed checkpoint(s) checked (up to seq 4)" in ok.output   # 4 published + 1 kept
 
     _rewrite_tail(store, 3)
-    chain = runner.invoke(jdl, args)
+    chain = runner.invoke(jdl, [*args, "--no-published"])
     if isinstance(store, FilesystemStore):
         assert chain.exit_code == 0, chain.output   # the rewrite is invisible to the chain alone
-    rewritten = runner.invoke(jdl, [*args, "--checkpoint", str(kept)])
+    # the checkpoints published in the store catch it too (unless the attacker deleted them)
+    own = runner.invoke(jdl, args)
+    assert own.exit_code == 1 and "checkpoint_mismatch" in own.output
+    rewritten = runner.invoke(jdl, [*args, "--no-published", "--checkpoint", str(kept)])
     assert rewritten.exit_code == 1
     assert "entry seq 4 (audit/log/000000000004.json): checkpoint_mismatch" in rewritten.output
     assert "log rewritten" in rewritten.output
@@ -154,6 +157,7 @@ def test_truncation_and_rewritten_tail_fail_against_a_published_checkpoint(store
     publish_checkpoint(store, AuditLog(store), forger)
     forged = tmp_path / "forged.json"
     forged.write_bytes(store.get(LATEST_KEY))
+    store.delete_prefix("public/audit/checkpoints/")     # and hides the evidence in the store
     truncated = runner.invoke(jdl, [*args, "--checkpoint", str(kept), "--json"])
     assert truncated.exit_code == 1
     problems = json.loads(truncated.output)["problems"]
@@ -189,7 +193,7 @@ def test_checkpoint_from_a_url_and_bad_sources(tmp_path):
         args = ["audit", "verify", "--store-url", store.root.as_uri(), "--chain-only"]
         r = runner.invoke(jdl, [*args, "--checkpoint", url])
         assert r.exit_code == 0, r.output
-        assert "2 signed checkpoint(s) checked (up to seq 2)" in r.output
+        assert "4 signed checkpoint(s) checked (up to seq 2)" in r.output   # 2 fetched + 2 in the store
     finally:
         server.shutdown()
         server.server_close()
@@ -199,3 +203,7 @@ def test_checkpoint_from_a_url_and_bad_sources(tmp_path):
     assert r.exit_code == 2 and "is not an audit checkpoint" in r.output
     r = runner.invoke(jdl, [*args, "--checkpoint", str(tmp_path / "missing.json")])
     assert r.exit_code == 2 and "cannot read the file" in r.output
+    store.put(checkpoint_key(9), b'{"seq": 9}')            # a mangled checkpoint in the store
+    r = runner.invoke(jdl, args)
+    assert r.exit_code == 1 and "tampered checkpoint" in r.output
+    assert runner.invoke(jdl, [*args, "--no-published"]).exit_code == 0
