@@ -3,10 +3,12 @@
 two processes start appending at the same moment.
 
 Usage: python -m tests.service.audit_writer STORE_URL GO_FILE NOTES SID [SID...]
-(STORE_URL file:///path, or s3://bucket with JDL_S3_ENDPOINT set).
+(STORE_URL file:///path, or s3://bucket with JDL_S3_ENDPOINT set; JDL_S3_CONDITIONAL_WRITES=lease
+with AUDIT_WRITER_LEASE_SETTLE=seconds for the lease fallback).
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +24,8 @@ def main(argv: list[str]) -> None:
     store_url, go, notes, sids = argv[0], Path(argv[1]), int(argv[2]), argv[3:]
     store = open_store(InfraSettings(store_url=store_url, s3_access_key="test",
                                      s3_secret_key="test"))
+    if os.environ.get("AUDIT_WRITER_LEASE_SETTLE"):     # lease mode, quicker than production
+        store.lease_settle_seconds = float(os.environ["AUDIT_WRITER_LEASE_SETTLE"])  # type: ignore[attr-defined]
     log = AuditLog(store)
     log.head()                          # warm up (imports, connections) before the start line
     print("ready", flush=True)
