@@ -36,6 +36,8 @@ def main(argv: list[str]) -> None:
             purge_submission(store, KeyRing(store, None), log, sids[i], "manual")
         if i < notes:
             log.append("note", {"writer": argv[3] if sids else "none", "i": i})
+        time.sleep(0.005)    # a moment between requests, as a real service has: lets the two
+        #                      writers overlap for the whole run instead of one finishing first
 
 
 if __name__ == "__main__":

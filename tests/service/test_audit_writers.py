@@ -17,8 +17,8 @@ from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encryp
 from jdl_infra.objectstore import FilesystemStore, ObjectStore, S3Store
 
 ROOT = Path(__file__).resolve().parents[2]
-PER_WRITER_SUBMISSIONS = 6
-PER_WRITER_NOTES = 25
+PER_WRITER_SUBMISSIONS = 4
+PER_WRITER_NOTES = 16
 
 
 @pytest.fixture(params=["filesystem", "s3", "s3-lease"])
