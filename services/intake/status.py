@@ -56,14 +56,19 @@ def _stamp(at: str, event_id: str) -> tuple[datetime, str]:
     return parse_iso(at), event_id
 
 
-def _newer(rec: dict[str, Any], group: str, at: str, event_id: str, rank: int = 0) -> bool:
+def _newer(rec: dict[str, Any], group: str, at: str, event_id: str, rank: int = 0, *,
+           earliest: bool = False) -> bool:
     """Last-writer-wins by event time (then event id) per group of fields, so a late event never
-    overwrites what a newer one wrote, whatever order the topics deliver them in."""
+    overwrites what a newer one wrote, whatever order the topics deliver them in. A higher
+    ``rank`` always wins; ``earliest`` keeps the first event of a rank instead of the last."""
     stamps = rec.setdefault("event_times", {})
     prev = stamps.get(group)
-    mine = (rank, *_stamp(at, event_id))
-    if prev is not None and (prev.get("rank", 0), *_stamp(prev["at"], prev["event_id"])) > mine:
-        return False
+    if prev is not None:
+        prev_rank, mine = prev.get("rank", 0), _stamp(at, event_id)
+        before = _stamp(prev["at"], prev["event_id"])
+        if prev_rank > rank or (prev_rank == rank and (mine > before if earliest
+                                                       else mine < before)):
+            return False
     stamps[group] = {"at": at, "event_id": event_id, "rank": rank}
     return True
 
@@ -131,15 +136,26 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
         if _newer(rec, "purge_requested", at, eid):
             rec["purge_requested"] = event.trigger
     elif isinstance(event, DataPurged):
-        if _newer(rec, "purge", at, eid, rank=_PURGE_RANK.get(event.outcome, 0)):
-            rec["purged"] = event.outcome in ("purged", "already_purged")
+        # a real purge outranks a no-op record; among no-ops (replays, the reconciler) the first
+        # certificate is kept, among real purges (late data purged again) the latest
+        rank = _PURGE_RANK.get(event.outcome, 0)
+        if _newer(rec, "purge", at, eid, rank=rank, earliest=rank < _PURGE_RANK["purged"]):
             rec["purged_at"] = at
             rec["purge_outcome"] = event.outcome
             rec["certificate_key"] = event.certificate_key
+            rec["purged"] = is_purged(rec)
     reached = _REACHED.get(type(event))
     if reached is not None:
         _settle_state(rec, reached, at, eid)
     return rec
+
+
+def is_purged(rec: dict[str, Any]) -> bool:
+    """Certified as holding nothing. A refused upload stored nothing, so the purge's certificate
+    for it says ``unknown_submission`` (nothing found): that is its purge, not a pending one."""
+    outcome = rec.get("purge_outcome")
+    return bool(rec.get("purged")) or outcome in ("purged", "already_purged") or (
+        outcome == "unknown_submission" and rec.get("state") == "refused")
 
 
 def read_status(store: ObjectStore, submission_id: str) -> dict[str, Any] | None:
@@ -185,5 +201,5 @@ def queue_view(records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
             "completed": len(done), "completed_within_sla": within,
             "failed": sum(1 for r in records if r["state"] == "failed"),
             "refused": sum(1 for r in records if r["state"] == "refused"),
-            "purge_pending": sum(1 for r in records if r["state"] in TERMINAL and not r.get("purged")),
+            "purge_pending": sum(1 for r in records if r["state"] in TERMINAL and not is_purged(r)),
             "requests": items}
