@@ -44,7 +44,9 @@ def handle_cohort_linked(event: Event, ports: MatchingPorts) -> Sequence[Event]:
     treated = events[events["event_id"].isin(linked["event_id"])]
     spec = MatchSpec(**ports.spec_overrides)
     info = ProgrammeInfo(organisation=programme["organisation"], programme=programme["name"],
-                         description=f"{programme['targets']}. {programme['delivers']}.", setting=programme["setting"])
+                         description=f"{programme['targets'].rstrip('.')}. {programme['delivers'].rstrip('.')}.",
+                         setting=programme["setting"], own_words=programme.get("own_words", ""),
+                         selection=programme.get("selection", ""))
     result = analyse_index_events(treated, national, spec, programme=info,
                                   attrition=dict(event.attrition), submission_id=sid)
     ports.store.put(result_key(sid), result.model_dump_json(indent=1).encode())

@@ -26,11 +26,13 @@ from .matching.balance import flag as balance_flag
 from .national import NationalData
 from .outcomes import AGE_BANDS, age_band, compare_outcomes, compare_subgroups, statements
 from .result import (
+    AgeSummary,
     AnalysisResult,
     Attrition,
     AttritionReason,
     AttritionStep,
     DatasetInfo,
+    IndexPeriod,
     ProfileRow,
     ProgrammeInfo,
 )
@@ -153,6 +155,31 @@ PREV_OFFENCE_BANDS: Final = (("None", 0, 0), ("1-2", 1, 2), ("3-6", 3, 6), ("7-1
                              ("11-20", 11, 20), ("21 or more", 21, np.inf))
 PREV_CUSTODY_BANDS: Final = (("None", 0, 0), ("1", 1, 1), ("2-4", 2, 4), ("5 or more", 5, np.inf))
 SENTENCE_BANDS: Final = (("Under 12 months", 0, 11.999), ("12 months or more", 12, np.inf))
+
+
+def index_period(result: MatchResult) -> IndexPeriod | None:
+    """First and last index date of the matched treated people (page 1 of the report)."""
+    t = result.matched[result.matched["treated"]]
+    if "index_date" not in t or t.empty:
+        return None
+    dates = pd.to_datetime(t["index_date"])
+    return IndexPeriod(first=dates.min().date(), last=dates.max().date())
+
+
+def age_summary(result: MatchResult) -> AgeSummary | None:
+    """Age at the index date: treated range and mean, weighted comparison mean (JDL profile)."""
+    long = result.matched
+    if "age_at_index" not in long:
+        return None
+    t = long[long["treated"]]["age_at_index"].astype(float)
+    c = long[~long["treated"]].drop_duplicates("event_id")
+    if t.empty:
+        return None
+    w = c["weight"].to_numpy(dtype=np.float64) if "weight" in c else None
+    cm = (float(np.average(c["age_at_index"].astype(float), weights=w))
+          if len(c) and (w is None or w.sum() > 0) else None)
+    return AgeSummary(treated_min=float(t.min()), treated_max=float(t.max()),
+                      treated_mean=float(t.mean()), comparison_mean=cm)
 
 
 def profile(result: MatchResult) -> list[ProfileRow]:
@@ -306,6 +333,8 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         n_comparison=result.n_comparison,
         n_pool=result.n_pool,
         dropped_treated=len(result.dropped_treated),
+        index_period=index_period(result),
+        age=age_summary(result),
         measures=measures,
         balance=result.balance_rows(),
         overlap=result.overlap,
@@ -347,6 +376,8 @@ def _programme_info(programme: Any) -> ProgrammeInfo:
         return programme
     if programme is None:
         raise InvalidArgument("programme is required: a ProgrammeInfo or a Programme")
+    if callable(getattr(programme, "info", None)):
+        return programme.info()
     try:
         return ProgrammeInfo(organisation=programme.organisation, programme=programme.name,
                              description=getattr(programme, "delivers", ""),

@@ -6,7 +6,7 @@ be stored, published and rendered without the cohort. Serialise with ``model_dum
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -117,6 +117,22 @@ class ProgrammeInfo(_Model):
     programme: str
     description: str = ""
     setting: Literal["custody", "community"]
+    own_words: str = ""            # the organisation's own description, printed as given (escaped)
+    selection: str = ""            # how people came to be on the programme (matters for bias)
+
+
+class IndexPeriod(_Model):
+    """First and last index date (release, or start of the order) of the people analysed."""
+    first: date
+    last: date
+
+
+class AgeSummary(_Model):
+    """Age at the index date: the treatment group's range and mean, the comparison's weighted mean."""
+    treated_min: float
+    treated_max: float
+    treated_mean: float
+    comparison_mean: float | None = None
 
 
 class AnalysisResult(_Model):
@@ -130,6 +146,8 @@ class AnalysisResult(_Model):
     n_comparison: int              # distinct comparison records used
     n_pool: int                    # candidate comparison records before matching
     dropped_treated: int = 0       # treated without a comparison inside the caliper
+    index_period: IndexPeriod | None = None
+    age: AgeSummary | None = None
     measures: list[MeasureResult]
     balance: list[BalanceRow]
     overlap: OverlapSummary | None = None

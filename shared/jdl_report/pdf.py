@@ -18,7 +18,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, Image, KeepTogether, ListFlowable, ListItem,
-    PageTemplate, Paragraph, Spacer, Table, TableStyle,
+    PageBreak, PageTemplate, Paragraph, Spacer, Table, TableStyle,
 )
 
 from . import charts as ch
@@ -360,20 +360,38 @@ class _Doc(BaseDocTemplate):
         self._chrome(canv, running_head=True)
 
 
+def _section(key: str, *flowables: Flowable) -> list[Flowable]:
+    """A heading kept with the first flowable after it (never nests whole sections: a long
+    section in one KeepTogether jumps to the next page and leaves half a page empty)."""
+    if not flowables:
+        return [_heading(key)]
+    return [KeepTogether([_heading(key), flowables[0]]), *flowables[1:]]
+
+
+def _text_block(title: str | None, text: str, style: str = "body") -> list[Flowable]:
+    out: list[Flowable] = []
+    if title:
+        out.append(_p(title, "h3"))
+    for para in [x.strip() for x in text.split("\n") if x.strip()]:
+        out.append(_p(para, style))
+    return out
+
+
 def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     st = _styles()
     story: list[Flowable] = []
-    # --- page 1: title, summary, headline table, what you can and cannot say
+    # --- page 1: title, summary, overall measurements and estimates, what you can and cannot say
     story += [_p("JUSTICE DATA LAB  \u00b7  RE-OFFENDING ANALYSIS", "kicker"), _p(c.programme, "title"),
               _p(c.organisation, "subtitle"),
               _p(f"{c.setting_label} programme  \u00b7  Published {c.published}  \u00b7  "
                  f"Reference {c.submission_id}", "meta")]
-    if c.description:
-        story.append(_p(c.description, "desc"))
-    summary: list[Flowable] = [_heading("summary"), _p(c.summary_lead, "box"),
-                               _bullets(c.summary_points, "box"), Spacer(1, 5), _key_figures(c)]
-    story += [_boxed(summary, BLUE, LIGHT), Spacer(1, 4)]
-    story += [KeepTogether([_heading("headline"), *_table(c.headline_table, c.footnote)])]
+    summary: list[Flowable] = [_heading("summary"), _bullets(c.summary_facts, "box"), Spacer(1, 3),
+                               Paragraph(f"<b>{escape(c.overall)}</b>", st["box"]), Spacer(1, 4),
+                               _key_figures(c)]
+    story += [_boxed(summary, BLUE if c.reliable else RED, LIGHT), Spacer(1, 4)]
+    story += [KeepTogether([_heading("measurements"), *_table(c.headline_table, c.footnote)])]
+    story += [KeepTogether([_heading("estimates"), _p(c.summary_lead, "body"),
+                            _bullets(c.estimates, "bullet_s")]), Spacer(1, 4)]
     # what you can and cannot say, side by side as in published JDL reports
     half = (FRAME_WIDTH - 8) / 2
     can = _boxed([_heading("can_say"), _bullets(c.can_say, "bullet_s")], GREEN, width=half)
@@ -385,42 +403,64 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     story.append(pair)
 
     # --- charts
-    story += [CondPageBreak(12 * 20), _heading("charts"), _p(c.charts_text, "body"), Spacer(1, 4)]
-    for v in c.verdicts:
-        story.append(KeepTogether([_image(png[f"measure_{v.measure}"]), _p(v.detail, "caption")]))
+    charts = [KeepTogether([_image(png[f"measure_{v.measure}"]), _p(v.detail, "caption")])
+              for v in c.verdicts]
+    story += [CondPageBreak(12 * 14), *_section("charts", _p(c.charts_text, "body"), *charts)]
 
-    # --- people: attrition and profile
-    story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
-                            *_table(c.attrition_table, c.footnote)]),
-              KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.8)])]
-    profile: list[Flowable] = [_heading("profile"), _p(c.profile_text, "body")]
+    # --- the organisation's voice
+    voice: list[Flowable] = []
+    if c.description:
+        voice.append(_p(c.description, "body"))
+    if c.own_words:
+        voice += [_p(f"{c.organisation} in their own words", "h3"), *_text_block(None, c.own_words)]
+    if c.selection:
+        voice += [_p("How people came to be on the programme", "h3"), *_text_block(None, c.selection)]
+    if not voice:
+        voice.append(_p("The organisation did not supply a description of the programme.", "body"))
+    story += _section("own_words", *voice)
+    if c.response:
+        story += _section("response", *_text_block(None, c.response))
+
+    # --- results in detail, with the sub-analyses
+    detail: list[Flowable] = [_p(x, "body") for x in c.detail_text]
+    detail += [_p("Statistically significant results", "h3"), _bullets(c.significant_results, "bullet_s")]
+    detail += [_p("Sub-analyses", "h3"), _p(c.subgroup_text, "body")]
+    if c.subgroup_table is not None:
+        detail += _table(c.subgroup_table, c.footnote)
+    detail += [_p(n, "small") for n in c.subgroup_notes]
+    story += _section("detail", *detail)
+
+    # --- profile, matching summary, attrition
+    profile: list[Flowable] = [_p(c.profile_text, "body")]
     if c.profile_table is not None:
         profile += _profile_columns(c.profile_table, c.footnote)
-    story.append(KeepTogether(profile))
+    story += [CondPageBreak(12 * 10), *_section("profile", *profile)]
+    story += _section("matching", _p(c.matching_text, "body"))
+    story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
+                            *_table(c.attrition_table, c.footnote)]),
+              KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.72)])]
+    items = _bullet_paragraphs(c.caveats)
+    story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
 
-    # --- matching quality
-    over: list[Flowable] = [_heading("matching"), _p("Overlap of propensity scores", "h3"),
-                            _p(c.overlap_text, "body")]
-    if "overlap" in png:
-        over.append(_image(png["overlap"]))
-    story.append(KeepTogether(over))
+    # --- annex for statisticians, on its own pages
+    story += [PageBreak(), _heading("annex"),
+              _p("Detail for statisticians: the full balance table, the overlap of propensity scores, "
+                 "the tests and the settings needed to reproduce the result.", "body")]
     balance: list[Flowable] = [_p("Balance of each characteristic", "h3"), _p(c.balance_text, "body")]
     if c.balance_table is not None:
         balance += _table(c.balance_table, c.footnote)
-    story.append(KeepTogether(balance))
-
-    sub: list[Flowable] = [_heading("subgroups"), _p(c.subgroup_text, "body")]
-    if c.subgroup_table is not None:
-        sub += _table(c.subgroup_table, c.footnote)
-    sub += [_p(n, "small") for n in c.subgroup_notes]
-    story.append(KeepTogether(sub))
-    story += [CondPageBreak(12 * 16), _heading("method"), _p(c.method_text, "body"),
+    story += [KeepTogether(balance[:3]), *balance[3:]]
+    over: list[Flowable] = [_p("Overlap of propensity scores", "h3"), _p(c.overlap_text, "body")]
+    if "overlap" in png:
+        over.append(_image(png["overlap"]))
+    story.append(KeepTogether(over))
+    if c.tests_table is not None:
+        story.append(KeepTogether([_p("Tests", "h3"), *_table(c.tests_table, c.footnote)]))
+    story += [CondPageBreak(12 * 12), _p("Method, data and settings", "h3"), _p(c.method_text, "body"),
               *_settings_grid(c.method_table)]
     story += [_p("Disclosure control", "h3"), _p(c.disclosure_text, "body")]
     if c.disclosure_notes:
         story.append(_bullets(c.disclosure_notes))
-    items = _bullet_paragraphs(c.caveats)
-    story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
     if c.warnings:
         warn = _bullet_paragraphs(c.warnings)
         story += [KeepTogether([_p("Warnings from the analysis", "h3"), *warn[:1]]), *warn[1:]]
