@@ -24,7 +24,7 @@ from .errors import DataError, InvalidArgument, TooFewAnalysed
 from .matching import MatchResult, MatchSpec, match
 from .matching.balance import flag as balance_flag
 from .national import NationalData
-from .outcomes import AGE_BANDS, age_band, compare_outcomes, compare_subgroups, statements
+from .outcomes import AGE_BANDS, age_band, compare_outcomes, compare_subgroups
 from .result import (
     AgeSummary,
     AnalysisResult,
@@ -35,6 +35,7 @@ from .result import (
     IndexPeriod,
     ProfileRow,
     ProgrammeInfo,
+    Statements,
 )
 
 PERSON_COLUMNS: Final = ("sex", "ethnicity")     # covariates that live in people.parquet
@@ -303,7 +304,6 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
 
     measures = compare_outcomes(result, spec)
     subgroups = compare_subgroups(result, spec)
-    words = statements(measures, f"taking part in {programme.programme}")
     attr = _build_attrition(submitted, steps, result.n_treated, n_received, warnings)
 
     caveats = list(STANDARD_CAVEATS)
@@ -340,7 +340,9 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         overlap=result.overlap,
         profile=profile(result),
         subgroups=subgroups,
-        statements=words,
+        # no prose from the analysis: the report's wording module makes every sentence from the
+        # figures (jdl_report.wording), so the PDF, HTML, JSON and command line agree
+        statements=Statements(can_say=[], cannot_say=[]),
         caveats=caveats,
         warnings=warnings,
     )
