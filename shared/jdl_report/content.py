@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jdl_core.errors import InvalidArgument
+from jdl_core.programme import check_printable
 from jdl_core.result import AnalysisResult, BalanceRow
 
 from . import _format as fmt
@@ -23,7 +25,7 @@ from .disclosure import (
 from .wording import Verdict
 
 __all__ = ["SECTIONS", "ANNEX_SECTIONS", "HEADINGS", "TableModel", "Verdict", "ReportContent",
-           "build_content", "verdict", "smd_scale", "RESPONSE_MAX_CHARS"]
+           "build_content", "verdict", "smd_scale", "RESPONSE_MAX_CHARS", "check_response"]
 
 # (key, heading): the main report's sections in order; the renderers and the tests use these.
 # "response" is printed only when the organisation has added one.
@@ -448,6 +450,27 @@ def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_response(response: str | None) -> str | None:
+    """The organisation's response as it will be printed, or InvalidArgument saying what is wrong.
+
+    Plain text: HTML is printed as typed (the renderers escape it), control characters are refused
+    and the length is limited, so a response cannot break the page or the PDF.
+    """
+    if response is None:
+        return None
+    if not isinstance(response, str):
+        raise InvalidArgument(f"response: expected text, got {type(response).__name__}")
+    text = response.strip()
+    if len(text) > RESPONSE_MAX_CHARS:
+        raise InvalidArgument(f"response: {len(text)} characters is too long; at most "
+                              f"{RESPONSE_MAX_CHARS} are printed in the report")
+    try:
+        check_printable("response", text)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+    return text or None
+
+
 def _month(d: Any) -> str:
     return d.strftime("%B %Y")
 
@@ -591,8 +614,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
     charts_text = ("Each chart shows the value for the treatment group and the matched comparison group, "
                    f"and the difference between them with its {W.level_text(level)} confidence interval. "
                    "Where the interval does not cross zero the difference is statistically significant.")
-    if response is not None:
-        response = response.strip() or None
+    response = check_response(response)
     return ReportContent(
         disclosed=d, threshold=t, level=level,
         title=f"Re-offending analysis: {p.programme}",

@@ -234,38 +234,49 @@ def _profile_columns(tm: TableModel, footnote: str) -> list[Flowable]:
     half = (FRAME_WIDTH - gap) / 2
     widths = [half * w for w in (0.42, 0.17, 0.16, 0.25)]
 
-    def block(gs: list[tuple[str, list[tuple[str, ...]]]]) -> Table:
-        # two header rows: the group over its columns, then what each column holds
-        data: list[list[Any]] = [
-            ["", Paragraph("Treatment group", st["th_r"]), "", Paragraph("Comparison group", st["th_r"])],
-            [Paragraph(escape(h), st["th_r" if j else "th"]) for j, h in enumerate(("Group", "Number", "%", "%"))]]
-        style: list[tuple[Any, ...]] = [
-            ("SPAN", (1, 0), (2, 0)), ("LINEBELOW", (1, 0), (2, 0), 0.4, RULE),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"), ("VALIGN", (0, 0), (-1, 1), "BOTTOM"),
-            ("LINEBELOW", (0, 1), (-1, 1), 0.9, INK),
-            ("TOPPADDING", (0, 0), (-1, -1), 1.8), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.0),
-            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
+    def block(gs: list[tuple[str, list[tuple[str, ...]]]]) -> tuple[list[list[Any]], list[tuple[Any, ...]]]:
+        """Rows of one half (4 cells each) and their styles, columns 0-3 (shifted later)."""
+        data: list[list[Any]] = []
+        style: list[tuple[Any, ...]] = []
         for name, rows in gs:
             r = len(data)
             data.append([Paragraph(f"<b>{escape(name)}</b>", st["td"]), "", "", ""])
-            style += [("SPAN", (0, r), (-1, r)), ("TOPPADDING", (0, r), (-1, r), 5)]
-            if r > 2:
-                style.append(("LINEABOVE", (0, r), (-1, r), 0.7, SECONDARY))
+            style += [("SPAN", (0, r), (3, r)), ("TOPPADDING", (0, r), (3, r), 5)]
+            if r > 0:
+                style.append(("LINEABOVE", (0, r), (3, r), 0.7, SECONDARY))
             for cells in rows:
                 data.append([Paragraph(escape(x), st["td_r" if j else "td"]) for j, x in enumerate(cells)])
-                style.append(("LINEBELOW", (0, len(data) - 1), (-1, len(data) - 1), 0.25, RULE))
-        t = Table(data, colWidths=widths)
-        t.setStyle(TableStyle(style))
-        return t
+                style.append(("LINEBELOW", (0, len(data) - 1), (3, len(data) - 1), 0.25, RULE))
+        return data, style
 
-    pair = Table([[block(left), block(right)]], colWidths=[half + gap, half])
-    pair.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                              ("RIGHTPADDING", (0, 0), (0, 0), gap), ("RIGHTPADDING", (1, 0), (1, 0), 0),
-                              ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    def shift(style: list[tuple[Any, ...]], dc: int, dr: int) -> list[tuple[Any, ...]]:
+        return [(name, (a[0] + dc, a[1] + dr), (b[0] + dc, b[1] + dr), *rest)
+                for name, a, b, *rest in style]
+
+    # one table of 9 columns (4 + a gap + 4) so that it can split across pages between rows
+    ld, ls = block(left)
+    rd, rs = block(right)
+    n = max(len(ld), len(rd))
+    ld += [["", "", "", ""]] * (n - len(ld))
+    rd += [["", "", "", ""]] * (n - len(rd))
+    head = [["", Paragraph("Treatment group", st["th_r"]), "", Paragraph("Comparison group", st["th_r"])],
+            [Paragraph(escape(h), st["th_r" if j else "th"]) for j, h in enumerate(("Group", "Number", "%", "%"))]]
+    data = [a + [""] + b for a, b in zip(head + ld, head + rd)]
+    style: list[tuple[Any, ...]] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("VALIGN", (0, 0), (-1, 1), "BOTTOM"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.8), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.0),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (4, 0), (4, -1), 0), ("RIGHTPADDING", (4, 0), (4, -1), 0)]
+    for c0 in (0, 5):
+        style += [("SPAN", (c0 + 1, 0), (c0 + 2, 0)), ("LINEBELOW", (c0 + 1, 0), (c0 + 2, 0), 0.4, RULE),
+                  ("LINEBELOW", (c0, 1), (c0 + 3, 1), 0.9, INK)]
+    style += shift(ls, 0, 2) + shift(rs, 5, 2)
+    t = Table(data, colWidths=widths + [gap] + widths, repeatRows=2)
+    t.setStyle(TableStyle(style))
     notes: list[Flowable] = [Spacer(1, 3)] + [_p(n, "small") for n in tm.notes]
     if tm.has_suppressed:
         notes.append(_p(footnote, "small"))
-    return [pair, *notes, Spacer(1, 6)]
+    return [t, *notes, Spacer(1, 6)]
 
 
 def _key_figures(c: ReportContent) -> Table:
@@ -434,7 +445,7 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     profile: list[Flowable] = [_p(c.profile_text, "body")]
     if c.profile_table is not None:
         profile += _profile_columns(c.profile_table, c.footnote)
-    story += [CondPageBreak(12 * 10), *_section("profile", *profile)]
+    story += [CondPageBreak(12 * 12), *_section("profile", *profile)]
     story += _section("matching", _p(c.matching_text, "body"))
     story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
                             *_table(c.attrition_table, c.footnote)]),

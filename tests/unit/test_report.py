@@ -395,15 +395,22 @@ def test_suppressed_cells_print_as_star_with_footnote_and_small_counts_never_app
                 assert row.group(1) == "*", (name, s.label)
                 assert "* Withheld: fewer than 5 people" in r.pages[r.page_of(s.label) - 1]
         profile = r.text[r.text.find("Profile of the treatment and comparison groups"):]
+        table = build_content(raw, T).profile_table
         for p in raw.profile:
             if 0 < p.treated_n < T:
-                after = profile[profile.find(p.characteristic):]       # rows follow their header
-                row = re.search(r"(?<![\w-])" + re.escape(p.category) + r" (\S+) (\S+)", after)
-                assert row and row.groups() == ("*", "*"), (name, p.characteristic, p.category)
+                # the profile prints in two columns read row by row, so check the table's own row
+                # and that the PDF has the category followed by withheld cells
+                row = next(x for x in table.rows if x[1] == p.category and
+                           table.rows.index(x) >= next(i for i, y in enumerate(table.rows)
+                                                       if y[0] == p.characteristic))
+                assert row[2:4] == ("*", "*"), (name, p.characteristic, p.category)
+                assert re.search(r"(?<![\w-])" + re.escape(p.category) + r" \* \*", profile), \
+                    (name, p.characteristic, p.category)
     r = rendered["significant_reduction"]
     assert re.search(r"Same person submitted more than once 3 1% 403", r.text)     # own figures shown
     assert re.search(r"More than one possible match in the national data \* \* \*", r.text)
-    assert re.search(r"Robbery \* \* \* Fraud \* \* \*", r.text)   # secondary for Fraud (3; weighted 3.5)
+    # secondary for Fraud (3; weighted 3.5)
+    assert re.search(r"Robbery \* \* \*", r.text) and re.search(r"Fraud \* \* \*", r.text)
     assert "sub-4f1c2a9b8e7d6c5b4a39" in r.text
 
 

@@ -287,3 +287,30 @@ def test_cli_result_json_carries_the_report_statements():
     r = with_report_statements(significant_reduction(), T)
     c = build_content(significant_reduction(), T)
     assert r.statements.can_say == list(c.can_say) and r.statements.cannot_say == list(c.cannot_say)
+
+
+@pytest.mark.parametrize("response, expect", [
+    ("ok\x1b[31m red", "response contains a control character (code 0x1b) at character 3"),
+    ("y" * 5000, "response: 5000 characters is too long; at most 4000"),
+])
+def test_a_bad_response_is_refused_with_a_clear_message(response, expect):
+    from jdl_core.errors import InvalidArgument
+    with pytest.raises(InvalidArgument) as e:
+        build_content(significant_reduction(), T, response=response)
+    assert expect in str(e.value)
+
+
+def test_jdl_report_prints_a_response_from_a_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from jdl_cli.main import app
+    src = tmp_path / "result.json"
+    src.write_text(significant_reduction().model_dump_json())
+    (tmp_path / "response.txt").write_text("We accept the findings.\n", encoding="utf-8")
+    run = CliRunner().invoke(app, ["report", str(src), "-o", str(tmp_path / "out"), "--response",
+                                   str(tmp_path / "response.txt")])
+    assert run.exit_code == 0, run.output
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert doc["report"]["response"] == "We accept the findings."
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert 'id="response"' in html and "We accept the findings." in html
