@@ -83,7 +83,7 @@ class ReportContent:
     description: str
     setting_label: str
     published: str
-    submission_id: str
+    submission_id: str                   # "" when rendered offline without one
     summary_facts: tuple[str, ...]       # group size and period, comparison size, not included
     overall: str                         # the one-sentence verdict (or why there is none)
     reliable: bool                       # False: no reliable comparison, no verdict given
@@ -619,7 +619,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         disclosed=d, threshold=t, level=level,
         title=f"Re-offending analysis: {p.programme}",
         organisation=p.organisation, programme=p.programme, description=p.description,
-        setting_label=setting_label, published=published, submission_id=d.submission_id or "not given",
+        setting_label=setting_label, published=published, submission_id=d.submission_id or "",
         summary_facts=tuple(facts), overall=overall, reliable=reliable,
         summary_lead=W.summary_lead(),
         key_figures=key_figures, verdicts=tuple(verdicts),

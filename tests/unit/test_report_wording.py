@@ -314,3 +314,24 @@ def test_jdl_report_prints_a_response_from_a_file(tmp_path):
     assert doc["report"]["response"] == "We accept the findings."
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'id="response"' in html and "We accept the findings." in html
+
+
+def test_a_reason_that_would_print_a_withheld_count_is_said_without_it():
+    # the time measure not estimated because "only 4 people re-offended": 4 is below the threshold,
+    # and printing "only * people" next to a printed rate and group size invites the sum
+    r = _with_measure(significant_reduction(), "days_to_first", estimable=False, n_treated=4,
+                      reason="only 4 people in the treatment group re-offended; at least 10 "
+                             "re-offenders in each group are needed", treated_value=None,
+                      comparison_value=None, difference=None, ci_low=None, ci_high=None,
+                      p_value=None, significant=None, direction=None)
+    c = build_content(r, T)
+    text = " ".join([*c.estimates, *c.can_say, *c.cannot_say, *c.headline_table.notes])
+    assert "only *" not in text and "only 4" not in text
+    assert "too few people in one of the groups re-offended to compare it reliably" in c.estimates[2]
+    # the organisation's own duplicates and rows not found are printed even when small
+    small = significant_reduction()
+    steps = [s.model_copy(update={"removed": 2, "remaining": s.remaining + 19}) if s.reason == "not_found"
+             else s for s in small.attrition.steps]
+    d = build_content(small.model_copy(update={"attrition": small.attrition.model_copy(
+        update={"steps": steps})}), T).attrition_table
+    assert ("Not found in the national data", "2", "0%") == next(x for x in d.rows if x[0].startswith("Not found"))[:3]
