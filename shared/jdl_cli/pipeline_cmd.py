@@ -179,6 +179,9 @@ def demo_programme(setting: str) -> dict:
             else "Adults starting community orders",
             "delivers": "Weekly mentoring, help with housing and employment for six months",
             "selection": "Referred by prison and probation staff; higher-need people prioritised",
+            "own_words": "Volunteer mentors who have been through the justice system themselves meet "
+                         "each person before release and stay with them for six months: finding "
+                         "somewhere to live, getting to appointments, and into training or work.",
             "setting": setting, "contact_email": "evaluation@example.org"}
 
 
