@@ -26,6 +26,7 @@ from .wording import Verdict
 
 __all__ = ["SECTIONS", "ANNEX_SECTIONS", "HEADINGS", "TableModel", "Verdict", "ReportContent",
            "build_content", "verdict", "smd_scale", "RESPONSE_MAX_CHARS", "check_response"]
+# "response" and "tables" are printed only when there is a response / there are further measures
 
 # (key, heading): the main report's sections in order; the renderers and the tests use these.
 # "response" is printed only when the organisation has added one.
@@ -39,6 +40,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("own_words", "The organisation in its own words"),
     ("response", "Response from the organisation"),
     ("detail", "Results in detail"),
+    ("tables", "Tables 4 to 7: seriousness and custody"),
     ("profile", "Profile of the treatment and comparison groups"),
     ("matching", "Matching summary"),
     ("attrition", "People submitted and analysed"),
@@ -115,6 +117,7 @@ class ReportContent:
     method_text: str
     method_table: TableModel
     tests_table: TableModel | None
+    further_table: TableModel | None
     warnings: tuple[str, ...]
     disclosure_text: str
     disclosure_notes: tuple[str, ...]
@@ -127,7 +130,8 @@ class ReportContent:
 
     def present_sections(self) -> tuple[tuple[str, str], ...]:
         """The main sections this report prints (the response only when there is one)."""
-        return tuple((k, h) for k, h in self.sections if k != "response" or self.response)
+        return tuple((k, h) for k, h in self.sections
+                     if (k != "response" or self.response) and (k != "tables" or self.further_table))
 
     def to_json(self) -> dict[str, Any]:
         """The plain-words parts of the report, for report.json."""
@@ -392,19 +396,67 @@ def _method(d: DisclosedResult, level: float) -> tuple[str, TableModel]:
 
 
 def _tests_table(d: DisclosedResult) -> TableModel | None:
-    """Holm-adjusted p-values and the JDL's t-test beside ours, when the result carries them."""
-    rows = []
-    for m in d.measures:
-        holm = getattr(m, "p_holm", None)
-        jdl_p = getattr(m, "jdl_t_p_value", None)
-        if holm is None and jdl_p is None:
-            continue
-        rows.append((m.label, fmt.p_value(m.p_value), fmt.p_value(holm), fmt.p_value(jdl_p)))
-    if not rows:
+    """Every test in the report: our p-value, the JDL's weighted t-test beside it (headline
+    measures) and the Holm-adjusted p-value (sub-analyses), when the result carries them."""
+    from .disclosure import subgroup_name
+
+    def jdl_t(m: Any) -> float | None:
+        for iv in getattr(m, "other_intervals", None) or []:
+            if getattr(iv, "method", "") == "jdl_weighted_t":
+                return iv.p_value
         return None
-    return TableModel(key="tests", columns=("Measure", "p-value", "Holm-adjusted p-value",
-                                            "JDL t-test p-value"),
-                      rows=tuple(rows), numeric=(False, True, True, True), widths=(4.0, 1.5, 2.0, 2.0))
+    rows = []
+    for m in list(d.measures) + list(getattr(d, "further_measures", []) or []):
+        if m.p_value is None:
+            continue
+        rows.append(("All analysed", m.label, fmt.p_value(m.p_value), fmt.p_value(jdl_t(m)), "-"))
+    for sg in d.subgroups:
+        holm = getattr(sg, "p_holm", None) or {}
+        for m in sg.measures:
+            if m.p_value is None:
+                continue
+            rows.append((subgroup_name(sg.variable, sg.level), m.label, fmt.p_value(m.p_value),
+                         fmt.p_value(jdl_t(m)), fmt.p_value(holm.get(m.name))))
+    has_jdl = any(r[3] != "-" for r in rows)
+    has_holm = any(r[4] != "-" for r in rows)
+    if not rows or not (has_jdl or has_holm):
+        return None
+    return TableModel(key="tests", columns=("Group", "Measure", "p-value", "JDL t-test p-value",
+                                            "Holm-adjusted p-value"),
+                      rows=tuple(rows), numeric=(False, False, True, True, True),
+                      widths=(2.2, 4.0, 1.2, 1.6, 1.8),
+                      notes=("Holm's adjustment allows for the number of sub-analysis tests; the JDL "
+                             "t-test is the weighted two-sample t-test the JDL used, shown beside "
+                             "this report's interval method.",))
+
+
+def _further_table(d: DisclosedResult, level: float, programme: str) -> TableModel | None:
+    """JDL Tables 4 to 7 (seriousness, custody) and any further measure, when the result has them."""
+    further = list(getattr(d, "further_measures", []) or [])
+    if not further:
+        return None
+    rows, tones = [], {}
+    for i, m in enumerate(further):
+        v = verdict(m, level, programme)
+        dec = fmt.decimals(m.name)
+        gone = "treated_value" in m.suppressed or m.withheld
+        if v.kind in ("not_estimable", "withheld"):
+            rows.append((m.label, fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
+                         fmt.value(m.name, m.comparison_value, m.unit, withheld=gone), "-", "-", v.badge))
+        else:
+            rows.append((m.label, fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
+                         fmt.value(m.name, m.comparison_value, m.unit, withheld=gone),
+                         fmt.number(m.difference, dec, signed=True) if m.difference is not None else "-",
+                         fmt.ci(m.ci_low, m.ci_high, dec), v.badge))
+        tones[(i, 5)] = _tone(v)
+    return TableModel(key="further", columns=("Measure", "Treatment group", "Comparison group",
+                                              "Difference", f"{W.level_text(level)} confidence interval",
+                                              "Result"),
+                      rows=tuple(rows), numeric=(False, True, True, True, True, False),
+                      widths=(3.6, 1.2, 1.3, 1.1, 1.8, 2.3), tones=tones,
+                      notes=("Seriousness and custody measures are shown only when at least 30 people "
+                             "in the treatment group re-offended; a row is not shown when fewer than "
+                             "10 people in the treatment group had the outcome.",))
 
 
 # (topic pattern, caveat): a standard caveat is added unless the analysis supplied one on its topic
@@ -476,11 +528,24 @@ def _month(d: Any) -> str:
 
 
 def _reliable(d: DisclosedResult) -> tuple[bool, str | None]:
-    """Whether the result says a reliable comparison group was built, and why not if not."""
+    """Whether the result says a reliable comparison group was built, and why not if not
+    (the balance gate, methodology.md section 4)."""
     gate = getattr(d, "gate", None)
-    if gate is not None and getattr(gate, "passed", True) is False:
-        return False, getattr(gate, "reason", None)
-    return True, None
+    ok = getattr(d, "verdict", True) is not False and (gate is None or getattr(gate, "passed", True))
+    if ok:
+        return True, None
+    failing = list(getattr(gate, "failing", []) or []) if gate is not None else []
+    tried = list(getattr(gate, "respecifications", []) or []) if gate is not None else []
+    threshold = getattr(gate, "threshold", None) if gate is not None else None
+    why = ""
+    if failing:
+        why = (f"after matching, the groups still differed on {W.covariate_list(failing)}"
+               + (f" by more than {fmt.number(100 * threshold, 0)}% of a standard deviation"
+                  if isinstance(threshold, (int, float)) else ""))
+        if tried:
+            why += (f", even after {len(tried)} documented "
+                    f"re-specification{'s' if len(tried) != 1 else ''} of the matching")
+    return False, why or None
 
 
 def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEFAULT_THRESHOLD,
@@ -518,6 +583,8 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
                      f"included; the results may not apply to them." if left_out > 0 else
                      f"Everyone submitted ({W.people(a.submitted)}) was included.")
     reliable, why_not = _reliable(d)
+    if not reliable:
+        verdicts = [W.no_finding(m) for m in measures]
     sig = [v for v in verdicts if v.significant and v.kind in ("fall", "rise")]
     if not reliable:
         overall = ("A reliable comparison group could not be built for this cohort, so this report "
@@ -555,6 +622,19 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         significant_results = ("None of the headline measures shows a statistically significant "
                                "difference.",)
 
+    sens = getattr(d, "sensitivity", None)
+    rate_v = next((v for v in verdicts if v.measure == "rate"), None)
+    if sens is not None and rate_v is not None and rate_v.significant and reliable:
+        detail.append(
+            f"Sensitivity: to explain the difference in the re-offending rate away, a characteristic "
+            f"that was not measured would need to be associated with both taking part and re-offending "
+            f"by a risk ratio of at least {fmt.number(sens.e_value, 1)} each (at least "
+            f"{fmt.number(sens.e_value_ci, 1)} to move the interval to include no difference).")
+    n_tests = getattr(d, "n_tests", 0) or 0
+    if n_tests:
+        detail.append(f"This report contains {n_tests} significance "
+                      f"{'test' if n_tests == 1 else 'tests'}; the more tests, the more likely one is "
+                      f"significant by chance. Sub-analyses are exploratory.")
     subgroup_text, subgroup_table, subgroup_notes = _subgroups(d, level, p.programme)
     matching_text, balance_text, balance_table = _balance(d)
 
@@ -636,6 +716,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         caveats=_caveats(d),
         balance_text=balance_text, balance_table=balance_table, overlap_text=overlap_text,
         method_text=method_text, method_table=method_table, tests_table=_tests_table(d),
+        further_table=_further_table(d, level, p.programme),
         warnings=tuple(d.warnings),
         disclosure_text=disclosure_text,
         # notes about subgroups and measures are printed where those figures are

@@ -441,6 +441,8 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
         detail += _table(c.subgroup_table, c.footnote)
     detail += [_p(n, "small") for n in c.subgroup_notes]
     story += _section("detail", *detail)
+    if c.further_table is not None:
+        story += [KeepTogether([_heading("tables"), *_table(c.further_table, c.footnote)])]
 
     # --- profile, matching summary, attrition
     profile: list[Flowable] = [_p(c.profile_text, "body")]

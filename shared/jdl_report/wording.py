@@ -122,16 +122,17 @@ _DAYS = MeasureWords(
     badges=("Significantly shorter", "Significantly longer"))
 MEASURE_WORDS: dict[str, MeasureWords] = {"rate": _RATE, "frequency": _FREQUENCY, "days_to_first": _DAYS}
 
-# not-estimable reasons the analysis may give as codes (JDL small-number rules and the like)
+# why a measure has no figures, from the analysis's codes (result.MeasureCode)
 REASON_WORDS: dict[str, str] = {
-    "low_reoffenders": ("it has not been included due to low numbers of re-offenders in the treatment "
-                        "group, which could give misleading results"),
-    "too_few_reoffenders": ("it has not been included due to low numbers of re-offenders in the "
-                            "treatment group, which could give misleading results"),
-    "no_reoffenders": "no one in the treatment group had a proven re-offence within the year",
-    "no_variation": "everyone in both groups has the same value, so there is no variation to compare",
+    "too_few_treated_reoffenders": ("there were too few re-offenders in the treatment group (the JDL "
+                                    "needs at least 30), which could give misleading results"),
+    "np_below_min": ("fewer than 10 people in the treatment group had this outcome, which could give "
+                     "misleading results"),
     "too_few_people": "there are too few people in one of the groups to compare",
+    "no_variation": "everyone in both groups has the same value, so there is no variation to compare",
+    "no_uncertainty": "the difference has no estimable uncertainty (no variation within the groups)",
 }
+LOW_NUMBERS = ("too_few_treated_reoffenders", "np_below_min")
 
 
 def measure_words(m: Any) -> MeasureWords:
@@ -202,18 +203,23 @@ def _between(a: float, b: float, w: MeasureWords) -> str:
 
 
 def _number_needed(m: Any) -> str | None:
-    n = getattr(m, "number_needed", None)
+    nr = getattr(m, "null_result", None)
+    n = getattr(nr, "n_for_significance", None) if nr is not None else getattr(m, "number_needed", None)
     if n is None or (isinstance(n, float) and not n == n):
         return None
     n = int(round(float(n)))
     if n <= 0:
         return None
-    return (f"It is estimated that about {fmt.count(n)} people would need to be analysed for a "
-            f"difference of this size to be statistically significant.")
+    return (f"It is estimated that about {fmt.count(n)} people would need to be analysed in the "
+            f"treatment group for a difference of this size to be statistically significant.")
+
+
+def _code(m: Any) -> str | None:
+    return getattr(m, "code", None) or getattr(m, "reason_code", None)
 
 
 def _reason(m: Any) -> str:
-    code = getattr(m, "reason_code", None)
+    code = _code(m)
     if code and code in REASON_WORDS:
         return REASON_WORDS[code]
     text = (m.reason or "").strip().rstrip(".")
@@ -241,6 +247,15 @@ def verdict(m: Any, *, level: float = DEFAULT_LEVEL, programme: str = "the progr
                            cannot_say=(f"Anything about {obj}: it is not shown, to protect "
                                        f"individual outcomes.",),
                            detail=estimate, note=note)
+        if not m.estimable and _code(m) in LOW_NUMBERS:
+            # the JDL's own sentence for a measure left out by its small-number rule
+            estimate = (f"{label} has not been included in this report due to low numbers of "
+                        f"re-offenders, which could give misleading results.")
+            return Verdict(measure=m.name, label=label, kind="not_estimable", significant=None,
+                           favourable=None, badge="Not included (low numbers)", estimate=estimate,
+                           can_say=(), cannot_say=(f"Anything about {obj}: it was not included "
+                                                   f"because of low numbers of re-offenders.",),
+                           detail=estimate, note=note)
         why = _reason(m) if not m.estimable else "the analysis did not supply a difference"
         estimate = f"{label} could not be estimated because {why}."
         return Verdict(measure=m.name, label=label, kind="not_estimable", significant=None,
@@ -249,6 +264,10 @@ def verdict(m: Any, *, level: float = DEFAULT_LEVEL, programme: str = "the progr
                        detail=estimate, note=note)
 
     sig = _significant(m, level)
+    # the JDL lists a result as significant only when n*p >= 10 as well (listed_significant)
+    unlisted = bool(sig) and getattr(m, "listed_significant", None) is False
+    if unlisted:
+        sig = False
     lo, hi = m.ci_low, m.ci_high
     d = float(m.difference)
     dec = fmt.decimals(m.name)
@@ -269,6 +288,8 @@ def verdict(m: Any, *, level: float = DEFAULT_LEVEL, programme: str = "the progr
     sign = 1 if lo > 0 else -1 if hi < 0 else 0
     subject = _cap(w.subject)
     sig_sentence = ("This is a statistically significant result." if sig else
+                    "This is not listed as a statistically significant result, because fewer than 10 "
+                    "people in the treatment group had this outcome." if unlisted else
                     "This is not a statistically significant result." if sig is False else
                     "Its statistical significance was not supplied.")
     needed = None
@@ -308,6 +329,17 @@ def verdict(m: Any, *, level: float = DEFAULT_LEVEL, programme: str = "the progr
         estimate = f"{estimate} {needed}"
     return Verdict(measure=m.name, label=label, kind="no_evidence", significant=sig, favourable=None, badge="Not significant", estimate=estimate,
                    can_say=can, cannot_say=cannot, detail=detail, number_needed=needed, note=note)
+
+
+def no_finding(m: Any) -> Verdict:
+    """The words for a measure when no reliable comparison group could be built: the figures are
+    shown for transparency, but no direction or significance is claimed."""
+    w = measure_words(m)
+    estimate = (f"No finding is given for {w.object}: a reliable comparison group could not be "
+                f"built.")
+    return Verdict(measure=m.name, label=m.label, kind="no_evidence", significant=None,
+                   favourable=None, badge="No finding", estimate=estimate, can_say=(),
+                   cannot_say=(), detail=estimate)
 
 
 # ---------------------------------------------------------------------------------------------
