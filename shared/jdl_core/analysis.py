@@ -32,6 +32,7 @@ from .result import (
     AttritionReason,
     AttritionStep,
     DatasetInfo,
+    GroupProfileRow,
     IndexPeriod,
     ProfileRow,
     ProgrammeInfo,
@@ -167,6 +168,43 @@ def index_period(result: MatchResult) -> IndexPeriod | None:
     return IndexPeriod(first=dates.min().date(), last=dates.max().date())
 
 
+def not_included_profile(cohort: pd.DataFrame | None, result: MatchResult) -> list[GroupProfileRow]:
+    """Sex and age band of the submitted people who were not analysed (counts and % of them)."""
+    if cohort is None or len(cohort) == 0:
+        return []
+    missing = [c for c in ("sex", "age", "event_id") if c not in cohort.columns]
+    if missing:
+        raise DataError(f"cohort_profile lacks column(s) {missing}")
+    analysed = set(result.matched.loc[result.matched["treated"], "event_id"])
+    out = cohort[~cohort["event_id"].isin(analysed)]
+    n = len(out)
+    if n == 0:
+        return []
+    rows: list[GroupProfileRow] = []
+    sex = out["sex"].astype(str).str.upper().map({"M": "Male", "F": "Female"}).fillna("Not recorded")
+    bands = age_band(out["age"]).replace({"nan": "Not recorded"})
+    for name, values, order in (("Sex", sex, ["Male", "Female", "Not recorded"]),
+                                ("Age band", bands, [b[0] for b in AGE_BANDS] + ["Not recorded"])):
+        counts = values.value_counts()
+        for cat in order:
+            k = int(counts.get(cat, 0))
+            if k:
+                rows.append(GroupProfileRow(characteristic=name, category=cat, n=k, pct=100.0 * k / n))
+    return rows
+
+
+def cohort_profile_frame(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """(sex, age at the intervention start, event_id) per valid submitted row, for
+    ``analyse_index_events(cohort_profile=...)``; ``events`` maps row_number to event_id."""
+    dob = pd.to_datetime(rows["date_of_birth"], errors="coerce")
+    start = pd.to_datetime(rows["intervention_start"], errors="coerce")
+    age = (start - dob).dt.days / 365.25
+    ev = events.drop_duplicates("row_number").set_index("row_number")["event_id"] \
+        if len(events) else pd.Series(dtype=object)
+    return pd.DataFrame({"sex": rows["sex"].to_numpy(), "age": age.to_numpy(),
+                         "event_id": rows["row_number"].map(ev).to_numpy()})
+
+
 def age_summary(result: MatchResult) -> AgeSummary | None:
     """Age at the index date: treated range and mean, weighted comparison mean (JDL profile)."""
     long = result.matched
@@ -242,8 +280,13 @@ def comparison_pool(national: NationalData, treated: pd.DataFrame) -> pd.DataFra
 def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
                          spec: MatchSpec | None = None, *, programme: ProgrammeInfo,
                          attrition: Attrition | Mapping[str, int] | None = None,
-                         submission_id: str | None = None) -> AnalysisResult:
+                         submission_id: str | None = None,
+                         cohort_profile: pd.DataFrame | None = None) -> AnalysisResult:
     """Match the treated index events against the national pool and report the outcomes.
+
+    ``cohort_profile``: one row per valid submitted person with ``sex``, ``age`` (at the
+    intervention start) and ``event_id`` (their index event, or missing): the people not analysed
+    are profiled from it (JDL: a profile of those not included). Aggregates only reach the result.
 
     ``treated_events``: rows of national.events (one chosen index event per treated person).
     ``attrition``: what validation, linkage and index-event selection removed (an ``Attrition``
@@ -334,6 +377,7 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         n_pool=result.n_pool,
         dropped_treated=len(result.dropped_treated),
         index_period=index_period(result),
+        not_included=not_included_profile(cohort_profile, result),
         age=age_summary(result),
         measures=measures,
         balance=result.balance_rows(),
@@ -370,7 +414,8 @@ def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | N
     ev = national.events
     treated = ev[ev["event_id"].isin(selection.events["event_id"])]
     return analyse_index_events(treated, national, spec, programme=info, attrition=attrition,
-                                submission_id=submission_id)
+                                submission_id=submission_id,
+                                cohort_profile=cohort_profile_frame(validated.rows, selection.events))
 
 
 def _programme_info(programme: Any) -> ProgrammeInfo:

@@ -92,6 +92,14 @@ class ProfileRow(_Model):
     comparison_n: float | None = None   # weighted count
 
 
+class GroupProfileRow(_Model):
+    """A count of one group of people by a characteristic (no comparison group beside it)."""
+    characteristic: str            # "Sex", "Age band"
+    category: str
+    n: int
+    pct: float
+
+
 class SubgroupResult(_Model):
     variable: str                  # "sex", "age_band", "setting"
     level: str                     # "F", "18-24", ...
@@ -148,6 +156,8 @@ class AnalysisResult(_Model):
     dropped_treated: int = 0       # treated without a comparison inside the caliper
     index_period: IndexPeriod | None = None
     age: AgeSummary | None = None
+    # the people submitted (valid rows) who were not analysed: sex and age at the intervention start
+    not_included: list[GroupProfileRow] = Field(default_factory=list)
     measures: list[MeasureResult]
     balance: list[BalanceRow]
     overlap: OverlapSummary | None = None

@@ -107,6 +107,7 @@ class ReportContent:
     subgroup_notes: tuple[str, ...]
     profile_text: str
     profile_table: TableModel | None
+    not_included_table: TableModel | None
     matching_text: str
     attrition_text: str
     attrition_table: TableModel
@@ -254,6 +255,22 @@ def _profile_table(d: DisclosedResult) -> TableModel | None:
                       rows=tuple(rows), numeric=(False, False, True, True, True),
                       widths=(2.9, 3.4, 1.6, 1.5, 1.6), group_starts=frozenset(starts),
                       notes=tuple(notes))
+
+
+def _not_included_table(d: DisclosedResult) -> TableModel | None:
+    if not d.not_included:
+        return None
+    rows, starts, last = [], set(), None
+    for r in d.not_included:
+        first = r.characteristic != last
+        if first:
+            starts.add(len(rows))
+        rows.append((r.characteristic if first else "", r.category, fmt.count(r.n), fmt.pct(r.pct)))
+        last = r.characteristic
+    return TableModel(key="not_included", columns=("Characteristic", "Group", "Number", "%"),
+                      rows=tuple(rows), numeric=(False, False, True, True), widths=(2.9, 3.4, 1.6, 1.5),
+                      group_starts=frozenset(starts),
+                      notes=("Age at the start of the programme, from the submitted file.",))
 
 
 def smd_scale(rows: list[BalanceRow]) -> float:
@@ -711,6 +728,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         detail_text=tuple(detail), significant_results=significant_results,
         subgroup_text=subgroup_text, subgroup_table=subgroup_table, subgroup_notes=subgroup_notes,
         profile_text=profile_text, profile_table=_profile_table(d),
+        not_included_table=_not_included_table(d),
         matching_text=matching_text,
         attrition_text=attrition_text, attrition_table=_attrition_table(d),
         caveats=_caveats(d),

@@ -156,6 +156,13 @@ class DisclosedProfileRow(_View):
     comparison_n: float | None = None
 
 
+class DisclosedGroupRow(_View):
+    characteristic: str
+    category: str
+    n: int | None                  # None: withheld
+    pct: float | None
+
+
 class DisclosedSubgroup(_View):
     variable: str
     level: str
@@ -185,6 +192,7 @@ class DisclosedResult(_View):
     dropped_treated: int | None
     index_period: IndexPeriod | None = None
     age: AgeSummary | None = None
+    not_included: list[DisclosedGroupRow] = []
     measures: list[DisclosedMeasure]
     balance: list[BalanceRow]
     overlap: DisclosedOverlap | None
@@ -371,6 +379,28 @@ def _profile(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedProf
     return rows
 
 
+def _not_included(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedGroupRow]:
+    """The profile of the people not included, with the profile's primary and secondary rules
+    (the margin of each characteristic is the number not included)."""
+    rows = list(result.not_included)
+    total = result.attrition.submitted - result.attrition.analysed
+    hide: set[int] = set()
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r.characteristic, []).append(i)
+    for idx in groups.values():
+        ns = [rows[i].n for i in idx]
+        hide |= {idx[j] for j in protect_margin(ns, total, [j for j, v in enumerate(ns)
+                                                           if _sensitive(v, t)], t)}
+    out = []
+    for i, r in enumerate(rows):
+        if i in hide:
+            led.hide(r.n, 2)
+        out.append(DisclosedGroupRow(characteristic=r.characteristic, category=r.category,
+                                     n=None if i in hide else r.n, pct=None if i in hide else r.pct))
+    return out
+
+
 def _as_share(value: float, unit: str) -> float:
     return value / 100.0 if ("%" in unit or value > 1.0) else value
 
@@ -521,6 +551,7 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
     led = _Ledger()
     attrition, dropped = _attrition(result, t, led)
     profile = _profile(result, t, led)
+    not_included = _not_included(result, t, led)
     measures = _measures(result.measures, t, led, "")
     subgroups = _subgroups(result, t, min_subgroup_n, led)
     overlap = _overlap(result, dropped is None and bool(result.dropped_treated), t, led)
@@ -541,6 +572,7 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
         programme=result.programme, dataset=result.dataset, spec=result.spec,
         attrition=attrition, n_treated=n_treated, n_comparison=n_comparison, n_pool=n_pool,
         dropped_treated=dropped, index_period=result.index_period, age=result.age,
+        not_included=not_included,
         measures=measures, balance=list(result.balance), overlap=overlap,
         profile=profile, subgroups=subgroups,
         caveats=caveats, warnings=warnings, software_version=result.software_version,

@@ -448,6 +448,11 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     profile: list[Flowable] = [_p(c.profile_text, "body")]
     if c.profile_table is not None:
         profile += _profile_columns(c.profile_table, c.footnote)
+    if c.not_included_table is not None:
+        profile.append(KeepTogether([_p("People who were not included", "h3"),
+                                     _p("The people submitted who could not be analysed: the "
+                                        "results may not apply to them.", "body"),
+                                     *_table(c.not_included_table, c.footnote)]))
     story += [CondPageBreak(12 * 12), *_section("profile", *profile)]
     story += _section("matching", _p(c.matching_text, "body"))
     story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),

@@ -36,7 +36,7 @@ MAIN = {"significant_reduction": significant_reduction, "significant_increase": 
         "non_significant": non_significant, "degenerate": degenerate}
 COUNT_KEYS = {"submitted", "analysed", "removed", "remaining", "n_treated", "n_comparison", "n_pool",
               "dropped_treated", "treated_n", "comparison_n", "treated_counts", "pool_counts",
-              "matched_counts"}
+              "matched_counts", "n"}
 
 
 def flat(text: str) -> str:

@@ -335,3 +335,20 @@ def test_a_reason_that_would_print_a_withheld_count_is_said_without_it():
     d = build_content(small.model_copy(update={"attrition": small.attrition.model_copy(
         update={"steps": steps})}), T).attrition_table
     assert ("Not found in the national data", "2", "0%") == next(x for x in d.rows if x[0].startswith("Not found"))[:3]
+
+
+def test_page_one_states_the_period_and_the_profile_covers_age_and_those_not_included(outputs):
+    o = outputs["significant_reduction"]
+    assert ("The treatment group is 321 people who took part in the programme, with index dates "
+            "(release from custody or start of the order) between March 2006 and November 2009.") in o["pdf"]
+    assert "Age at the index date: treatment group 18 to 63 years, average 32; comparison group average 32." in o["pdf"]
+    assert "People who were not included" in o["pdf"] and "People who were not included" in o["html"]
+    rows = {(r["characteristic"], r["category"]): r["n"] for r in o["json"]["not_included"]}
+    assert rows[("Sex", "Male")] == 78 and rows[("Age band", "50+")] == 8
+    # a small category is withheld, with a second cell so it cannot be worked out from the total
+    from jdl_core.result import GroupProfileRow
+    r = significant_reduction()
+    small = [GroupProfileRow(characteristic="Sex", category="Male", n=88, pct=96.7),
+             GroupProfileRow(characteristic="Sex", category="Female", n=3, pct=3.3)]
+    d = build_content(r.model_copy(update={"not_included": small}), T).disclosed
+    assert [x.n for x in d.not_included] == [None, None]
