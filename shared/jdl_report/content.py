@@ -336,15 +336,21 @@ _SHORT = {"rate": "Re-offending rate", "frequency": "Re-offences per person",
 
 def _subgroups(d: DisclosedResult, level: float, programme: str) -> tuple[str, TableModel | None, tuple[str, ...]]:
     notes = tuple(W.note_text(n) for n in d.disclosure.notes if n.subgroup is not None)
-    if not d.subgroups:
+    from .disclosure import subgroup_name
+    skipped = tuple(
+        f"Sub-analysis {subgroup_name(s.variable, s.level) if s.level else W.covariate_name(s.variable)}: "
+        f"not analysed because {W.SUBGROUP_REASON_WORDS.get(s.reason_code or '', 'it could not be analysed')}."
+        for s in d.subgroups if s.status != "analysed")
+    notes = skipped + notes
+    analysed = [s for s in d.subgroups if s.status == "analysed"]
+    if not analysed:
         if notes:
             return ("No sub-analysis results are shown: every subgroup was too small to report or "
                     "would let the size of a small group be worked out."), None, notes
         return ("No sub-analyses were reported (a sub-analysis is reported only when it has enough "
                 "people for a reliable comparison)."), None, notes
-    from .disclosure import subgroup_name
     rows, tones, starts = [], {}, set()
-    for s in d.subgroups:
+    for s in analysed:
         name = subgroup_name(s.variable, s.level)
         starts.add(len(rows))
         for j, m in enumerate(s.measures):
@@ -359,9 +365,11 @@ def _subgroups(d: DisclosedResult, level: float, programme: str) -> tuple[str, T
             rows.append((name if j == 0 else "", fmt.count(s.n_treated) if j == 0 else "",
                          _SHORT.get(m.name, m.label), fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
                          fmt.value(m.name, m.comparison_value, m.unit, withheld=gone), diff, v.badge))
-    n_tests = sum(len(s.measures) for s in d.subgroups)
+    n_tests = sum(len(s.measures) for s in analysed)
     text = (f"Sub-analyses are exploratory: each is based on fewer people than the headline results, "
             f"and this table holds {n_tests} tests, so some could appear significant by chance.")
+    if any(s.p_holm for s in analysed):
+        text += " The annex gives each test's p-value adjusted for the number of tests (Holm)."
     table = TableModel(key="subgroups",
                        columns=("Subgroup", "People (treatment)", "Measure", "Treatment", "Comparison",
                                 f"Difference ({W.level_text(level)} CI)", "Result"),

@@ -135,6 +135,14 @@ class DisclosedMeasure(_View):
     withheld: bool = False         # the whole comparison withheld (too few people)
     suppressed: list[str] = []     # names of fields withheld by disclosure control
     note: DisclosureNote | None = None   # what was withheld and why
+    # JDL rules and further figures, when the analysis supplies them (issue 12)
+    jdl_measure: int | None = None
+    code: str | None = None                 # why not estimable / not shown (result.MeasureCode)
+    interval_method: str | None = None
+    treated_events: int | None = None       # n*p; withheld when small (it is an outcome count)
+    listed_significant: bool | None = None
+    other_intervals: list[Any] = []         # the same difference by other methods (JDL t-test...)
+    null_result: Any = None                 # number needed, power, detectable difference
 
 
 class DisclosedOverlap(_View):
@@ -168,6 +176,9 @@ class DisclosedSubgroup(_View):
     level: str
     n_treated: int
     measures: list[DisclosedMeasure]
+    status: str = "analysed"               # or "not_analysed" (reason_code says why)
+    reason_code: str | None = None
+    p_holm: dict[str, float] = {}          # measure name -> Holm-adjusted p-value
 
 
 class DisclosureInfo(_View):
@@ -194,6 +205,11 @@ class DisclosedResult(_View):
     age: AgeSummary | None = None
     not_included: list[DisclosedGroupRow] = []
     measures: list[DisclosedMeasure]
+    further_measures: list[DisclosedMeasure] = []   # JDL measures 4-7 and beyond, when supplied
+    gate: Any = None                       # the balance gate (result.BalanceGate), when supplied
+    verdict: bool = True                   # False: no reliable comparison, no finding
+    sensitivity: Any = None                # E-value, when supplied
+    n_tests: int = 0
     balance: list[BalanceRow]
     overlap: DisclosedOverlap | None
     profile: list[DisclosedProfileRow]
@@ -420,11 +436,15 @@ def _outcome_sensitive(rate: MeasureResult | None, t: int) -> str | None:
 
 
 def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
-              scope: str = "") -> list[DisclosedMeasure]:
-    rate = next((m for m in measures if m.name == "rate"), None)
-    outcome_group = _outcome_sensitive(rate, t)
+              scope: str = "", rate: MeasureResult | None = None) -> list[DisclosedMeasure]:
+    rate = rate or next((m for m in measures if m.name == "rate"), None)
+    rate_group = _outcome_sensitive(rate, t)
     out = []
     for m in measures:
+        # a share of people (further measures: "% with an indictable first re-offence") reveals
+        # outcomes on its own terms; everything else follows the re-offending rate
+        outcome_group = (_outcome_sensitive(m, t) if m.name != "rate" and "%" in m.unit
+                         else rate_group)
         d = m.model_dump()
         suppressed: list[str] = []
         note = None
@@ -453,15 +473,15 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
             note = DisclosureNote(kind="measure_withheld", threshold=t, measure=m.name, label=m.label,
                                   group=who, subgroup=scope or None)
             led.note(note)
-        elif m.name in ("rate", "frequency") and outcome_group is not None:
+        elif m.name != "days_to_first" and outcome_group is not None:
             d["treated_value"] = d["comparison_value"] = None
             suppressed = ["treated_value", "comparison_value"]
             led.hide(None, 2)
             note = DisclosureNote(kind="values_withheld", threshold=t, measure=m.name, label=m.label,
                                   group=outcome_group, subgroup=scope or None)  # type: ignore[arg-type]
             led.note(note)
-        for f in ("n_treated", "n_comparison"):
-            if _sensitive(d[f], t):
+        for f in ("n_treated", "n_comparison", "treated_events"):
+            if _sensitive(d.get(f), t):
                 led.hide(d[f])
                 d[f] = None
                 suppressed.append(f)
@@ -501,7 +521,10 @@ def _subgroups(result: AnalysisResult, t: int, min_n: int, led: _Ledger) -> list
             continue
         out.append(DisclosedSubgroup(variable=s.variable, level=s.level, n_treated=s.n_treated,
                                      measures=_measures(s.measures, t, led,
-                                                        subgroup_name(s.variable, s.level))))
+                                                        subgroup_name(s.variable, s.level)),
+                                     status=getattr(s, "status", "analysed"),
+                                     reason_code=getattr(s, "reason_code", None),
+                                     p_holm=dict(getattr(s, "p_holm", {}) or {})))
     return out
 
 
@@ -553,6 +576,9 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
     profile = _profile(result, t, led)
     not_included = _not_included(result, t, led)
     measures = _measures(result.measures, t, led, "")
+    further = list(getattr(result, "further_measures", []) or [])
+    # the further measures follow the same outcome rules; their rate-like rows are judged alone
+    further_d = _measures(further, t, led, "", rate=result.measure("rate"))
     subgroups = _subgroups(result, t, min_subgroup_n, led)
     overlap = _overlap(result, dropped is None and bool(result.dropped_treated), t, led)
     if overlap is not None and overlap.merged:
@@ -572,7 +598,9 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
         programme=result.programme, dataset=result.dataset, spec=result.spec,
         attrition=attrition, n_treated=n_treated, n_comparison=n_comparison, n_pool=n_pool,
         dropped_treated=dropped, index_period=result.index_period, age=result.age,
-        not_included=not_included,
+        not_included=not_included, further_measures=further_d,
+        gate=getattr(result, "gate", None), verdict=getattr(result, "verdict", True),
+        sensitivity=getattr(result, "sensitivity", None), n_tests=getattr(result, "n_tests", 0) or 0,
         measures=measures, balance=list(result.balance), overlap=overlap,
         profile=profile, subgroups=subgroups,
         caveats=caveats, warnings=warnings, software_version=result.software_version,

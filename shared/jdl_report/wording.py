@@ -133,6 +133,16 @@ REASON_WORDS: dict[str, str] = {
     "no_uncertainty": "the difference has no estimable uncertainty (no variation within the groups)",
 }
 LOW_NUMBERS = ("too_few_treated_reoffenders", "np_below_min")
+# why a requested sub-analysis was not run (result.SubgroupReason)
+SUBGROUP_REASON_WORDS: dict[str, str] = {
+    "too_few_people": "too few people in the treatment group",
+    "too_few_matched": "too few people left after its own matching",
+    "one_level": "everyone has the same value, so there is nothing to compare",
+    "identifying_values": "its values could identify people (free text, dates or near-unique values)",
+    "no_reliable_comparison": "a reliable comparison group could not be built for it",
+    "no_overlap": "no comparable people in the national data",
+    "unknown_column": "the column was not in the submitted file",
+}
 
 
 def measure_words(m: Any) -> MeasureWords:
