@@ -13,7 +13,11 @@ MINUS = "\u2212"   # a real minus sign: typeset tables read better than with a h
 
 # decimals used for each measure's values, differences and interval bounds; measures not listed
 # (seriousness counts and the like, when the analysis supplies them) use FALLBACK_DECIMALS
-DECIMALS = {"rate": 0, "frequency": 2, "days_to_first": 0}
+DECIMALS = {"rate": 0, "frequency": 2, "days_to_first": 0,
+            # JDL measures 4-7 (shares of people: whole %; counts per person: 2 dp) and days free
+            "first_indictable": 0, "first_either_way": 0, "first_summary": 0, "first_custodial": 0,
+            "reoffences_indictable": 2, "reoffences_either_way": 2, "reoffences_summary": 2,
+            "custodial_sentences": 2, "days_free": 0}
 FALLBACK_DECIMALS = 2
 ROUNDING_NOTE = "Figures may not add up because of rounding."
 

@@ -131,7 +131,7 @@ def measure_chart(m: DisclosedMeasure, verdict: "Verdict | None" = None, thresho
         why = verdict.estimate if verdict else (m.reason or "No estimate was produced.")
         return _message_figure(m.label, why)
     with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(WIDTH_IN, 1.6))
+        fig = Figure(figsize=(WIDTH_IN, 1.45))
         fig.text(0.01, 0.95, m.label, fontsize=9.5, fontweight="bold", color=INK, va="top")
         # left panel: the two groups
         ax = fig.add_axes((0.2, 0.14, 0.27, 0.6))

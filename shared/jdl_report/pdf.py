@@ -95,7 +95,7 @@ def _styles() -> dict[str, ParagraphStyle]:
                              spaceAfter=3, keepWithNext=1),
         "box": ParagraphStyle("box", parent=body, spaceAfter=3),
         "bullet": ParagraphStyle("bullet", parent=body, spaceAfter=2.5),
-        "bullet_s": ParagraphStyle("bullet_s", parent=body, fontSize=8.7, leading=11.6, spaceAfter=2.5),
+        "bullet_s": ParagraphStyle("bullet_s", parent=body, fontSize=8.4, leading=11, spaceAfter=2),
         "stat": ParagraphStyle("stat", parent=body, fontName=bold, fontSize=15, leading=17, spaceAfter=0),
         "stat_label": ParagraphStyle("stat_label", parent=body, fontSize=7.8, leading=9.5,
                                      textColor=SECONDARY, spaceAfter=0),
@@ -457,7 +457,7 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     story += _section("matching", _p(c.matching_text, "body"))
     story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
                             *_table(c.attrition_table, c.footnote)]),
-              KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.72)])]
+              KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.62)])]
     items = _bullet_paragraphs(c.caveats)
     story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
 
