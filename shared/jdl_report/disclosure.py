@@ -399,15 +399,15 @@ def _not_included(result: AnalysisResult, t: int, led: _Ledger) -> list[Disclose
     """The profile of the people not included, with the profile's primary and secondary rules
     (the margin of each characteristic is the number not included)."""
     rows = list(result.not_included)
-    total = result.attrition.submitted - result.attrition.analysed
     hide: set[int] = set()
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         groups.setdefault(r.characteristic, []).append(i)
     for idx in groups.values():
         ns = [rows[i].n for i in idx]
-        hide |= {idx[j] for j in protect_margin(ns, total, [j for j, v in enumerate(ns)
-                                                           if _sensitive(v, t)], t)}
+        # the printed percentages give away the characteristic's total, so it is the margin
+        hide |= {idx[j] for j in protect_margin(ns, sum(ns), [j for j, v in enumerate(ns)
+                                                              if _sensitive(v, t)], t)}
     out = []
     for i, r in enumerate(rows):
         if i in hide:

@@ -127,9 +127,9 @@ def _bullets(items: Sequence[str], style: str = "bullet") -> ListFlowable:
                         bulletColor=SECONDARY, bulletOffsetY=-1)
 
 
-def _bullet_paragraphs(items: Sequence[str]) -> list[Flowable]:
+def _bullet_paragraphs(items: Sequence[str], style: str = "bullet") -> list[Flowable]:
     """Bullets as separate paragraphs, so a long list can break between items."""
-    st = ParagraphStyle("bullet_p", parent=_styles()["bullet"], leftIndent=10, bulletIndent=0,
+    st = ParagraphStyle("bullet_p", parent=_styles()[style], leftIndent=10, bulletIndent=0,
                         bulletFontSize=6.5, bulletFontName=_fonts()[0])
     return [Paragraph(escape(s), st, bulletText="\u2022") for s in items]
 
@@ -458,7 +458,7 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
                             *_table(c.attrition_table, c.footnote)]),
               KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.62)])]
-    items = _bullet_paragraphs(c.caveats)
+    items = _bullet_paragraphs(c.caveats, "bullet_s")
     story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
 
     # --- annex for statisticians, on its own pages

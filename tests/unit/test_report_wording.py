@@ -352,3 +352,12 @@ def test_page_one_states_the_period_and_the_profile_covers_age_and_those_not_inc
              GroupProfileRow(characteristic="Sex", category="Female", n=3, pct=3.3)]
     d = build_content(r.model_copy(update={"not_included": small}), T).disclosed
     assert [x.n for x in d.not_included] == [None, None]
+
+
+def test_not_included_percentages_cannot_reveal_a_withheld_count():
+    # 1 and 5 of 6: "83%" beside 5 would give away the 1, so both go
+    from jdl_core.result import GroupProfileRow
+    rows = [GroupProfileRow(characteristic="Age band", category="25-34", n=1, pct=100 / 6),
+            GroupProfileRow(characteristic="Age band", category="35-49", n=5, pct=500 / 6)]
+    d = build_content(significant_reduction().model_copy(update={"not_included": rows}), T).disclosed
+    assert [(x.n, x.pct) for x in d.not_included] == [(None, None), (None, None)]
