@@ -427,8 +427,8 @@ def _tests_table(d: DisclosedResult) -> TableModel | None:
 
     def jdl_t(m: Any) -> float | None:
         for iv in getattr(m, "other_intervals", None) or []:
-            if getattr(iv, "method", "") == "jdl_weighted_t":
-                return iv.p_value
+            if W.field(iv, "method") == "jdl_weighted_t":
+                return W.field(iv, "p_value")
         return None
     rows = []
     for m in list(d.measures) + list(getattr(d, "further_measures", []) or []):
@@ -556,12 +556,12 @@ def _reliable(d: DisclosedResult) -> tuple[bool, str | None]:
     """Whether the result says a reliable comparison group was built, and why not if not
     (the balance gate, methodology.md section 4)."""
     gate = getattr(d, "gate", None)
-    ok = getattr(d, "verdict", True) is not False and (gate is None or getattr(gate, "passed", True))
+    ok = getattr(d, "verdict", True) is not False and (gate is None or W.field(gate, "passed", True))
     if ok:
         return True, None
-    failing = list(getattr(gate, "failing", []) or []) if gate is not None else []
-    tried = list(getattr(gate, "respecifications", []) or []) if gate is not None else []
-    threshold = getattr(gate, "threshold", None) if gate is not None else None
+    failing = list(W.field(gate, "failing", []) or [])
+    tried = list(W.field(gate, "respecifications", []) or [])
+    threshold = W.field(gate, "threshold")
     why = ""
     if failing:
         why = (f"after matching, the groups still differed on {W.covariate_list(failing)}"
@@ -653,8 +653,9 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         detail.append(
             f"Sensitivity: to explain the difference in the re-offending rate away, a characteristic "
             f"that was not measured would need to be associated with both taking part and re-offending "
-            f"by a risk ratio of at least {fmt.number(sens.e_value, 1)} each (at least "
-            f"{fmt.number(sens.e_value_ci, 1)} to move the interval to include no difference).")
+            f"by a risk ratio of at least {fmt.number(W.field(sens, 'e_value'), 1)} each (at least "
+            f"{fmt.number(W.field(sens, 'e_value_ci'), 1)} to move the interval to include no "
+            f"difference).")
     n_tests = getattr(d, "n_tests", 0) or 0
     if n_tests:
         detail.append(f"This report contains {n_tests} significance "

@@ -30,7 +30,7 @@ from . import _format as fmt
 
 __all__ = ["Verdict", "Kind", "MeasureWords", "verdict", "measure_words", "confidence_level",
            "level_text", "people", "plural", "note_text", "DEFAULT_LEVEL", "GENERAL_CAN_SAY",
-           "GENERAL_CANNOT_SAY", "summary_lead", "participation"]
+           "GENERAL_CANNOT_SAY", "summary_lead", "participation", "field"]
 
 Kind = Literal["fall", "rise", "no_evidence", "not_estimable", "withheld"]
 DEFAULT_LEVEL = 0.95
@@ -79,6 +79,16 @@ def participation(programme: str) -> str:
 def summary_lead() -> str:
     return ("For 100 typical people in the treatment group, compared with 100 similar people who did "
             "not take part in the programme:")
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj.name`` or ``obj[name]``: nested figures arrive as models or, after a JSON round trip
+    through a view that does not know their type yet, as dicts."""
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
 
 
 def _cap(s: str) -> str:
@@ -214,7 +224,7 @@ def _between(a: float, b: float, w: MeasureWords) -> str:
 
 def _number_needed(m: Any) -> str | None:
     nr = getattr(m, "null_result", None)
-    n = getattr(nr, "n_for_significance", None) if nr is not None else getattr(m, "number_needed", None)
+    n = field(nr, "n_for_significance") if nr is not None else getattr(m, "number_needed", None)
     if n is None or (isinstance(n, float) and not n == n):
         return None
     n = int(round(float(n)))
