@@ -662,6 +662,10 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
                       f"{'test' if n_tests == 1 else 'tests'}; the more tests, the more likely one is "
                       f"significant by chance. Sub-analyses are exploratory.")
     subgroup_text, subgroup_table, subgroup_notes = _subgroups(d, level, p.programme)
+    if not reliable:
+        subgroup_text = ("No sub-analyses are reported: without a reliable comparison group for the "
+                         "whole cohort, none is given for a part of it.")
+        subgroup_table, subgroup_notes = None, ()
     matching_text, balance_text, balance_table = _balance(d)
 
     # --- people
