@@ -347,8 +347,10 @@ def verdict(m: Any, *, level: float = DEFAULT_LEVEL, programme: str = "the progr
     needed = _number_needed(m)
     if needed:
         estimate = f"{estimate} {needed}"
-    return Verdict(measure=m.name, label=label, kind="no_evidence", significant=sig, favourable=None, badge="Not significant", estimate=estimate,
-                   can_say=can, cannot_say=cannot, detail=detail, number_needed=needed, note=note)
+    return Verdict(measure=m.name, label=label, kind="no_evidence", significant=sig, favourable=None,
+                   badge="Not listed (low numbers)" if unlisted else "Not significant",
+                   estimate=estimate, can_say=can, cannot_say=cannot, detail=detail,
+                   number_needed=needed, note=note)
 
 
 def no_finding(m: Any) -> Verdict:
