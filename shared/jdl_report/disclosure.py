@@ -558,7 +558,8 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
                      min_subgroup_n: int | None = None) -> DisclosedResult:
     """The disclosure-controlled view of ``result`` (see the module docstring for the rules).
 
-    ``min_subgroup_n`` defaults to the larger of 30 and the threshold.
+    ``min_subgroup_n`` defaults to the larger of the analysis's ``subgroup_min`` (30 when its spec
+    has none) and the threshold.
     """
     if not isinstance(result, AnalysisResult):
         raise InvalidArgument(f"result: expected an AnalysisResult, got {type(result).__name__}")
@@ -566,7 +567,11 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
         raise InvalidArgument(f"threshold={threshold!r} is not allowed: use a whole number of people "
                               f"from 1 to 100 (default {DEFAULT_THRESHOLD})")
     if min_subgroup_n is None:
-        min_subgroup_n = max(DEFAULT_MIN_SUBGROUP_N, threshold)
+        # one minimum in the whole report: the analysis's own (spec.subgroup_min) when it has one
+        spec_min = result.spec.get("subgroup_min") if isinstance(result.spec, dict) else None
+        base = spec_min if isinstance(spec_min, int) and not isinstance(spec_min, bool) else \
+            DEFAULT_MIN_SUBGROUP_N
+        min_subgroup_n = max(base, threshold)
     if isinstance(min_subgroup_n, bool) or not isinstance(min_subgroup_n, int) or min_subgroup_n < threshold:
         raise InvalidArgument(f"min_subgroup_n={min_subgroup_n!r} is not allowed: use a whole number "
                               f"no smaller than the threshold ({threshold})")

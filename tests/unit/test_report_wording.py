@@ -220,6 +220,9 @@ def test_no_code_name_anywhere_in_the_pdf(pages):
     assert "Previous offences" in text and "Index offence: Violence" in text
     assert "Sex: Female" in text and "Propensity score (logit)" in text
     assert "Confidence level 95%" in text and "Order of matching" in text
+    # one sub-analysis minimum in the whole report: the analysis's own
+    assert "Fewest people in a sub-analysis 60 people" in text
+    assert "fewer than 60 people" in text and "fewer than 30 people" not in text
 
 
 def test_main_report_then_annex_with_no_half_empty_page(pages):
