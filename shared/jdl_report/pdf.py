@@ -279,6 +279,34 @@ def _profile_columns(tm: TableModel, footnote: str) -> list[Flowable]:
     return [t, *notes, Spacer(1, 6)]
 
 
+def _can_cannot(c: ReportContent) -> Table:
+    st = _styles()
+    gap = 8
+    half = (FRAME_WIDTH - gap) / 2
+
+    def item(text: str | None) -> Any:
+        if text is None:
+            return ""
+        return Paragraph(escape(text), ParagraphStyle("cc", parent=st["bullet_s"], leftIndent=9,
+                                                      bulletIndent=0, bulletFontSize=6.5),
+                         bulletText="\u2022")
+    can, cannot = list(c.can_say), list(c.cannot_say)
+    n = max(len(can), len(cannot))
+    rows: list[list[Any]] = [[_heading("can_say"), "", _heading("cannot_say")]]
+    for i in range(n):
+        rows.append([item(can[i] if i < len(can) else None), "",
+                     item(cannot[i] if i < len(cannot) else None)])
+    t = Table(rows, colWidths=[half, gap, half], repeatRows=1)
+    t.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBEFORE", (0, 0), (0, -1), 4, GREEN), ("LINEBEFORE", (2, 0), (2, -1), 4, RED),
+        ("LEFTPADDING", (0, 0), (-1, -1), 11), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
+        ("LEFTPADDING", (1, 0), (1, -1), 0), ("RIGHTPADDING", (1, 0), (1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ("TOPPADDING", (0, 0), (-1, 0), 6), ("BOTTOMPADDING", (0, -1), (-1, -1), 6)]))
+    return t
+
+
 def _key_figures(c: ReportContent) -> Table:
     """The key counts as a row of large figures with small labels."""
     cells = [[_p(v, "stat"), _p(k, "stat_label")] for k, v in c.key_figures]
@@ -404,15 +432,9 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     story += [KeepTogether([_heading("measurements"), *_table(c.headline_table, c.footnote)])]
     story += [KeepTogether([_heading("estimates"), _p(c.summary_lead, "body"),
                             _bullets(c.estimates, "bullet_s")]), Spacer(1, 4)]
-    # what you can and cannot say, side by side as in published JDL reports
-    half = (FRAME_WIDTH - 8) / 2
-    can = _boxed([_heading("can_say"), _bullets(c.can_say, "bullet_s")], GREEN, width=half)
-    cannot = _boxed([_heading("cannot_say"), _bullets(c.cannot_say, "bullet_s")], RED, width=half)
-    pair = Table([[can, cannot]], colWidths=[half + 8, half])
-    pair.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                              ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 0),
-                              ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
-    story.append(pair)
+    # what you can and cannot say, side by side as in published JDL reports; one row per pair of
+    # bullets so the panel can continue on the next page instead of leaving page 1 half empty
+    story.append(_can_cannot(c))
 
     # --- charts
     charts = [KeepTogether([_image(png[f"measure_{v.measure}"]), _p(v.detail, "caption")])
