@@ -119,6 +119,7 @@ class ReportContent:
     method_table: TableModel
     tests_table: TableModel | None
     further_table: TableModel | None
+    further_text: str
     warnings: tuple[str, ...]
     disclosure_text: str
     disclosure_notes: tuple[str, ...]
@@ -748,6 +749,9 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         balance_text=balance_text, balance_table=balance_table, overlap_text=overlap_text,
         method_text=method_text, method_table=method_table, tests_table=_tests_table(d),
         further_table=_further_table(d, level, p.programme),
+        further_text=("The JDL's further measures: how serious the first proven re-offence was, "
+                      "re-offences by seriousness, custody for the first re-offence and custodial "
+                      "sentences, for the treatment group beside the matched comparison group."),
         warnings=tuple(d.warnings),
         disclosure_text=disclosure_text,
         # notes about subgroups and measures are printed where those figures are

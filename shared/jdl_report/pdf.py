@@ -464,7 +464,8 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     detail += [_p(n, "small") for n in c.subgroup_notes]
     story += _section("detail", *detail)
     if c.further_table is not None:
-        story += [KeepTogether([_heading("tables"), *_table(c.further_table, c.footnote)])]
+        # the heading stays with its introduction; the table may continue on the next page
+        story += _section("tables", _p(c.further_text, "body"), *_table(c.further_table, c.footnote))
 
     # --- profile, matching summary, attrition
     profile: list[Flowable] = [_p(c.profile_text, "body")]
@@ -477,8 +478,7 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
                                      *_table(c.not_included_table, c.footnote)]))
     story += [CondPageBreak(12 * 12), *_section("profile", *profile)]
     story += _section("matching", _p(c.matching_text, "body"))
-    story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
-                            *_table(c.attrition_table, c.footnote)]),
+    story += [*_section("attrition", _p(c.attrition_text, "body"), *_table(c.attrition_table, c.footnote)),
               KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.62)])]
     items = _bullet_paragraphs(c.caveats, "bullet_s")
     story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
