@@ -515,7 +515,7 @@ def _caveats(d: DisclosedResult) -> tuple[str, ...]:
     supplied_list = [c for c in d.caveats if not _REPLACED_CAVEATS.search(c)]
     supplied = " ".join(supplied_list).lower()
     ours = [text for pattern, text in standard if not re.search(pattern, supplied)]
-    return _dedupe(ours + supplied_list)
+    return _dedupe(ours + [W.readable(c) for c in supplied_list])
 
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:
@@ -752,7 +752,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         further_text=("The JDL's further measures: how serious the first proven re-offence was, "
                       "re-offences by seriousness, custody for the first re-offence and custodial "
                       "sentences, for the treatment group beside the matched comparison group."),
-        warnings=tuple(d.warnings),
+        warnings=tuple(W.readable(w) for w in d.warnings),
         disclosure_text=disclosure_text,
         # notes about subgroups and measures are printed where those figures are
         disclosure_notes=tuple(W.note_text(n) for n in d.disclosure.notes

@@ -23,6 +23,7 @@ The functions take a measure duck-typed as ``jdl_core.result.MeasureResult`` or
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
@@ -460,6 +461,14 @@ COVARIATE_NAMES: dict[str, str] = {
     "index_year": "Year of the index date",
     "region": "Region",
     "disposal": "Sentence type",
+    # derived terms of the flexible propensity model (jdl_core.matching.terms)
+    "age_band": "Age band",
+    "log_prev_offences": "Previous offences (log)",
+    "log_prev_custody": "Previous custodial sentences (log)",
+    "first_offender": "First offence",
+    "short_sentence": "Short sentence",
+    "young_x_log_prev": "Young and previous offences (interaction)",
+    "short_x_log_prev": "Short sentence and previous offences (interaction)",
     # names used by older results and the examples
     "previous_offences": "Previous offences",
     "previous_custody": "Previous custodial sentences",
@@ -486,6 +495,19 @@ def covariate_name(code: str) -> str:
         lv = LEVEL_NAMES.get(level, level.replace("_", " "))
         return f"{name}: {_cap(lv)}"
     return name
+
+
+_CODE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w-])")
+
+
+def readable(text: str) -> str:
+    """Free text from the analysis (warnings, caveats) with every code name (``prev_offences``,
+    ``age_band``...) replaced by its readable name, so no code reaches a reader."""
+    def sub(m: re.Match[str]) -> str:
+        name = covariate_name(m.group(0))
+        return name[:1].lower() + name[1:] if not name[:2].isupper() and not name.startswith("Copas") \
+            else name
+    return _CODE.sub(sub, text)
 
 
 def covariate_list(codes: Sequence[str]) -> str:

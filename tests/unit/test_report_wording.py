@@ -184,7 +184,8 @@ def test_confidence_level_comes_from_the_spec():
 
 CODE_NAMES = sorted({k for k in MatchSpec().to_dict() if "_" in k}
                     | {c for c in MatchSpec().covariates if "_" in c}
-                    | {"prev_offences", "std_caliper", "offence_group", "disposal"})
+                    | {"prev_offences", "std_caliper", "offence_group", "disposal", "age_band",
+                       "first_offender"})
 
 
 def real_codes_result() -> AnalysisResult:
@@ -198,8 +199,10 @@ def real_codes_result() -> AnalysisResult:
                           flag="poor" if c == "prev_offences" else "good") for c in codes]
     caveat = ("After matching, the groups still differ by more than 10% of a standard deviation on: "
               "prev_offences. Treat the results with extra caution.")
+    warning = ("1054 comparison record(s) with age_band in ['up to 20'] set aside; covariate "
+               "'first_offender' left out of the propensity model (constant)")
     return r.model_copy(update={"spec": MatchSpec().to_dict(), "balance": balance,
-                                "caveats": [*r.caveats, caveat]})
+                                "caveats": [*r.caveats, caveat], "warnings": [*r.warnings, warning]})
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +222,8 @@ def test_no_code_name_anywhere_in_the_pdf(pages):
     assert found == []
     assert "Previous offences" in text and "Index offence: Violence" in text
     assert "Sex: Female" in text and "Propensity score (logit)" in text
+    assert "with age band in ['up to 20'] set aside; covariate 'first offence' left out" in text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text)          # no snake_case word at all
     assert "Confidence level 95%" in text and "Order of matching" in text
     # one sub-analysis minimum in the whole report: the analysis's own
     assert "Fewest people in a sub-analysis 60 people" in text
