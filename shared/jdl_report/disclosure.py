@@ -48,8 +48,8 @@ from pydantic import BaseModel, ConfigDict
 
 from jdl_core.errors import InvalidArgument
 from jdl_core.result import (
-    AgeSummary, AnalysisResult, AttritionReason, BalanceRow, DatasetInfo, IndexPeriod, MeasureName,
-    MeasureResult, ProgrammeInfo,
+    AgeSummary, AnalysisResult, AttritionReason, BalanceGate, BalanceRow, DatasetInfo, IndexPeriod,
+    MeasureName, MeasureResult, ProgrammeInfo, Sensitivity,
 )
 
 from ._format import SUPPRESSED
@@ -206,9 +206,9 @@ class DisclosedResult(_View):
     not_included: list[DisclosedGroupRow] = []
     measures: list[DisclosedMeasure]
     further_measures: list[DisclosedMeasure] = []   # JDL measures 4-7 and beyond, when supplied
-    gate: Any = None                       # the balance gate (result.BalanceGate), when supplied
+    gate: BalanceGate | None = None        # the balance gate, when supplied
     verdict: bool = True                   # False: no reliable comparison, no finding
-    sensitivity: Any = None                # E-value, when supplied
+    sensitivity: Sensitivity | None = None  # E-value, when supplied
     n_tests: int = 0
     balance: list[BalanceRow]
     overlap: DisclosedOverlap | None
