@@ -37,6 +37,7 @@ def test_upload_page_to_finished_report(rt, cohort, browser, tmp_path):
     page.fill("#token", rt.tokens["demo-org"])
     for field in ("organisation", "name", "targets", "delivers", "selection", "contact_email"):
         page.fill(f"#{field}", PROGRAMME[field])
+    page.fill("#own_words", "We <b>listen</b> first.")     # printed as typed, never as markup
     page.select_option("#setting", "custody")
     page.set_input_files("#file", str(path))
     page.click("#submit")
@@ -67,6 +68,7 @@ def test_upload_page_to_finished_report(rt, cohort, browser, tmp_path):
     page.wait_for_function("document.body && document.body.innerText.includes('re-offending')", timeout=30_000)
     text = page.inner_text("body")
     assert "comparison" in text.lower()
+    assert "We <b>listen</b> first." in text and PROGRAMME["selection"] in text
     if responding:
         assert "We thank the Justice Data Lab. <b>not bold</b>" in text     # printed, escaped
     page.screenshot(path=str(tmp_path / "report.png"))
