@@ -90,13 +90,13 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
     @r.post("/v1/submissions/{sid}/response")
     async def post_response(sid: str, request: Request, who: Any = Depends(principal)) -> Any:
         """Add (or replace) the organisation's response while the report is in review; the report
-        is re-rendered with it. Body: JSON ``{"text": "..."}``, plain text, at most 3,000 characters."""
+        is re-rendered with it. Body: JSON ``{"text": "..."}``, plain text, at most 4,000 characters."""
         org_only(who, "add a response")
         rec = record_for(request, sid, who)
         raw = await request.body()
         if len(raw) > MAX_RESPONSE_BODY:
             return _error(413, "response_too_large", f"the request body is larger than "
-                          f"{MAX_RESPONSE_BODY} bytes; a response is at most 3,000 characters")
+                          f"{MAX_RESPONSE_BODY} bytes; a response is at most 4,000 characters")
         try:
             body = json.loads(raw or b"null")
         except ValueError:

@@ -22,13 +22,11 @@ from jdl_core.errors import InvalidArgument, JdlError
 
 __all__ = ["PUBLICATION_STATES", "PublicationPolicy", "PublicationRecord", "OrgResponse",
            "PublicationError", "ResponseError", "start_review", "advance", "add_response", "accept",
-           "withdraw", "clean_response", "release_dates", "next_release", "add_working_days",
-           "RESPONSE_MAX_CHARS"]
+           "withdraw", "clean_response", "release_dates", "next_release", "add_working_days"]
 
 # Publication states of a report (the pipeline state of its submission is "done" throughout).
 PUBLICATION_STATES = ("in_review", "scheduled", "published", "withdrawn")
 PublicationState = Literal["in_review", "scheduled", "published", "withdrawn"]
-RESPONSE_MAX_CHARS = 3000     # about 450 words: the JDL prints a response of a few paragraphs
 
 
 class PublicationError(JdlError):
@@ -250,30 +248,23 @@ def withdraw(rec: PublicationRecord, now: datetime, by: str, p: PublicationPolic
 # the organisation's response: plain text, printed escaped
 # ------------------------------------------------------------------------------------------
 
-_ALLOWED_CONTROL = {"\n", "\t"}
+def clean_response(text: str) -> str:
+    """The response as stored: plain text, normalised (NFC, Windows line ends -> \\n), trimmed,
+    then checked by the report's own rule (``content.check_response``: length limit, no control
+    characters), so what is accepted here is exactly what the report prints.
 
-
-def clean_response(text: str, max_chars: int = RESPONSE_MAX_CHARS) -> str:
-    """The response as stored: plain text, normalised (NFC, Windows line ends -> \\n), trimmed.
-
-    Refused with a message saying what and where (never echoing the text): empty, longer than
-    ``max_chars``, or containing control characters. HTML is not refused: it is kept as text and
-    every renderer escapes it, so ``<script>`` prints as those characters.
+    Refused with a message saying what and where (never echoing the text). HTML is not refused:
+    it is kept as text and every renderer escapes it, so ``<script>`` prints as those characters.
     """
+    from .content import check_response
+
     if not isinstance(text, str):
         raise ResponseError("response: expected text")
     t = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").strip()
     if not t:
         raise ResponseError("response: the text is empty")
-    if len(t) > max_chars:
-        raise ResponseError(f"response: {len(t)} characters, more than the limit of {max_chars}; "
-                            f"shorten it (about {max_chars // 6} words fit)")
-    for i, ch in enumerate(t):
-        if ch in _ALLOWED_CONTROL:
-            continue
-        if unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in ("\u2028", "\u2029"):
-            line = t.count("\n", 0, i) + 1
-            col = i - (t.rfind("\n", 0, i) + 1) + 1
-            raise ResponseError(f"response: control character U+{ord(ch):04X} at line {line}, "
-                                f"column {col}; remove it (only line breaks and tabs are allowed)")
+    try:
+        check_response(t)
+    except InvalidArgument as e:
+        raise ResponseError(str(e)) from None
     return t

@@ -100,13 +100,3 @@ def personal_values_of(upload) -> set[str]:
             # short names also occur in ordinary words and JSON keys
             vals |= {f for f in forms if len(f) >= 6}
     return vals
-
-
-def renders_responses() -> bool:
-    """Whether the report renderer prints an organisation's response (issue 13 part A)."""
-    import inspect
-
-    from jdl_report import render_all
-
-    return "response" in inspect.signature(render_all).parameters
-

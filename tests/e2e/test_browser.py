@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from .conftest import PROGRAMME, renders_responses
+from .conftest import PROGRAMME
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,26 +51,18 @@ def test_upload_page_to_finished_report(rt, cohort, browser, tmp_path):
     # the report is in review: dates shown, a response can be added from the page
     assert page.get_attribute("#pub-state", "data-state") == "in_review"
     assert "UTC" in page.inner_text("#pub-review_ends_at") and "UTC" in page.inner_text("#pub-expected_release_at")
-    responding = renders_responses()      # the report's response section is issue 13 part A
-    if responding:
-        page.fill("#response-text", "We thank the Justice Data Lab. <b>not bold</b>")
-        page.click("#send-response")
-        page.wait_for_selector("#pub-message", timeout=60_000)
-        assert "Response saved" in page.inner_text("#pub-message")
-        assert page.inner_text("#pub-response") == "We thank the Justice Data Lab. <b>not bold</b>"
-    else:
-        page.click("#accept")
-        page.wait_for_selector("#pub-message", timeout=60_000)
-        assert page.get_attribute("#pub-state", "data-state") == "scheduled"
-        assert "UTC" in page.inner_text("#pub-release_at")
+    page.fill("#response-text", "We thank the Justice Data Lab. <b>not bold</b>")
+    page.click("#send-response")
+    page.wait_for_selector("#pub-message", timeout=60_000)
+    assert "Response saved" in page.inner_text("#pub-message")
+    assert page.inner_text("#pub-response") == "We thank the Justice Data Lab. <b>not bold</b>"
     page.click("#open-html")
     page.wait_for_load_state()
     page.wait_for_function("document.body && document.body.innerText.includes('re-offending')", timeout=30_000)
     text = page.inner_text("body")
     assert "comparison" in text.lower()
     assert "We <b>listen</b> first." in text and PROGRAMME["selection"] in text
-    if responding:
-        assert "We thank the Justice Data Lab. <b>not bold</b>" in text     # printed, escaped
+    assert "We thank the Justice Data Lab. <b>not bold</b>" in text     # printed, escaped
     page.screenshot(path=str(tmp_path / "report.png"))
 
     # not public before its release date: neither in the catalogue nor at its public address

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jdl_cli.main import app
-from .conftest import PROGRAMME, personal_values_of, renders_responses
+from .conftest import PROGRAMME, personal_values_of
 
 pytestmark = pytest.mark.e2e
 
@@ -38,15 +38,14 @@ def test_submit_follows_the_stages_then_status_and_queue(rt, cohort, tmp_path):
     assert "publication: in review" in out.output
 
     # the review step: a response (printed in the report), then withdrawal before publication
-    if renders_responses():     # the report's response section is issue 13 part A
-        resp = runner.invoke(app, ["review", "respond", sid, "--text", "We welcome the report.", *common])
-        assert resp.exit_code == 0, resp.output
-        assert "response stored" in resp.output and "response added" in resp.output
-        html = httpx.get(f"{rt.api_url}/v1/submissions/{sid}/report", params={"format": "html"},
-                         headers={"Authorization": f"Bearer {rt.tokens['demo-org']}"}).text
-        assert "We welcome the report." in html
-    long = runner.invoke(app, ["review", "respond", sid, "--text", "x" * 3001, *common])
-    assert long.exit_code != 0 and "more than the limit of 3000" in long.output
+    resp = runner.invoke(app, ["review", "respond", sid, "--text", "We welcome the report.", *common])
+    assert resp.exit_code == 0, resp.output
+    assert "response stored" in resp.output and "response added" in resp.output
+    html = httpx.get(f"{rt.api_url}/v1/submissions/{sid}/report", params={"format": "html"},
+                     headers={"Authorization": f"Bearer {rt.tokens['demo-org']}"}).text
+    assert "We welcome the report." in html
+    long = runner.invoke(app, ["review", "respond", sid, "--text", "x" * 4001, *common])
+    assert long.exit_code != 0 and "at most 4000" in long.output
     other = runner.invoke(app, ["review", "respond", sid, "--text", "not ours",
                                 "--api", rt.api_url, "--token", rt.tokens["other-org"]])
     assert other.exit_code != 0 and "404" in other.output
