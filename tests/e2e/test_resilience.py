@@ -156,7 +156,7 @@ def test_broker_killed_mid_submission_outage_answered_503_then_everything_recove
     secrets = personal_values_of(upload)
     blobs = [(f"log:{p.name}", p.read_bytes()) for p in (rt.var_dir / "logs").glob("*.log")]
     for key, version in rt.store.list_versions(""):
-        if key.startswith(("status/", "stages/", "audit/", "reconcile/", "catalogue/")):
+        if key.startswith(("status/", "stages/", "audit/", "reconcile/", "catalogue/", "publication/")):
             obj = rt.store.client.get_object(rt.store.bucket, key,
                                              version_id=None if version == "null" else version)
             blobs.append((key, obj.read()))
