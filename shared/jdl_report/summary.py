@@ -301,6 +301,13 @@ def _html_env():  # type: ignore[no-untyped-def]
                               trim_blocks=True, lstrip_blocks=True).from_string(_HTML)
 
 
+def _rounding_note(rows: Sequence[SummaryRow]) -> str:
+    """The JDL's rounding note when a printed difference is not the printed rates' difference."""
+    adds_up = all(fmt.difference_adds_up("rate", r.entry.rate_treated, r.entry.rate_comparison,
+                                         r.entry.rate_difference) for r in rows)
+    return "" if adds_up else fmt.ROUNDING_NOTE
+
+
 def summary_html(entries: Sequence[CatalogueEntry], period: Period, *,
                  counts: dict[str, int] | None = None) -> str:
     """The summary as one self-contained HTML page (plots embedded)."""
@@ -311,7 +318,7 @@ def summary_html(entries: Sequence[CatalogueEntry], period: Period, *,
              for v in VARIANTS]
     return _html_env().render(period=period, findings=_key_findings(rows, period, counts),
                               columns=COLUMNS, rows=[(r.tone, r.cells(), r.entry.links) for r in rows],
-                              plots=plots)
+                              plots=plots, note=_rounding_note(rows))
 
 
 def summary_pdf(entries: Sequence[CatalogueEntry], period: Period, *,
@@ -355,6 +362,8 @@ def summary_pdf(entries: Sequence[CatalogueEntry], period: Period, *,
     table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
     table.setStyle(TableStyle(styles))
     story.append(table)
+    if note := _rounding_note(rows):
+        story.append(p(note, cell))
     # one plot per page, as large as the page allows (the labels stay readable)
     for i, v in enumerate(VARIANTS):
         png = summary_forest_png(rows, v)
@@ -389,6 +398,7 @@ _HTML = """<!doctype html>
 <tbody>
 {% for tone, c, links in rows %}<tr>{% for k, _l in columns %}{% if k == 'verdict' %}<td class="{{ tone }}">{{ c[k] }}</td>{% elif k in ('organisation', 'programme', 'setting') %}<td>{{ c[k] }}</td>{% else %}<td class="num">{{ c[k] }}</td>{% endif %}{% endfor %}</tr>
 {% endfor %}</tbody></table>
+{% if note %}<p class="note" id="rounding-note">{{ note }}</p>{% endif %}
 <h2>Forest plots</h2>
 {% for title, src in plots %}<figure><img src="{{ src }}" alt="Forest plot: {{ title }}"><figcaption>{{ title }}</figcaption></figure>
 {% endfor %}

@@ -70,6 +70,11 @@ def test_summary_html_has_every_report_of_the_period_and_three_plots(entries):
         assert f"Forest plot: {title}" in html
     assert "2 requests were withdrawn" in html and "1 was refused" in html
     assert "14 reports were published in 2026 Q4" in html
+    # row 1 prints 27% and 27% with a difference of +1: the JDL's rounding note is there
+    rows = summary_rows(entries, parse_period("2026Q4"))
+    c = rows[0].cells()
+    assert (c["rate_treated"], c["rate_comparison"], c["difference"]) == ("27%", "27%", "+1")
+    assert "Figures may not add up because of rounding." in html
 
 
 def test_summary_escapes_organisation_names():
