@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "report": [],
     "cohort_validation": [],
     "purge": [],
+    "reconcile": [],
     "generate": [],
     "linkage": [],
     "matching": ["--data", "/tmp/jdl-1m"],     # the 1M-person dataset the linkage run generates

@@ -15,7 +15,7 @@ from jdl_infra.runtime import EmbeddedRuntime
 
 PEOPLE = 30_000
 RECONCILE_INTERVAL = 10.0
-STALL_SECONDS = 30.0
+STALL_SECONDS = 60.0
 PROGRAMME = {"organisation": "Second Chances Trust", "name": "Mentoring", "targets": "Adults leaving custody",
              "delivers": "Weekly mentoring and help with housing", "selection": "Referred by prison staff",
              "setting": "custody", "contact_email": "eval@example.org"}
