@@ -199,9 +199,6 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
         sid = new_submission_id()
         now = datetime.now(timezone.utc)
-        keyring.create_data_key(sid)
-        store.put(cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows), aad=cohort_key(sid)))
-        store.put(programme_key(sid), prog.model_dump_json().encode())
         for reason, n in cohort.counts.by_reason.items():   # a row may count under two reasons
             metrics.ROWS_REJECTED.labels(reason).inc(n)
         # attrition buckets of methodology.md section 3: each rejected row counted once
@@ -214,8 +211,17 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             rows_submitted=cohort.counts.submitted, rows_valid=len(cohort.rows),
             rows_rejected=cohort.counts.rejected, rejected_by_reason=by_reason,
             cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now)
-        store.put(intake_record_key(sid), make_marker("intake", [received]))
-        status.write_status(store, rec)
+
+
+        def store_upload() -> None:   # object-store round trips: off the event loop
+            keyring.create_data_key(sid)
+            store.put(cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows),
+                                                       aad=cohort_key(sid)))
+            store.put(programme_key(sid), prog.model_dump_json().encode())
+            store.put(intake_record_key(sid), make_marker("intake", [received]))
+            status.write_status(store, rec)
+
+        await asyncio.to_thread(store_upload)
         # all or nothing: 202 only once the broker has the event; else nothing is kept
         try:
             await send_bounded(received)
