@@ -158,6 +158,7 @@ class EmbeddedRuntime:
         return self.broker.bootstrap
 
     def start(self) -> "EmbeddedRuntime":
+        self._stopping.clear()     # a runtime stopped and started again supervises again
         self.prepare()
         if not self.kafka:
             self.broker = TansuBroker(log_path=self.var_dir / "logs" / "broker.log",
