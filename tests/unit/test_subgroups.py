@@ -133,16 +133,20 @@ def test_uploaded_attributes_bad_and_good(national, custody):
         "mentor": rng.choice(["A", "B", "C", "D", "E", "F", "G"], n),  # levels of ~40 people
         "notes": [f"met on {i} occasions, said x{i}" for i in range(n)],  # free text
         "referred_on": pd.date_range("2009-01-01", periods=n, freq="D").strftime("%d/%m/%Y"),
+        "sessions": rng.integers(0, 20, n),                             # a count, not banded
+        "empty": np.full(n, np.nan),                                   # nothing filled in
     })
     r = match(cohort, custody, SPEC)
     subs = analyse_subgroups(r, SPEC, attributes=attrs,
                              requested=["completed", "cohort_name", "mentor", "notes",
-                                        "referred_on", "sessions"])
+                                        "referred_on", "sessions", "empty", "location"])
     lines = {(s.variable, s.level): s for s in subs if s.variable not in ("sex", "age_band", "setting")}
     assert lines[("cohort_name", "")].reason_code == "one_level"
     assert lines[("notes", "")].reason_code == "identifying_values"
     assert lines[("referred_on", "")].reason_code == "identifying_values"
-    assert lines[("sessions", "")].reason_code == "unknown_column"
+    assert lines[("sessions", "")].reason_code == "too_many_levels"
+    assert lines[("empty", "")].reason_code == "one_level"
+    assert lines[("location", "")].reason_code == "unknown_column"
     assert all(s.reason_code == "too_few_people" for k, s in lines.items() if k[0] == "mentor")
     done = [s for k, s in lines.items() if k[0] == "completed"]
     assert {s.level for s in done} == {"yes", "no"}
