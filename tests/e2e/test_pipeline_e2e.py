@@ -50,6 +50,11 @@ def test_end_to_end_report_and_deletion(rt, cohort):
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         result = c.get(f"/v1/submissions/{sid}/report", params={"format": "json"}).json()
         assert any(m["name"] == "rate" for m in result.get("measures", result.get("result", {}).get("measures", [])))
+        # the service profiles the people not included (from the linkage stage's encrypted frame)
+        # and prints the same sentences as the JSON statements
+        # (small counts among them are withheld, so only the rows' presence is checked here)
+        assert {r["characteristic"] for r in result["not_included"]} == {"Sex", "Age band"}
+        assert result["statements"]["can_say"] == result["report"]["can_say"]
         # another organisation cannot see it
         with client(rt, "other-org") as o:
             assert o.get(f"/v1/submissions/{sid}").status_code == 404
