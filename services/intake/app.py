@@ -27,6 +27,7 @@ def create_app(settings: IntakeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    metrics.prepare_intake_worker(settings.stage_age_warning_seconds, [topics.DATA_PURGED])
     send = sender(app)
     table = app.Table("status", default=None, partitions=None)
     source = app.topic(*EVENT_OF.keys(), key_serializer="raw", value_serializer="raw")
@@ -79,10 +80,20 @@ def _count_transition(before: dict | None, after: dict) -> None:
 
 
 def update_gauges(records: list[dict], now: datetime, retention_days: float) -> None:
+    metrics.register_queue_gauges()   # this process alone exports the queue gauges
     view = status.queue_view(records, now)
     for stage, n in view["by_stage"].items():
         metrics.OPEN_REQUESTS.labels(stage).set(n)
     metrics.OLDEST_OPEN_AGE.set(view["oldest_age_seconds"])
+    # time in the current stage (since the event that moved it there): one stuck partition shows
+    # here even while the stage's other partitions keep finishing work
+    in_stage = {s: 0.0 for s in status.OPEN_STATES}
+    for r in records:
+        if r["state"] in in_stage:
+            entered = status.parse_iso(r.get("updated_at") or r["received_at"])
+            in_stage[r["state"]] = max(in_stage[r["state"]], (now - entered).total_seconds())
+    for stage, age in in_stage.items():
+        metrics.STAGE_OLDEST_AGE.labels(stage).set(age)
     overdue = 0
     for r in records:
         if r.get("purged"):

@@ -19,5 +19,8 @@ class IntakeSettings(BaseSettings):
     coverage_end: str = "2010-12-31"
     # JSON object {token: org_id}; the org "ops" sees the operations queue.
     tokens: SecretStr = SecretStr("{}")
+    # JdlStageSlow warns when a submission has spent this long in one stage (reports take
+    # seconds; an hour in one stage means a stuck partition or worker). Exported as a gauge.
+    stage_age_warning_seconds: float = Field(default=3600.0, gt=0)
     web_port: int = 6066    # the intake worker (status agent): health and /metrics
     web_host: str = "127.0.0.1"

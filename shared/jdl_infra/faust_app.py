@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from jdl_events.codec import register as register_codec
 from jdl_events.topics import PARTITIONS
 
+from . import metrics
 from .kafka_io import faust_credentials
 from .logs import logging_config
 from .settings import InfraSettings
@@ -83,6 +84,7 @@ def sender(app: faust.App) -> Send:
 def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:
     """One agent: raw bytes in, Stage.process does decoding, dead-lettering and sending."""
     source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+    metrics.prepare_stage(stage.name, topic_names)   # alerts see the first failure or dead letter
 
     async def agent(stream):  # type: ignore[no-untyped-def]
         async for ev in stream.events():
