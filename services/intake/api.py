@@ -14,6 +14,7 @@ from typing import Any, Callable
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_core.errors import CohortError, JdlError
 from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
@@ -60,6 +61,9 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     tokens: dict[str, str] = json.loads(settings.tokens.get_secret_value() or "{}")
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
+    # HTTP metrics (http_requests_total by route template, method and status class; latency and
+    # sizes) from a maintained library, served on /metrics below; JdlApiServerErrors reads them
+    Instrumentator(excluded_handlers=["/metrics", "/healthz"]).instrument(app)
 
     def principal(request: Request) -> Principal:
         auth = request.headers.get("authorization", "")

@@ -4,7 +4,7 @@ per-submission labels (labels are stage names, reason codes and topic names only
 Two rules keep the alerts honest (deploy/prometheus/rules, tested by deploy/prometheus/tests):
 
 * Every labelled child an alert or a panel reads is created at 0 when the process starts
-  (``prepare_stage``, ``prepare_purge``, ``prepare_intake_worker``, ``prepare_api``).
+  (``prepare_stage``, ``prepare_purge``, ``prepare_intake_worker``).
   prometheus_client creates a child at its first increment, so without this a series first
   appears at 1 and ``increase()`` reads 0: the first dead letter or failure after a start would
   never alert.
@@ -116,7 +116,3 @@ def prepare_intake_worker(stage_age_warning_seconds: float, dead_letter_topics: 
     for topic in dead_letter_topics:
         DEAD_LETTERED.labels(topic)
 
-
-def prepare_api(refusal_reasons: Iterable[str]) -> None:
-    for reason in refusal_reasons:
-        SUBMISSIONS_REFUSED.labels(reason)
