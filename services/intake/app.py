@@ -20,7 +20,7 @@ from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake")
 APP_ID = "jdl-intake"
-PURGE_GRACE_SECONDS = 3600.0   # a finished submission not purged within an hour is overdue
+PURGE_GRACE_SECONDS = 3600.0   # default: a finished submission not purged within an hour is overdue
 
 
 def create_app(settings: IntakeSettings) -> faust.App:
@@ -64,7 +64,8 @@ def create_app(settings: IntakeSettings) -> faust.App:
     @app.timer(interval=5.0)
     async def publish_gauges() -> None:
         records = await asyncio.to_thread(status.all_statuses, store)
-        update_gauges(records, datetime.now(timezone.utc), settings.infra.retention_days)
+        update_gauges(records, datetime.now(timezone.utc), settings.infra.retention_days,
+                      settings.purge_grace_seconds)
 
     app.jdl_send = send  # type: ignore[attr-defined]
     return app
@@ -79,7 +80,8 @@ def _count_transition(before: dict | None, after: dict) -> None:
     # fell due; observing it here too would count every purge twice
 
 
-def update_gauges(records: list[dict], now: datetime, retention_days: float) -> None:
+def update_gauges(records: list[dict], now: datetime, retention_days: float,
+                  purge_grace_seconds: float = PURGE_GRACE_SECONDS) -> None:
     metrics.register_queue_gauges()   # this process alone exports the queue gauges
     view = status.queue_view(records, now)
     for stage, n in view["by_stage"].items():
@@ -102,6 +104,6 @@ def update_gauges(records: list[dict], now: datetime, retention_days: float) -> 
         if (now - received).total_seconds() > retention_days * 86400:
             overdue += 1
         elif r["state"] in status.TERMINAL and r.get("completed_at") and \
-                (now - status.parse_iso(r["completed_at"])).total_seconds() > PURGE_GRACE_SECONDS:
+                (now - status.parse_iso(r["completed_at"])).total_seconds() > purge_grace_seconds:
             overdue += 1
     metrics.PURGES_OVERDUE.set(overdue)

@@ -22,5 +22,8 @@ class IntakeSettings(BaseSettings):
     # JdlStageSlow warns when a submission has spent this long in one stage (reports take
     # seconds; an hour in one stage means a stuck partition or worker). Exported as a gauge.
     stage_age_warning_seconds: float = Field(default=3600.0, gt=0)
+    # A finished submission not purged this long after it finished counts as an overdue purge
+    # (jdl_purges_overdue, JdlPurgeOverdue). The purge normally takes a second.
+    purge_grace_seconds: float = Field(default=3600.0, gt=0)
     web_port: int = 6066    # the intake worker (status agent): health and /metrics
     web_host: str = "127.0.0.1"

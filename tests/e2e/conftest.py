@@ -25,7 +25,10 @@ def rt(tmp_path_factory, s3_server):
     runtime = EmbeddedRuntime(var_dir=tmp_path_factory.mktemp("e2e") / "var", people=PEOPLE, seed=5,
                               store_url=f"s3://{bucket}", s3_endpoint=s3_server.endpoint,
                               linkage_workers=2, quiet=True,
-                              extra_env={"JDL_S3_ACCESS_KEY": "test", "JDL_S3_SECRET_KEY": "test"})
+                              extra_env={"JDL_S3_ACCESS_KEY": "test", "JDL_S3_SECRET_KEY": "test",
+                                         # overdue-purge gauge after 2 s, not 1 h: the alert
+                                         # test (test_alerts_e2e) can see a purge left pending
+                                         "JDL_INTAKE_PURGE_GRACE_SECONDS": "2"})
     with runtime:
         runtime.store = S3Store(s3_server.endpoint, bucket, "test", "test")
         yield runtime
