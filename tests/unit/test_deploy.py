@@ -1020,3 +1020,121 @@ class TestGrafana:
         path = tmp_path / "dashboard-queries.yml"
         path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
         run_promtool(promtool, "check", "rules", str(path))
+
+
+# --- the dashboard's turnaround and stage-time panels on real and day-scale data --------------
+RECORDED = PROM / "tests" / "recorded"
+
+
+def histogram_input_series(exposition: str, job: str, instance: str) -> list[dict[str, str]]:
+    """promtool input series: every counter and histogram sample of a scrape, 0 for ten minutes
+    (the process just started) then the scraped value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for family in text_string_to_metric_families(exposition):
+        if family.type not in ("counter", "histogram"):
+            continue
+        for s in family.samples:
+            if s.name.endswith("_created"):
+                continue
+            labels = dict(s.labels, job=job, instance=instance)
+            body = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            out.append({"series": f"{s.name}{{{body}}}", "values": f"0x10 {s.value!r}x50"})
+    return out
+
+
+def quantile_bucket(expositions: str | list[str], name: str, q: float,
+                    **labels: str) -> tuple[float, float]:
+    """The bucket (lower, upper] that histogram_quantile(q) of the summed scrapes interpolates in."""
+    from collections import Counter as Tally
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    summed: Tally[float] = Tally()
+    for text in [expositions] if isinstance(expositions, str) else expositions:
+        for f in text_string_to_metric_families(text):
+            for s in f.samples:
+                if s.name == f"{name}_bucket" and all(s.labels.get(k) == v for k, v in labels.items()):
+                    summed[float(s.labels["le"])] += s.value
+    buckets = sorted(summed.items())
+    total = buckets[-1][1]
+    assert total > 0, f"{name} {labels}: no observation in the scrape"
+    lower = 0.0
+    for upper, cumulative in buckets:
+        if cumulative >= q * total:
+            return lower, upper
+        lower = upper
+    raise AssertionError("unreachable")
+
+
+def in_range_test(expr: str, lo: float, hi: float, eval_time: str = "60m") -> dict[str, Any]:
+    """promtool expression test: `expr` has one sample and lo <= value <= hi."""
+    return {"expr": f"count(({expr}) >= {lo!r} <= {hi!r})", "eval_time": eval_time,
+            "exp_samples": [{"labels": "{}", "value": 1}]}
+
+
+def run_panel_test(promtool: str, tmp_path: Path, series: list[dict], checks: list[dict]) -> None:
+    doc = {"rule_files": [str(PROM / "rules" / "recording.yml"), str(PROM / "rules" / "turnaround-sla.yml")],
+           "evaluation_interval": "1m",
+           "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}]}
+    path = tmp_path / "panels_test.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_promtool(promtool, "test", "rules", str(path), cwd=tmp_path)
+
+
+class TestDashboardResolution:
+    def panel_exprs(self) -> set[str]:
+        d = json.loads((GRAFANA / "dashboards" / "jdl-queue.json").read_text())
+        return {t["expr"] for _, t in dashboard_targets(d)}
+
+    def test_second_scale_turnaround_and_stage_times_of_a_recorded_run(self, promtool, tmp_path):
+        """The recorded scrape of a real run (a report in a few seconds): the turnaround panels
+        read a value in the bucket of the real turnaround (at most 10 s, where the old 60 s first
+        bucket read 30 s and 57 s), and each stage's 95th percentile reads within its bucket."""
+        assert {"jdl:turnaround_seconds:p50_28d", "jdl:turnaround_seconds:p95_28d",
+                "stage:jdl_stage_duration_seconds:p95_1h"} <= self.panel_exprs()
+        series, checks = [], []
+        scrapes = {p.stem: p.read_text() for p in RECORDED.glob("*.prom")}
+        assert {"intake", "linkage", "matching", "reporting", "purge"} <= set(scrapes)
+        for name, text in scrapes.items():
+            series += histogram_input_series(text, f"jdl-{name.split('-')[0]}", f"{name}:1")
+        intake = scrapes["intake"]
+        for q, rule in ((0.5, "jdl:turnaround_seconds:p50_28d"), (0.95, "jdl:turnaround_seconds:p95_28d")):
+            lo, hi = quantile_bucket(intake, "jdl_turnaround_seconds", q)
+            assert hi <= 10, "the recorded run's reports took seconds"
+            checks.append(in_range_test(rule, lo, hi))
+        checks.append({"expr": "jdl:turnaround_within_14d:ratio28d", "eval_time": "60m",
+                       "exp_samples": [{"labels": "jdl:turnaround_within_14d:ratio28d", "value": 1}]})
+        for stage in ("linkage", "matching", "reporting", "purge"):
+            replicas = [text for name, text in scrapes.items() if name.split("-")[0] == stage]
+            lo, hi = quantile_bucket(replicas, "jdl_stage_duration_seconds", 0.95, stage=stage)
+            checks.append(in_range_test(f'stage:jdl_stage_duration_seconds:p95_1h{{stage="{stage}"}}', lo, hi))
+        run_panel_test(promtool, tmp_path, series, checks)
+
+    def test_day_scale_turnarounds_read_between_the_day_buckets(self, promtool, tmp_path):
+        from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+        registry = CollectorRegistry()
+        h = Histogram("jdl_turnaround_seconds", "t", buckets=metrics.TURNAROUND_BUCKETS, registry=registry)
+        day = metrics.DAY
+        for days in (2.5, 8, 8.5, 9, 9.2, 9.5, 11, 12, 13, 15):    # one past the 14-day level
+            h.observe(days * day)
+        text = generate_latest(registry).decode()
+        series = histogram_input_series(text, "jdl-intake", "intake:6066")
+        p50, p95 = quantile_bucket(text, "jdl_turnaround_seconds", 0.5), \
+            quantile_bucket(text, "jdl_turnaround_seconds", 0.95)
+        # the 10-day warning line has its own bucket edge: the median (9.1 d) reads 7-10 days
+        assert p50 == (7 * day, 10 * day) and p95 == (14 * day, float("inf"))
+        checks = [in_range_test("jdl:turnaround_seconds:p50_28d", *p50),
+                  # above the highest bucket histogram_quantile answers its bound: "14 days or more"
+                  {"expr": "jdl:turnaround_seconds:p95_28d", "eval_time": "60m",
+                   "exp_samples": [{"labels": "jdl:turnaround_seconds:p95_28d", "value": 14 * day}]},
+                  {"expr": "jdl:turnaround_within_14d:ratio28d", "eval_time": "60m",
+                   "exp_samples": [{"labels": "jdl:turnaround_within_14d:ratio28d", "value": 0.9}]}]
+        run_panel_test(promtool, tmp_path, series, checks)
+
+    def test_buckets_span_seconds_to_fourteen_days_and_milliseconds_for_stages(self):
+        t = metrics.TURNAROUND_BUCKETS
+        assert t[:6] == (1, 2.5, 5, 10, 30, 60) and t[-2:] == (10 * metrics.DAY, 14 * metrics.DAY)
+        assert list(t) == sorted(t) and metrics.STAGE_BUCKETS[0] == 0.005
