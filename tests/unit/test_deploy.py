@@ -107,7 +107,9 @@ def fake_secret_values() -> dict[str, str]:
     return {"JDL_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
             "JDL_S3_ACCESS_KEY": "prod-" + os.urandom(8).hex(),
             "JDL_S3_SECRET_KEY": os.urandom(20).hex(),
-            "JDL_INTAKE_TOKENS": json.dumps({os.urandom(16).hex(): "ops"})}
+            "JDL_INTAKE_TOKENS": json.dumps({os.urandom(16).hex(): "ops"}),
+            "JDL_KAFKA_SASL_USERNAME": "jdl-services",
+            "JDL_KAFKA_SASL_PASSWORD": os.urandom(16).hex()}
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
@@ -217,9 +219,34 @@ SCALEDOBJECT_SCHEMA = {
 }
 
 
+# KEDA's TriggerAuthentication (keda.sh/v1alpha1): the secretTargetRef form used here.
+TRIGGERAUTH_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {"type": "object", "additionalProperties": False, "required": ["secretTargetRef"],
+                 "properties": {"secretTargetRef": {"type": "array", "minItems": 1, "items": {
+                     "type": "object", "additionalProperties": False,
+                     "required": ["parameter", "name", "key"],
+                     "properties": {"parameter": {"type": "string"}, "name": {"type": "string"},
+                                    "key": {"type": "string"}}}}}},
+    },
+}
+SCALEDOBJECT_SCHEMA["properties"]["spec"]["properties"]["triggers"]["items"]["properties"][
+    "authenticationRef"] = {"type": "object", "additionalProperties": False, "required": ["name"],
+                            "properties": {"name": {"type": "string"},
+                                           "kind": {"enum": ["TriggerAuthentication",
+                                                             "ClusterTriggerAuthentication"]}}}
+
+
 def validate_object(obj: dict[str, Any]) -> None:
     if obj["kind"] == "ScaledObject":
         jsonschema.validate(obj, SCALEDOBJECT_SCHEMA)
+    elif obj["kind"] == "TriggerAuthentication":
+        jsonschema.validate(obj, TRIGGERAUTH_SCHEMA)
     else:
         k8s_validate(obj)
 
@@ -1138,3 +1165,180 @@ class TestDashboardResolution:
         t = metrics.TURNAROUND_BUCKETS
         assert t[:6] == (1, 2.5, 5, 10, 30, 60) and t[-2:] == (10 * metrics.DAY, 14 * metrics.DAY)
         assert list(t) == sorted(t) and metrics.STAGE_BUCKETS[0] == 0.005
+
+
+# --- production shape: purge, Ingress, NetworkPolicy, Kafka replication and security ---------
+def env_set_in_deploy(rendered: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """Every JDL_* variable deploy/ sets: k8s (base and both overlays, ConfigMaps, Secret template,
+    container env), compose (services and .env.example) and the Dockerfile."""
+    names: set[str] = set()
+    template = load_yaml_docs(K8S / "base" / "secret.example.yaml")[0]
+    names |= set(template["stringData"])
+    for objs in [base_objects()] + list(rendered.values()):
+        for cm in by_kind(objs, "ConfigMap").values():
+            names |= set(cm.get("data") or {})
+        for kind in ("Deployment", "Job"):
+            for obj in by_kind(objs, kind).values():
+                for c in obj["spec"]["template"]["spec"]["containers"]:
+                    names |= {e["name"] for e in c.get("env", [])}
+    doc = compose_doc()
+    for svc in doc["services"].values():
+        env = svc.get("environment") or {}
+        names |= set(env if isinstance(env, dict) else [e.split("=")[0] for e in env])
+    names |= set(env_file(COMPOSE.parent / ".env.example"))
+    dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
+    names |= set(re.findall(r"\b(JDL_[A-Z0-9_]+)=", dockerfile))
+    return {n for n in names if n.startswith("JDL_")}
+
+
+# Read by a setting but deliberately set nowhere in deploy/ (the reason is the value).
+NOT_SET_IN_DEPLOY = {
+    "JDL_KAFKA_SSL_CAFILE": "a path to a mounted CA file; only with a private CA (deploy/README.md)",
+}
+
+
+class TestProductionShape:
+    def test_every_variable_set_in_deploy_is_read_and_every_setting_is_set(self, rendered):
+        read = set().union(*(env_names(settings_class(s)) for s in SERVICE_DIRS))
+        set_in_deploy = env_set_in_deploy(rendered)
+        assert set_in_deploy - read == set(), "set in deploy/ but read by no settings class"
+        missing = read - set_in_deploy - set(NOT_SET_IN_DEPLOY)
+        assert missing == set(), f"read by a settings class but set nowhere in deploy/: {sorted(missing)}"
+
+    def test_purge_is_one_pod_replaced_by_recreate_and_never_scaled(self, rendered):
+        for objs in [base_objects()] + list(rendered.values()):
+            purge = by_kind(objs, "Deployment")["purge"]
+            assert purge["spec"]["strategy"] == {"type": "Recreate"}
+            assert purge["spec"]["replicas"] == 1
+            for scaler in by_kind(objs, "ScaledObject").values():
+                assert scaler["spec"]["scaleTargetRef"]["name"] != "purge"
+            assert "HorizontalPodAutoscaler" not in {o["kind"] for o in objs}
+        assert "never scaled" in (K8S / "base" / "deployment-purge.yaml").read_text()
+
+    def test_prod_ingress_routes_the_public_api_only(self, rendered):
+        from services.intake.api import create_api
+        from services.intake.settings import IntakeSettings
+        from jdl_infra.objectstore import MemoryStore
+
+        [ingress] = by_kind(rendered["prod"], "Ingress").values()
+        paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"]
+                 for p in rule["http"]["paths"]]
+
+        def routed(url: str) -> bool:
+            for path, kind in paths:
+                if kind == "Exact" and url == path:
+                    return True
+                if kind == "Prefix" and (url == path or url.startswith(path.rstrip("/") + "/")):
+                    return True
+            return False
+
+        for private in ("/metrics", "/docs", "/redoc", "/openapi.json", "/healthz", "/docs/oauth2-redirect"):
+            assert not routed(private), f"the prod Ingress publishes {private}"
+        api = create_api(IntakeSettings(), MemoryStore(), None, lambda e: None)
+        public = {r.path for r in api.routes if r.path.startswith("/v1/") or r.path in ("/", "/status", "/catalogue")}
+        for url in public:
+            assert routed(url.replace("{sid}", "sub-0").replace("{format}", "pdf")), f"{url} is not routed"
+
+    def test_only_prometheus_reaches_the_workers(self, rendered):
+        for objs in [base_objects()] + list(rendered.values()):
+            policies = by_kind(objs, "NetworkPolicy")
+            workers = policies["workers-scraped-by-prometheus-only"]
+            selector = workers["spec"]["podSelector"]["matchLabels"]
+            for name, d in workload_deployments(objs).items():
+                labels = d["spec"]["template"]["metadata"]["labels"]
+                if name != "intake-api":
+                    assert selector.items() <= labels.items(), f"{name} is not covered"
+                    ports = {p["name"] for p in d["spec"]["template"]["spec"]["containers"][0]["ports"]}
+                    assert ports == {"web"}
+            [rule] = workers["spec"]["ingress"]
+            [peer] = rule["from"]
+            assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+            assert [p["port"] for p in rule["ports"]] == ["web"]
+            assert "intake-api-from-ingress-and-prometheus" in policies
+
+    def test_replication_three_with_two_in_sync_in_prod_and_one_for_a_single_broker(self, rendered):
+        topics_doc = yaml.safe_load((DEPLOY / "kafka" / "topics.yaml").read_text())
+        prod = by_kind(rendered["prod"], "ConfigMap")["jdl-config"]["data"]
+        assert prod["JDL_KAFKA_REPLICATION_FACTOR"] == str(topics_doc["replication_factor"]) == "3"
+        assert topics_doc["min_insync_replicas"] == 2
+        assert int(prod["JDL_KAFKA_TOPIC_WAIT_SECONDS"]) > 0
+        dev = by_kind(rendered["dev"], "ConfigMap")["jdl-config"]["data"]
+        assert dev["JDL_KAFKA_REPLICATION_FACTOR"] == "1"
+        dev_job = by_kind(rendered["dev"], "Job")["kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
+        assert dev_job["command"][-2:] == ["--replication-factor", "1"]
+        env = interpolate(compose_doc(), filled_env())["services"]["linkage"]["environment"]
+        assert env["JDL_KAFKA_REPLICATION_FACTOR"] == "1"
+        assert "--replication-factor" in compose_doc()["services"]["kafka-topics"]["command"]
+
+    def test_kafka_security_reaches_the_job_the_services_and_keda(self, rendered, monkeypatch):
+        prod = rendered["prod"]
+        config = by_kind(prod, "ConfigMap")["jdl-config"]["data"]
+        assert config["JDL_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        secrets = fake_secret_values()
+        job = by_kind(prod, "Job")["kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
+        job_env = container_env(job, prod, secrets)
+        for key in ("JDL_KAFKA_BOOTSTRAP", "JDL_KAFKA_SECURITY_PROTOCOL", "JDL_KAFKA_SASL_MECHANISM",
+                    "JDL_KAFKA_SASL_USERNAME", "JDL_KAFKA_SASL_PASSWORD"):
+            assert key in job_env, f"the kafka-topics Job lacks {key}"
+        # what apply_topics would connect with (it reads InfraSettings from the same variables)
+        from jdl_infra.kafka_io import client_security
+
+        infra = build_settings(InfraSettings, job_env, monkeypatch)
+        security = client_security(infra)
+        assert security["security_protocol"] == "SASL_SSL"
+        assert security["sasl_plain_username"] == secrets["JDL_KAFKA_SASL_USERNAME"]
+        for name, d in workload_deployments(prod).items():
+            env = container_env(d["spec"]["template"]["spec"]["containers"][0], prod, secrets)
+            assert env["JDL_KAFKA_SASL_PASSWORD"] == secrets["JDL_KAFKA_SASL_PASSWORD"], name
+        [trigger] = by_kind(prod, "ScaledObject")["linkage"]["spec"]["triggers"]
+        keda_sasl = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256", "PLAIN": "plaintext"}
+        assert trigger["metadata"]["sasl"] == keda_sasl[config["JDL_KAFKA_SASL_MECHANISM"]]
+        assert trigger["metadata"]["tls"] == "enable"
+        assert re.fullmatch(r"\d+\.\d+\.\d+", trigger["metadata"]["version"])
+        auth = by_kind(prod, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+        refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+        template = load_yaml_docs(K8S / "base" / "secret.example.yaml")[0]
+        assert refs["username"]["key"] == "JDL_KAFKA_SASL_USERNAME" in template["stringData"]
+        assert refs["password"]["key"] == "JDL_KAFKA_SASL_PASSWORD" in template["stringData"]
+        # base and dev: plaintext, no authentication, but the version is still pinned
+        for objs in (base_objects(), rendered["dev"]):
+            [t] = by_kind(objs, "ScaledObject")["linkage"]["spec"]["triggers"]
+            assert "authenticationRef" not in t and t["metadata"]["version"] == trigger["metadata"]["version"]
+
+    def test_compose_delivers_alerts_to_an_alertmanager(self):
+        services = compose_doc()["services"]
+        am = services["alertmanager"]
+        assert am["image"].startswith("prom/alertmanager:v")
+        assert "../alertmanager:/etc/alertmanager:ro" in am["volumes"]
+        config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+        [target] = [t for a in config["alerting"]["alertmanagers"] for sc in a["static_configs"]
+                    for t in sc["targets"]]
+        host, port = target.split(":")
+        assert host == "alertmanager" and f"127.0.0.1:{port}:{port}" in am["ports"]
+        assert services["prometheus"]["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+        routing = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+        receivers = {r["name"] for r in routing["receivers"]}
+        assert routing["route"]["receiver"] in receivers
+        for sub in routing["route"]["routes"]:
+            assert sub["receiver"] in receivers
+        # every severity the rules use has a route
+        severities = {r["labels"]["severity"] for r in all_rules() if "alert" in r}
+        routed = {m.split("=")[1].strip().strip('"') for sub in routing["route"]["routes"]
+                  for m in sub["matchers"] if m.startswith("severity")}
+        assert severities - routed <= {"warning"}     # warning: the default route
+
+    def test_object_store_image_is_built_from_the_release_that_fixes_cve_2025_62506(self):
+        fixed = "RELEASE.2025-10-15T17-29-55Z"
+        dockerfile = (DEPLOY / "docker" / "minio.Dockerfile").read_text()
+        assert f"ARG MINIO_RELEASE={fixed}" in dockerfile
+        assert re.search(r"^FROM \$\{GO_IMAGE\} AS build", dockerfile, re.M)
+        services = compose_doc()["services"]
+        for name in ("minio", "minio-init"):
+            svc = services[name]
+            assert svc["image"] == f"jdl-minio:{fixed}", name
+            assert svc["build"]["dockerfile"] == "deploy/docker/minio.Dockerfile"
+        dev = (K8S / "overlays" / "dev" / "minio.yaml").read_text()
+        assert "minio/minio:" not in dev and "minio/mc:" not in dev
+        assert dev.count(f"jdl-minio:{fixed}") == 2
+        text = (DEPLOY / "README.md").read_text()
+        assert "CVE-2025-62506" in text
