@@ -63,6 +63,9 @@ class InfraSettings(BaseSettings):
     # One setting for both, so the alert cannot fire later than the sweep is due.
     retention_days: float = Field(default=30.0, gt=0, le=3650)
     log_level: str = "INFO"
+    # A worker's /healthz fails when it has held no partition for this long (from its start, or
+    # since it last held one): the probes then restart it. Above the slowest first assignment.
+    health_assignment_grace_seconds: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> "InfraSettings":
