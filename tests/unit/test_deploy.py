@@ -1342,3 +1342,13 @@ class TestProductionShape:
         assert dev.count(f"jdl-minio:{fixed}") == 2
         text = (DEPLOY / "README.md").read_text()
         assert "CVE-2025-62506" in text
+
+    def test_disruption_budgets_never_block_a_drain(self, rendered):
+        """A budget that allows no disruption for the replicas it selects blocks every drain."""
+        for overlay, objs in rendered.items():
+            deployments = by_kind(objs, "Deployment")
+            for name, pdb in by_kind(objs, "PodDisruptionBudget").items():
+                replicas = deployments[name]["spec"].get("replicas", 1)   # KEDA: at least 1
+                spec = pdb["spec"]
+                allowed = spec["maxUnavailable"] if "maxUnavailable" in spec else replicas - spec["minAvailable"]
+                assert allowed >= 1, f"{overlay}: PodDisruptionBudget {name} allows no disruption"
