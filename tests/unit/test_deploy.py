@@ -833,6 +833,22 @@ class TestKafkaTopics:
                 assert "compact" in changelog["config"]["cleanup.policy"]
         assert "jdl-intake-status-changelog" in entries
 
+    def test_workers_wait_for_exactly_the_topics_the_job_declares(self):
+        """The start-up check (jdl_infra.preflight) waits for topics by name: each must be one
+        the kafka-topics Job creates, or the worker would wait for ever and refuse to start."""
+        from jdl_infra.preflight import required_topics
+
+        declared = {t["name"] for t in yaml.safe_load((DEPLOY / "kafka" / "topics.yaml").read_text())["topics"]}
+        for service, app_id in app_ids_in_code().items():
+            source = (ROOT / "services" / service / "app.py").read_text()
+            tables = re.findall(r'\.Table\(\s*"([A-Za-z0-9_.-]+)"', source)
+            main = (ROOT / "services" / service / "__main__.py").read_text()
+            assert "run_preflight(settings.infra, APP_ID" in main, f"{service} starts without the check"
+            for table in tables:
+                assert f'tables=["{table}"]' in main, f"{service}: preflight misses table {table}"
+            missing = set(required_topics(app_id, tables)) - declared
+            assert not missing, f"{service} would wait for undeclared topics {sorted(missing)}"
+
     def test_nothing_about_a_submission_outlives_the_bounds(self):
         day = 86400 * 1000
         purge_retention_ms = InfraSettings.model_fields["retention_days"].default * day
