@@ -128,6 +128,7 @@ def create_app(settings: PurgeSettings) -> faust.App:
         metrics.RECONCILE_ACTIONS.labels(action)
     for result in ("ok", "error"):
         metrics.RECONCILE_RUNS.labels(result)
+    metrics.RECONCILE_INTERVAL.set(settings.reconcile_interval_seconds)
 
     @app.task
     async def reconcile_loop() -> None:

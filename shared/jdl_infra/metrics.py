@@ -70,6 +70,8 @@ RECONCILE_DURATION = Histogram("jdl_reconcile_duration_seconds", "Time of one re
                                buckets=STAGE_BUCKETS)
 RECONCILE_LAST_SUCCESS = Gauge("jdl_reconcile_last_success_timestamp_seconds",
                                "Unix time of the last reconciler pass that completed")
+RECONCILE_INTERVAL = Gauge("jdl_reconcile_interval_seconds",
+                           "Configured interval of the reconciler (JdlReconcilerLate compares with it)")
 UPLOADS_UNAVAILABLE = Counter("jdl_uploads_unavailable_total",
                               "Uploads answered 503 because the broker did not take the event")
 RECONCILE_ACTION_KINDS = ("purge_terminal", "redrive", "fail_stalled", "purge_orphan", "status_repair")

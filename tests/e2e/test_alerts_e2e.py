@@ -157,10 +157,18 @@ def test_alerts_fire_for_what_happened_and_nothing_else(rt, prometheus, tmp_path
     alerts = active_alerts(url)
     firing = {(a["labels"]["alertname"], a["labels"].get("topic")) for a in alerts if a["state"] == "firing"}
     assert ("JdlDeadLetters", topics.COHORT_LINKED) in firing
-    # nothing else, pending or firing; JdlDeadLetters only for topics that really dead-lettered
-    others = [a for a in alerts if a["labels"]["alertname"] != "JdlDeadLetters"]
-    assert others == [], others
+
+    def counted(name: str, **labels: str) -> bool:
+        return any((sample(s, name, **labels) or 0) > 0 for s in scraped.values())
+
+    # Nothing else, pending or firing, unless a counter in the scrapes shows it happened in this
+    # runtime (other tests of the session may kill brokers or workers before this one runs).
+    justified = {
+        "JdlDeadLetters": lambda a: counted("jdl_dead_lettered_messages_total", topic=a["labels"]["topic"]),
+        "JdlSubmissionsStalled": lambda a: counted("jdl_reconcile_actions_total", action="fail_stalled"),
+        "JdlStageSendsFailing": lambda a: counted("jdl_stage_send_failures_total", stage=a["labels"]["stage"]),
+    }
     for a in alerts:
-        topic = a["labels"]["topic"]
-        assert any((sample(s, "jdl_dead_lettered_messages_total", topic=topic) or 0) > 0
-                   for s in scraped.values()), a
+        name = a["labels"]["alertname"]
+        assert name in justified and justified[name](a), f"false alert: {a}"
+    assert not any(a["labels"]["alertname"] == "JdlPurgeOverdue" for a in alerts)
