@@ -54,6 +54,8 @@ RETENTION_SWEEP_LAST_RUN = Gauge("jdl_retention_sweep_last_run_timestamp_seconds
                                  "Unix time the retention sweep last finished")
 RETENTION_SWEEP_INTERVAL = Gauge("jdl_retention_sweep_interval_seconds",
                                  "Configured interval of the retention sweep")
+AUDIT_UNREADABLE = Gauge("jdl_audit_unreadable_entries",
+                         "Audit log entries the purge service could not read (skipped; run jdl audit verify)")
 
 # Delivery and reconciliation (issue 14): the store is the system of record, so anything the broker
 # lost is found again by the reconciler; these count what it had to do.

@@ -18,6 +18,7 @@ DEV_S3_SECRET_KEY = "jdl-dev-secret"
 # Published in git (deploy/k8s/overlays/dev/dev-secrets.env): refused in production.
 DEV_MASTER_KEY = "ZGV2ZWxvcG1lbnQtb25seS1ub3QtYS1zZWNyZXQtISE="
 DEV_TOKENS = frozenset({"dev-ops-token", "dev-org-token"})
+DEV_CHECKPOINT_SIGNING_KEY = "ZGV2LWNoZWNrcG9pbnQta2V5LW5vdC1hLXNlY3JldCE="
 # Env prefixes of the service settings classes (services/<name>/settings.py).
 SERVICE_PREFIXES = ("JDL_INTAKE_", "JDL_LINKAGE_", "JDL_MATCHING_", "JDL_REPORTING_", "JDL_PURGE_")
 
@@ -53,6 +54,10 @@ class InfraSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: SecretStr = SecretStr(DEV_S3_ACCESS_KEY)
     s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET_KEY)
+    # How the audit log's conditional creates are made on S3: "auto" sends If-None-Match: *
+    # when the endpoint honours it (checked once) and falls back to a lease object otherwise;
+    # "lease" always uses the lease (an S3-compatible store known to ignore the header).
+    s3_conditional_writes: Literal["auto", "lease"] = "auto"
     # 32-byte key, base64; wraps every per-submission data key. No default: the services that
     # encrypt or decrypt (intake API, linkage, matching) refuse to start without it
     # (jdl_infra.crypto.MasterKey.from_settings); purge and reporting never need it.

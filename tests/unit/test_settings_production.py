@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from jdl_infra.settings import DEV_MASTER_KEY, DEV_TOKENS, InfraSettings, unknown_variables
+from jdl_infra.settings import (DEV_CHECKPOINT_SIGNING_KEY, DEV_MASTER_KEY, DEV_TOKENS, InfraSettings,
+                                unknown_variables)
 from services.intake.settings import IntakeSettings
 from services.linkage.settings import LinkageSettings
 from services.purge.settings import PurgeSettings
@@ -29,6 +30,7 @@ def prod_env(monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("JDL_ENVIRONMENT", "production")
     monkeypatch.setenv("JDL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("JDL_PURGE_CHECKPOINT_SIGNING_KEY", base64.b64encode(os.urandom(32)).decode())
     return monkeypatch
 
 
@@ -40,6 +42,15 @@ def test_the_refused_values_are_the_published_ones():
     published = dev_secrets()
     assert published["JDL_MASTER_KEY"] == DEV_MASTER_KEY
     assert set(json.loads(published["JDL_INTAKE_TOKENS"])) == DEV_TOKENS
+    assert published["JDL_PURGE_CHECKPOINT_SIGNING_KEY"] == DEV_CHECKPOINT_SIGNING_KEY
+
+
+def test_production_refuses_the_development_checkpoint_signing_key(prod_env):
+    prod_env.setenv("JDL_PURGE_CHECKPOINT_SIGNING_KEY", base64.b64encode(os.urandom(32)).decode())
+    assert PurgeSettings().infra.environment == "production"
+    prod_env.setenv("JDL_PURGE_CHECKPOINT_SIGNING_KEY", DEV_CHECKPOINT_SIGNING_KEY)
+    with pytest.raises(ValidationError, match="JDL_PURGE_CHECKPOINT_SIGNING_KEY: the development key"):
+        PurgeSettings()
 
 
 def test_production_refuses_the_development_master_key(prod_env):
@@ -87,6 +98,7 @@ def test_every_settings_field_is_a_known_variable():
     ("intake", {"JDL_INTAKE_TOKENS": json.dumps({"dev-ops-token": "ops"})}, "JDL_INTAKE_TOKENS"),
     ("reporting", {"JDL_REPORTING_SUPPRESION_THRESHOLD": "10"}, "JDL_REPORTING_SUPPRESION_THRESHOLD"),
     ("purge", {"JDL_KAFKA_REPLICATION_FACTOR": "0"}, "JDL_KAFKA_REPLICATION_FACTOR"),
+    ("purge", {"JDL_PURGE_CHECKPOINT_SIGNING_KEY": DEV_CHECKPOINT_SIGNING_KEY}, "JDL_PURGE_CHECKPOINT_SIGNING_KEY"),
 ])
 def test_entry_points_refuse_in_one_line_naming_the_variable(service, env, named, tmp_path):
     full = {k: v for k, v in os.environ.items() if not k.startswith("JDL_")}
