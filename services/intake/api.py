@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_core.errors import CohortError, JdlError
 from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
@@ -82,6 +83,12 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     parser = BoundedParser.from_settings(settings)   # XLSX in bounded child processes
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
+    # HTTP metrics (http_requests_total by route template, method and status class; latency and
+    # sizes) from a maintained library, served on /metrics below; JdlApiServerErrors reads them.
+    # A registry of this app's own: the library instruments only the first app of a process
+    # that uses the shared one.
+    http_metrics = CollectorRegistry(auto_describe=True)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz"], registry=http_metrics).instrument(app)
 
     def principal(request: Request) -> Principal:
         auth = request.headers.get("authorization", "")
@@ -132,7 +139,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     @app.get("/metrics")
     def metrics_page() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest() + generate_latest(http_metrics), media_type=CONTENT_TYPE_LATEST)
 
     async def record_refusal(sid: str, org_id: str, code: str, message: str, *,
                              notify: bool = True) -> None:
