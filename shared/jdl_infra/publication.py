@@ -31,13 +31,14 @@ RECORDS = "publication/records/"
 ENTRIES = "publication/entries/"
 CATALOGUE = "catalogue/"
 REPORT_FORMATS = ("html", "json", "pdf")
+PUBLICATION_PREFIX = "JDL_PUBLICATION_"
 
 
 class PublicationSettings(BaseSettings, PublicationPolicy):
     """The publication policy from the environment (prefix ``JDL_PUBLICATION_``), e.g.
     ``JDL_PUBLICATION_REVIEW_WORKING_DAYS=10``, ``JDL_PUBLICATION_CADENCE_MONTHS=3``,
     ``JDL_PUBLICATION_AUTO_PUBLISH=true`` (demo only; refused in production)."""
-    model_config = SettingsConfigDict(env_prefix="JDL_PUBLICATION_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=PUBLICATION_PREFIX, extra="ignore", frozen=True)
 
 
 def load_policy(environment: str = "development") -> PublicationPolicy:

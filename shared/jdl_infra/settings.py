@@ -102,8 +102,12 @@ class InfraSettings(BaseSettings):
 def known_variables(settings: BaseSettings) -> set[str]:
     """The JDL_* variables a service settings class reads: its own and InfraSettings'."""
     prefix = str(settings.model_config.get("env_prefix", "")).upper()
+    from .publication import PUBLICATION_PREFIX, PublicationSettings
+
     own = {(prefix + name).upper() for name in type(settings).model_fields if name != "infra"}
-    return own | {("JDL_" + name).upper() for name in InfraSettings.model_fields}
+    # the publication calendar is read by intake and reporting; every service knows its names
+    publication = {(PUBLICATION_PREFIX + name).upper() for name in PublicationSettings.model_fields}
+    return own | publication | {("JDL_" + name).upper() for name in InfraSettings.model_fields}
 
 
 def unknown_variables(settings: BaseSettings, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -279,3 +279,14 @@ def test_a_failed_re_render_stores_nothing_and_says_so(env, monkeypatch):
     assert "was not stored" in r.json()["error"]["message"] and "renderer down" not in r.text
     assert pub.read(store, sid).response is None
     assert store.get(pub.report_key(sid, "html")) == before
+
+
+def test_publication_variables_are_known_to_every_service_in_production():
+    from jdl_infra.settings import unknown_variables
+    from services.linkage.settings import LinkageSettings
+    from services.reporting.settings import ReportingSettings
+
+    env = {"JDL_PUBLICATION_REVIEW_WORKING_DAYS": "5", "JDL_PUBLICATION_CADENCE_MONTHS": "3",
+           "JDL_PUBLICATION_REVEIW_DAYS": "5"}          # the last one misspelt
+    for cls in (ReportingSettings, LinkageSettings, IntakeSettings):
+        assert unknown_variables(cls(), env) == ["JDL_PUBLICATION_REVEIW_DAYS"]
