@@ -24,7 +24,15 @@ from .errors import DataError, InvalidArgument, TooFewAnalysed
 from .matching import MatchResult, MatchSpec, match
 from .matching.balance import flag as balance_flag
 from .national import NationalData
-from .outcomes import AGE_BANDS, age_band, compare_outcomes, compare_subgroups, statements
+from .outcomes import (
+    AGE_BANDS,
+    age_band,
+    compare_further,
+    compare_outcomes,
+    compare_subgroups,
+    has_further_outcomes,
+    statements,
+)
 from .result import (
     AnalysisResult,
     Attrition,
@@ -275,6 +283,7 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
                  "period; check the setting, or submit more people")
 
     measures = compare_outcomes(result, spec)
+    further = compare_further(result, spec) if has_further_outcomes(result.matched) else []
     subgroups = compare_subgroups(result, spec)
     words = statements(measures, f"taking part in {programme.programme}")
     attr = _build_attrition(submitted, steps, result.n_treated, n_received, warnings)
@@ -311,10 +320,25 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         overlap=result.overlap,
         profile=profile(result),
         subgroups=subgroups,
+        further_measures=further,
+        window=_window(national, treated),
         statements=words,
         caveats=caveats,
         warnings=warnings,
     )
+
+
+def _window(national: NationalData, treated: pd.DataFrame) -> dict[str, Any]:
+    """The dataset's window (from its manifest) and the period of the analysed index events."""
+    try:
+        out: dict[str, Any] = national.window.to_dict()
+    except DataError:
+        out = {}
+    if "index_date" in treated.columns and len(treated):
+        dates = pd.to_datetime(treated["index_date"])
+        out["analysed_from"] = str(dates.min().date())
+        out["analysed_to"] = str(dates.max().date())
+    return out
 
 
 def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | None = None,

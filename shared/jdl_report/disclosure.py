@@ -367,7 +367,9 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
     outcome_group = _outcome_sensitive(rate, t)
     out = []
     for m in measures:
-        d = m.model_dump()
+        # only the fields the disclosed model knows: figures added to MeasureResult later (other
+        # intervals, null-result numbers) are not published until disclosure handles them
+        d = m.model_dump(include=set(DisclosedMeasure.model_fields))
         suppressed: list[str] = []
         note = None
         withheld = False
