@@ -23,6 +23,7 @@ from jdl_infra.ports import frame_to_bytes
 
 from . import status
 from .settings import IntakeSettings
+from .window import intake_window
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
@@ -123,9 +124,11 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         try:
             # parsing a large XLSX takes seconds: keep it off the event loop
             frame = await asyncio.to_thread(parse_upload, data, file.filename or "upload", max_bytes=limit)
+            window = intake_window(settings)   # from the dataset's manifest
             cohort = await asyncio.to_thread(
-                validate_cohort, frame, setting=prog.setting, coverage_start=settings.coverage_start,
-                coverage_end=settings.coverage_end, min_size=settings.min_cohort_size)
+                validate_cohort, frame, setting=prog.setting, coverage_start=window.start,
+                coverage_end=window.end, min_size=settings.min_cohort_size,
+                coverage_note=window.note)
         except CohortError as e:
             rejected = [_rejection(r) for r in getattr(e, "rejections", []) or []]
             return refuse(who, STATUS_OF_CODE.get(e.code, 422), e.code, str(e), rejected_rows=rejected)

@@ -15,8 +15,11 @@ class IntakeSettings(BaseSettings):
     api_port: int = 8080
     max_upload_bytes: int = 20 * 1024 * 1024
     min_cohort_size: int = 60
-    coverage_start: str = "2002-01-01"
-    coverage_end: str = "2010-12-31"
+    # Intervention dates accepted at upload. Unset (the default): the national dataset's own
+    # window from its manifest in JDL_DATA_DIR (intervention starts whose index event the data
+    # can follow up); set, they can only narrow it.
+    coverage_start: str | None = None
+    coverage_end: str | None = None
     # JSON object {token: org_id}; the org "ops" sees the operations queue.
     tokens: SecretStr = SecretStr("{}")
     web_port: int = 6066    # the intake worker (status agent): health and /metrics

@@ -355,7 +355,9 @@ def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | N
     from .linkage import link_cohort
 
     info = _programme_info(programme)
-    validated = validate_cohort(upload_df, setting=info.setting)
+    window = national.window     # intake's window comes from the dataset's manifest too
+    validated = validate_cohort(upload_df, setting=info.setting, coverage_start=window.index_start,
+                                coverage_end=window.intake_end, coverage_note=window.note())
     linkage = link_cohort(validated.rows, national)
     selection = select_index_events(linkage, validated.rows, national, info.setting)
     attrition = selection.to_attrition(invalid_rows=validated.counts.invalid,

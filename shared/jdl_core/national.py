@@ -55,6 +55,15 @@ class DataWindow:
         """True when the follow-up, not the index window, ends the intake window."""
         return self.last_analysable < self.index_end
 
+    def note(self) -> str:
+        """Why intake's window ends where it does (for the refusal of a row), or ""."""
+        if not self.followup_limited:
+            return ""
+        return (f"the national data follows outcomes up to {self.followup_end.isoformat()}, and "
+                f"each person needs {self.followup_days} days of follow-up and "
+                f"{self.proving_days} more for the conviction to be proven, so an intervention "
+                f"starting after {self.last_analysable.isoformat()} cannot be analysed")
+
     def to_dict(self) -> dict[str, Any]:
         return {"index_start": self.index_start.isoformat(), "index_end": self.index_end.isoformat(),
                 "followup_end": self.followup_end.isoformat(),
