@@ -23,6 +23,7 @@ from jdl_infra.ports import frame_to_bytes
 
 from . import status
 from .settings import IntakeSettings
+from .plan_route import router as plan_router
 from .window import intake_window
 
 log = logging.getLogger("jdl.intake.api")
@@ -76,6 +77,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         if rec is None or (not who.is_ops and rec["org_id"] != who.org_id):
             raise HTTPException(404, "no such submission for this organisation")
         return rec
+
+    app.include_router(plan_router)   # GET /v1/plan (services/intake/plan_route.py)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -58,6 +58,7 @@ def test_score_interval_covers_about_95_percent_at_the_edges(n, p_t, p_c):
     assert 0.93 <= coverage <= 0.98, coverage
 
 
+@pytest.mark.slow
 def test_wald_interval_undercovers_near_zero_where_the_score_interval_does_not():
     # why the method changed: at 2% the cluster-robust Wald interval covers about 92%
     wald = _coverage(100, 0.02, 0.02, "cluster_t")
