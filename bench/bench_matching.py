@@ -12,8 +12,9 @@ with risk. Each pool size runs in its own subprocess; peak RSS is that process's
         [--sizes 100000,1000000,5000000] [--r-sizes 100000,1000000]
 
 What is timed: ``match(treated, pool, MatchSpec())`` (propensity model, matching, weights,
-balance, overlap) + ``compare_outcomes`` (three measures, two-way cluster-robust CIs, 999 cluster
-bootstrap replicates). R: ``matchit()`` with the same settings (glm + nearest, k=5 with
+balance, overlap) + ``compare_outcomes`` and ``compare_further`` (the JDL's seven measures in 12
+rows plus days free: score or two-way cluster-robust intervals, the JDL t-test, 999 bootstrap
+replicates each). R: ``matchit()`` with the same settings (glm + nearest, k=5 with
 replacement, caliper 0.2 SD of the logit, exact on sex; disposal is constant in the custody pool), then ``summary()`` and the
 effect (``get_matches`` + ``lm`` + ``vcovCL(~subclass + person_key)``), reading the CSV excluded.
 """
@@ -88,7 +89,7 @@ def build_problem(data: str, size: int, seed: int = 7) -> tuple[pd.DataFrame, pd
 
 def child(data: str, size: int, r_csv: str | None) -> None:
     from jdl_core.matching import MatchSpec, match
-    from jdl_core.outcomes import compare_outcomes
+    from jdl_core.outcomes import compare_further, compare_outcomes
 
     treated, pool = build_problem(data, size)
     figures: dict[str, float | int] = {"pool_rows": size, "rss_before_mib": _rss_mib()}
@@ -110,6 +111,7 @@ def child(data: str, size: int, r_csv: str | None) -> None:
     result = match(treated, pool, spec)
     t1 = time.perf_counter()
     measures = compare_outcomes(result, spec)
+    compare_further(result, spec)        # JDL measures 4-7 and days free, same bootstrap
     t2 = time.perf_counter()
     figures.update(match_s=t1 - t0, outcomes_s=t2 - t1, total_s=t2 - t0, peak_rss_mib=_rss_mib(),
                    n_iter=result.propensity.n_iter_, matched=result.n_treated,

@@ -179,7 +179,7 @@ def cluster_vcov(y: np.ndarray, t: np.ndarray, w: np.ndarray,
 
 
 def _estimate(y: np.ndarray, t: np.ndarray, w: np.ndarray, subclass: np.ndarray,
-              person: np.ndarray, spec: MatchSpec, rng: np.random.Generator) -> Estimate:
+              person: np.ndarray, spec: MatchSpec, draws: "BootstrapDraws | None") -> Estimate:
     clusters = [subclass, person] if spec.cluster == "subclass+id" else [subclass]
     beta, V, sizes = cluster_vcov(y, t, w, clusters)
     var = V[1, 1]
@@ -193,55 +193,83 @@ def _estimate(y: np.ndarray, t: np.ndarray, w: np.ndarray, subclass: np.ndarray,
     p = float(2 * stats.t.sf(abs(diff) / se, df)) if se > 0 else float("nan")
     tm = float(np.sum(y[t]) / t.sum())
     cm = float(np.sum((w * y)[~t]) / np.sum(w[~t]))
-    boot = bootstrap_interval(y, t, w, subclass, person, spec, rng)
+    boot = draws.interval(y, t, w, subclass, person) if draws is not None else (None, None)
     return Estimate(tm, cm, diff, se, df, diff - q * se, diff + q * se, p, *boot)
+
+
+class BootstrapDraws:
+    """Bootstrap counts for one matched design, drawn once and shared by every measure.
+
+    Treated outcomes are resampled by matched set; comparison outcomes by person, so a person
+    serving several sets (or with several events) carries one bootstrap weight into all of
+    them. The matched design (who serves which set, with which weight) is held fixed, as the
+    analytic variance does. A measure on a subset of rows (re-offenders only) uses the same
+    draws restricted to its rows: the statistic of each bootstrap sample, computed on the subset.
+    """
+
+    def __init__(self, long: pd.DataFrame | None, spec: MatchSpec, rng: np.random.Generator, *,
+                 subclass: np.ndarray | None = None, person: np.ndarray | None = None,
+                 treated: np.ndarray | None = None) -> None:
+        if long is not None:
+            treated = long["treated"].to_numpy(dtype=bool)
+            subclass, person = long["subclass"].to_numpy(), long["person_key"].to_numpy()
+        assert subclass is not None and person is not None and treated is not None
+        self.level = spec.ci_level
+        self.sets = pd.Index(pd.unique(subclass[treated]))
+        self.people = pd.Index(pd.unique(person[~treated]))
+        reps = spec.bootstrap_reps
+        self.ks = _counts(rng, reps, len(self.sets)) if reps else None
+        self.kc = _counts(rng, reps, len(self.people)) if reps else None
+
+    def interval(self, y: np.ndarray, t: np.ndarray, w: np.ndarray, subclass: np.ndarray,
+                 person: np.ndarray) -> tuple[float | None, float | None]:
+        """Percentile interval of the difference for these rows; (None, None) when off or
+        degenerate."""
+        if self.ks is None or self.kc is None or len(self.sets) < 2 or len(self.people) < 2:
+            return None, None
+        s = self.sets.get_indexer(subclass[t])
+        c = self.people.get_indexer(person[~t])
+        if (s < 0).any() or (c < 0).any():
+            raise DataError("bootstrap rows are not part of the matched design they were drawn for")
+        S, C = len(self.sets), len(self.people)
+        Ty = np.bincount(s, weights=y[t], minlength=S)
+        Tn = np.bincount(s, minlength=S).astype(np.float64)
+        Cy = np.bincount(c, weights=(w * y)[~t], minlength=C)
+        Cw = np.bincount(c, weights=w[~t], minlength=C)
+        # one float32 product per group (the counts are float32; mixing in float64 would copy
+        # them on every call)
+        tt = self.ks @ np.column_stack([Ty, Tn]).astype(np.float32)
+        cc = self.kc @ np.column_stack([Cy, Cw]).astype(np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (tt[:, 0].astype(np.float64) / tt[:, 1] - cc[:, 0].astype(np.float64) / cc[:, 1])
+        ok = np.isfinite(out)
+        if ok.mean() < 0.9:
+            return None, None
+        alpha = 1 - self.level
+        lo, hi = np.quantile(out[ok], [alpha / 2, 1 - alpha / 2])
+        return float(lo), float(hi)
 
 
 def bootstrap_interval(y: np.ndarray, t: np.ndarray, w: np.ndarray, subclass: np.ndarray,
                        person: np.ndarray, spec: MatchSpec, rng: np.random.Generator
                        ) -> tuple[float | None, float | None]:
-    """Percentile interval of the difference from a bootstrap that respects shared controls.
-
-    Treated outcomes are resampled by matched set; comparison outcomes by person, so a person
-    serving several sets (or with several events) carries one bootstrap weight into all of
-    them. The matched design (who serves which set, with which weight) is held fixed, as the
-    analytic variance does. Returns (None, None) when switched off or degenerate.
-    """
-    reps = spec.bootstrap_reps
-    if reps == 0:
-        return None, None
-    tt = t.astype(bool)
-    _, s = np.unique(subclass[tt], return_inverse=True)
-    _, c = np.unique(person[~tt], return_inverse=True)
-    S, C = int(s.max()) + 1 if s.size else 0, int(c.max()) + 1 if c.size else 0
-    if S < 2 or C < 2:
-        return None, None
-    # per treated set: (sum of treated outcomes, treated count); per comparison person:
-    # (weighted outcome, weight) summed over every set the person serves
-    Ty = np.bincount(s, weights=y[tt], minlength=S)
-    Tn = np.bincount(s, minlength=S).astype(np.float64)
-    Cy = np.bincount(c, weights=(w * y)[~tt], minlength=C)
-    Cw = np.bincount(c, weights=w[~tt], minlength=C)
-    out = np.empty(reps)
-    chunk = max(1, 2_000_000 // max(S + C, 1))     # bound the count matrices to ~16 MB
-    for start in range(0, reps, chunk):
-        b = min(chunk, reps - start)
-        ks = _counts(rng, b, S)
-        kc = _counts(rng, b, C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + b] = (ks @ Ty) / (ks @ Tn) - (kc @ Cy) / (kc @ Cw)
-    ok = np.isfinite(out)
-    if ok.mean() < 0.9:
-        return None, None
-    alpha = 1 - spec.ci_level
-    lo, hi = np.quantile(out[ok], [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    """Percentile interval of the difference from a bootstrap that respects shared controls
+    (``BootstrapDraws``), for one outcome on its own."""
+    t = t.astype(bool)
+    draws = BootstrapDraws(None, spec, rng, subclass=subclass, person=person, treated=t)
+    return draws.interval(y, t, w, subclass, person)
 
 
 def _counts(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
-    """b rows of bootstrap counts (how often each of n units was drawn; each row sums to n)."""
-    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+    """b rows of bootstrap counts (how often each of n units was drawn; each row sums to n), as
+    float32 (exact for counts; halves the memory of b x n)."""
+    out = np.empty((b, n), dtype=np.float32)
+    chunk = max(1, 4_000_000 // max(n, 1))
+    for start in range(0, b, chunk):
+        m = min(chunk, b - start)
+        idx = rng.integers(0, n, size=(m, n)) + (np.arange(m) * n)[:, None]
+        out[start:start + m] = np.bincount(idx.ravel(), minlength=m * n).reshape(m, n)
+    return out
 
 
 def wilson_interval(p: float, n: float, z: float) -> tuple[float, float]:
@@ -364,7 +392,11 @@ def _derive(long: pd.DataFrame, names: set[str]) -> pd.DataFrame:
 
 
 def _measure(m: MeasureDef, long: pd.DataFrame, spec: MatchSpec,
-             rng: np.random.Generator) -> MeasureResult:
+             rng: np.random.Generator | BootstrapDraws | None = None) -> MeasureResult:
+    """One measure; ``rng`` is the analysis's shared bootstrap draws (or a generator to draw
+    them for this frame alone, or None when the bootstrap is off)."""
+    draws = (BootstrapDraws(long, spec, rng) if isinstance(rng, np.random.Generator)
+             and spec.bootstrap_reps else rng if isinstance(rng, BootstrapDraws) else None)
     t_all = long["treated"].to_numpy(dtype=bool)
     reoff = long["reoffended"].to_numpy(dtype=np.float64, na_value=np.nan) == 1
     if m.gated:
@@ -403,7 +435,7 @@ def _measure(m: MeasureDef, long: pd.DataFrame, spec: MatchSpec,
             code="no_variation", treated_events=events)
     w = sub["pair_weight"].to_numpy(dtype=np.float64)
     person = sub["person_key"].to_numpy()
-    e = _estimate(y, t, w, sub["subclass"].to_numpy(), person, spec, rng)
+    e = _estimate(y, t, w, sub["subclass"].to_numpy(), person, spec, draws)
     alpha = 1 - spec.ci_level
     others = [IntervalResult(method="cluster_t", difference=e.difference, ci_low=e.ci_low,
                              ci_high=e.ci_high, p_value=e.p_value if e.se > 0 else None,
@@ -454,11 +486,11 @@ def _measures(long: pd.DataFrame, spec: MatchSpec, seed_offset: int = 0,
     missing = sorted({m.column for m in defs} - set(long.columns))
     if missing:
         raise DataError(f"the matched data has no column(s) {missing}")
-    out = []
-    for i, m in enumerate(defs):
-        rng = np.random.default_rng([spec.random_state, seed_offset, i])
-        out.append(_measure(m, long, spec, rng))
-    return out
+    # one set of bootstrap draws for every measure of this matched design (drawing is the
+    # costly part; sharing it also makes the measures' bootstrap samples the same people)
+    draws = (BootstrapDraws(long, spec, np.random.default_rng([spec.random_state, seed_offset]))
+             if spec.bootstrap_reps else None)
+    return [_measure(m, long, spec, draws) for m in defs]
 
 
 def compare_outcomes(match_result: MatchResult, spec: MatchSpec | None = None) -> list[MeasureResult]:
