@@ -24,7 +24,7 @@ from jdl_infra.ports import frame_to_bytes
 from . import status
 from .settings import IntakeSettings
 from .plan_route import router as plan_router
-from .window import intake_window
+from .window import intake_window, window_router
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
@@ -79,6 +79,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         return rec
 
     app.include_router(plan_router)   # GET /v1/plan (services/intake/plan_route.py)
+    app.include_router(window_router(settings))   # GET /v1/window (services/intake/window.py)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

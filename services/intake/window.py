@@ -8,8 +8,11 @@ an index event could still be followed up, and says why when it cannot. The opti
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
+from typing import Any
+
+from fastapi import APIRouter
 
 from jdl_core.errors import DataError
 from jdl_core.national import DataWindow, data_window
@@ -25,6 +28,11 @@ class IntakeWindow:
     end: date
     note: str              # why the window ends where it does (refusal reason), or ""
     source: str            # "manifest" or "defaults" (no dataset readable here)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["start"], d["end"] = self.start.isoformat(), self.end.isoformat()
+        return d
 
 
 def intake_window(settings: IntakeSettings) -> IntakeWindow:
@@ -45,3 +53,14 @@ def intake_window(settings: IntakeSettings) -> IntakeWindow:
         if narrowed < end:
             end, note = narrowed, ""
     return IntakeWindow(start, end, note, source)
+
+
+def window_router(settings: IntakeSettings) -> APIRouter:
+    """GET /v1/window: the intervention dates accepted at upload and why (public, no data)."""
+    router = APIRouter()
+
+    @router.get("/v1/window")
+    def get_window() -> dict[str, Any]:
+        return intake_window(settings).to_dict()
+
+    return router

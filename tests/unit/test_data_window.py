@@ -88,6 +88,8 @@ def test_upload_refuses_interventions_the_data_cannot_follow_up(tmp_path):
     (reason,) = reasons
     assert "2002-01-01 to 2009-12-30" in reason and "follows outcomes up to 2011-06-30" in reason
     assert post(client, _csv_starting(2009)).status_code == 202
+    shown = client.get("/v1/window").json()
+    assert shown["end"] == "2009-12-30" and shown["source"] == "manifest" and shown["note"]
 
 
 def test_upload_accepts_2010_on_a_dataset_followed_up_to_2012(national_dir):
