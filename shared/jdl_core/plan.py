@@ -71,12 +71,23 @@ def _check(group_size: Any, setting: Any, rate: Any, comparison_ratio: Any) -> N
                               f"{comparison_ratio!r}")
 
 
+def manifest_rates(manifest: dict[str, Any]) -> dict[str, float]:
+    """The national rates by setting from a dataset manifest (``base_rates.by_disposal``)."""
+    by = (manifest.get("base_rates") or {}).get("by_disposal") or {}
+    return {k: float(v) for k, v in by.items() if k in DEFAULT_RATES and v is not None}
+
+
 def plan(group_size: int, setting: str, rate: float | None = None, *,
          comparison_ratio: float = DEFAULT_COMPARISON_RATIO, ci_level: float = 0.95,
-         power: float = POWER, seed: int = 0) -> Plan:
-    """Expected interval width and detectable difference for a group of ``group_size`` people."""
+         power: float = POWER, seed: int = 0,
+         national_rates: dict[str, float] | None = None) -> Plan:
+    """Expected interval width and detectable difference for a group of ``group_size`` people.
+
+    Without ``rate``, the national rate for the setting: from ``national_rates`` (a dataset's
+    manifest, ``manifest_rates``) when given, else ``DEFAULT_RATES``."""
     _check(group_size, setting, rate, comparison_ratio)
-    p = float(DEFAULT_RATES[setting] if rate is None else rate)
+    rates = {**DEFAULT_RATES, **(national_rates or {})}
+    p = float(rates[setting] if rate is None else rate)
     n1 = int(group_size)
     n2 = float(comparison_ratio) * n1
     z = float(stats.norm.ppf(0.5 + ci_level / 2))
@@ -113,4 +124,5 @@ def plan_text(p: Plan) -> str:
     ])
 
 
-__all__ = ["DEFAULT_COMPARISON_RATIO", "DEFAULT_RATES", "Plan", "plan", "plan_text"]
+__all__ = ["DEFAULT_COMPARISON_RATIO", "DEFAULT_RATES", "Plan", "manifest_rates", "plan",
+           "plan_text"]

@@ -106,6 +106,17 @@ def test_api_endpoint_gives_the_same_figures_and_refuses_bad_input(api):  # noqa
     assert sent == [] and list(store.list("")) == []     # nothing stored, nothing sent
 
 
+def test_cli_takes_the_rate_from_a_dataset_manifest(national_dir, tmp_path):
+    m = json.loads((national_dir / "manifest.json").read_text())
+    r = CliRunner().invoke(app, ["plan", "-n", "80", "--setting", "community", "--json",
+                                 "--data", str(national_dir)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["rate"] == m["base_rates"]["by_disposal"]["community"]
+    missing = CliRunner().invoke(app, ["plan", "-n", "80", "--setting", "community",
+                                       "--data", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and missing.output.startswith("error: ")
+
+
 def test_plan_function_names_what_is_wrong():
     with pytest.raises(InvalidArgument, match="whole number"):
         plan(60.5, "custody")  # type: ignore[arg-type]
