@@ -46,12 +46,10 @@ def intake_window(settings: IntakeSettings) -> IntakeWindow:
         log.warning("national dataset manifest not readable; intake uses the default window",
                     extra={"data_dir": str(settings.infra.data_dir)})
     start, end, note = window.index_start, window.intake_end, window.note()
-    if settings.coverage_start:
-        start = max(start, date.fromisoformat(settings.coverage_start))
-    if settings.coverage_end:
-        narrowed = date.fromisoformat(settings.coverage_end)
-        if narrowed < end:
-            end, note = narrowed, ""
+    if settings.coverage_start is not None:
+        start = max(start, settings.coverage_start)
+    if settings.coverage_end is not None and settings.coverage_end < end:
+        end, note = settings.coverage_end, ""
     return IntakeWindow(start, end, note, source)
 
 

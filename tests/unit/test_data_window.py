@@ -101,6 +101,8 @@ def test_upload_accepts_2010_on_a_dataset_followed_up_to_2012(national_dir):
     assert post(narrowed, _csv_starting(2010)).status_code == 422
     assert intake_window(IntakeSettings(infra=InfraSettings(data_dir=national_dir),
                                         coverage_end="2011-12-31")).end == date(2010, 12, 31)
+    with pytest.raises(ValueError, match="coverage_end"):
+        IntakeSettings(coverage_end="31/12/2010")        # refused at start-up, not per upload
 
 
 def test_a_2010_cohort_is_analysed_and_the_period_recorded(national):
