@@ -116,3 +116,28 @@ def plant_frequency_effect(cohort: pd.DataFrame, extra: int, seed: int) -> tuple
     counts = out["reoffence_count"].to_numpy(dtype=int)
     out["reoffence_count"] = pd.array((counts + extra * reoff).astype(np.int16), dtype="Int16")
     return out, extra * reoff.mean()
+
+
+# Non-linear selection rules on recorded characteristics (weights are exp of these scores), the
+# kinds of selection real programmes make and a model linear in age, previous offences and
+# sentence length misses: steps, bands, U-shapes and interactions.
+def _nl(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (frame["age_at_index"].to_numpy(float), frame["sentence_months"].to_numpy(float),
+            frame["prev_offences"].to_numpy(float))
+
+
+NONLINEAR_RULES = {
+    "short sentences": lambda f: 2.0 * (_nl(f)[1] < 12),
+    "prolific (15+ previous)": lambda f: 2.0 * (_nl(f)[2] >= 15),
+    "young prolific": lambda f: 2.5 * ((_nl(f)[0] <= 24) & (_nl(f)[2] >= 8)),
+    "first offenders": lambda f: 2.5 * (_nl(f)[2] <= 1),
+    "older on long sentences": lambda f: 1.5 * (_nl(f)[1] >= 24) + 1.5 * (_nl(f)[0] >= 45),
+}
+
+
+def select_nonlinear(events: pd.DataFrame, size: int, seed: int, rule: str) -> pd.DataFrame:
+    """One event per person, drawn with weight exp(NONLINEAR_RULES[rule]) (no effect planted)."""
+    once = events.drop_duplicates("person_key")
+    w = np.exp(NONLINEAR_RULES[rule](once))
+    idx = np.random.default_rng(seed).choice(len(once), size=size, replace=False, p=w / w.sum())
+    return once.iloc[np.sort(idx)]

@@ -20,7 +20,7 @@ def build_api(settings: IntakeSettings):  # type: ignore[no-untyped-def]
     store = open_store(settings.infra)
     keyring = KeyRing(store, MasterKey.from_settings(settings.infra))  # refuses to start without a key
     producer = EventProducer(settings.infra.kafka_bootstrap, client_security(settings.infra))
-    return create_api(settings, store, keyring, producer.send)
+    return create_api(settings, store, keyring, producer.send, broker_ready=producer.reachable)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.ports import frame_to_bytes
+from jdl_infra.stage import make_marker
 
 from . import status
 from .settings import IntakeSettings
@@ -56,9 +57,25 @@ def _error(status_code: int, code: str, message: str, **extra: Any) -> JSONRespo
 STATUS_OF_CODE = {"file_too_large": 413, "unsupported_format": 415}
 
 
+# The event of an accepted upload must be acknowledged by the broker before the API answers 202
+# (upload is all-or-nothing); the producer gives up after about 1.5 s, this bounds the wait.
+SEND_TIMEOUT_SECONDS = 1.8
+UNAVAILABLE = ("the service cannot accept uploads at the moment (its message broker is "
+               "unavailable); nothing of this upload was kept - please try again in a minute")
+
+
+def intake_record_key(sid: str) -> str:
+    """The submission.received event as sent (ids and counts only), recorded like a stage marker
+    so the reconciler can re-send it if the broker loses it (jdl_infra.stage)."""
+    return f"stages/{sid}/intake.json"
+
+
 def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
-               send_event: Callable[[Any], None]) -> FastAPI:
-    """Build the API. ``send_event`` publishes an event (a kafka producer in production)."""
+               send_event: Callable[[Any], None],
+               broker_ready: Callable[[], bool] | None = None) -> FastAPI:
+    """Build the API. ``send_event`` publishes an event and returns once the broker acknowledged
+    it, raising otherwise (jdl_infra.kafka_io.EventProducer in production); it is called in a
+    thread with a time limit. ``broker_ready`` answers /readyz (None: not checked)."""
     tokens: dict[str, str] = json.loads(settings.tokens.get_secret_value() or "{}")
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
@@ -81,26 +98,72 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     app.include_router(plan_router)   # GET /v1/plan (services/intake/plan_route.py)
     app.include_router(window_router(settings))   # GET /v1/window (services/intake/window.py)
 
+    async def send_bounded(event: Any) -> None:
+        """Send off the event loop, at most SEND_TIMEOUT_SECONDS (raises on failure/timeout)."""
+        await asyncio.wait_for(asyncio.to_thread(send_event, event), SEND_TIMEOUT_SECONDS)
+
+    async def check_reachable(fn: Callable[[], Any], timeout: float) -> bool:
+        try:
+            return bool(await asyncio.wait_for(asyncio.to_thread(fn), timeout))
+        except Exception:  # noqa: BLE001 - unreachable, whatever the reason
+            return False
+
+    def unavailable(sid: str | None) -> JSONResponse:
+        extra = {"submission_id": sid} if sid else {}
+        resp = _error(503, "service_unavailable", UNAVAILABLE, **extra)
+        resp.headers["Retry-After"] = "30"
+        return resp
+
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Never touches the broker or the store."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Readiness: can the API take an upload now (broker and store reachable)?"""
+        broker = await check_reachable(broker_ready, 1.5) if broker_ready is not None else True
+        store_ok = await check_reachable(lambda: store.exists("status/.readyz") or True, 1.5)
+        ok = broker and store_ok
+        return JSONResponse(status_code=200 if ok else 503, content={
+            "status": "ready" if ok else "not_ready",
+            "broker": "reachable" if broker else "unreachable",
+            "store": "reachable" if store_ok else "unreachable"})
 
     @app.get("/metrics")
     def metrics_page() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    def refuse(who: Principal, status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
-        """Refused upload: nothing of it is stored; the refusal is recorded (counts only) and the
-        purge service certifies that nothing remains."""
-        metrics.SUBMISSIONS_REFUSED.labels(code).inc()
-        sid = new_submission_id()
-        rec = status.new_record(sid, who.org_id, datetime.now(timezone.utc), state="refused")
+    async def record_refusal(sid: str, org_id: str, code: str, message: str, *,
+                             notify: bool = True) -> None:
+        """A refused upload's status record (counts only), and a purge request so the purge
+        service certifies that nothing remains. If the broker does not take the request, the
+        reconciler finds the refused record without a certificate and certifies it."""
+        rec = status.new_record(sid, org_id, datetime.now(timezone.utc), state="refused")
         rec["error"] = {"stage": "intake", "reason_code": code, "reason": message[:500]}
         rec["completed_at"] = rec["received_at"]
-        status.write_status(store, rec)
-        send_event(PurgeRequested(submission_id=sid, trigger="refused"))
+        await asyncio.to_thread(status.write_status, store, rec)
+        if not notify:
+            return
+        try:
+            await send_bounded(PurgeRequested(submission_id=sid, trigger="refused"))
+        except Exception as exc:  # noqa: BLE001 - the reconciler certifies it later
+            log.warning("purge request for a refusal not sent; left to the reconciler",
+                        extra={"submission_id": sid, "error_type": type(exc).__name__})
+
+    async def refuse(who: Principal, status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
+        """Refused upload: nothing of it is stored; the refusal is recorded and certified."""
+        metrics.SUBMISSIONS_REFUSED.labels(code).inc()
+        sid = new_submission_id()
+        await record_refusal(sid, who.org_id, code, message)
         log.info("submission refused", extra={"submission_id": sid, "org_id": who.org_id, "code": code})
         return _error(status_code, code, message, submission_id=sid, **extra)
+
+    def discard(sid: str) -> None:
+        """Delete at once everything stored for an upload that could not be accepted."""
+        store.delete_prefix(f"submissions/{sid}/")
+        keyring.destroy(sid)
+        store.delete_prefix(f"stages/{sid}/")
 
     @app.post("/v1/submissions", status_code=202)
     async def submit(request: Request, file: UploadFile = File(...), programme: str = Form(...),
@@ -110,10 +173,14 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
         if who.is_ops:
             raise HTTPException(403, "the operations token cannot submit cohorts")
+        if broker_ready is not None and not await check_reachable(broker_ready, 0.5):
+            # the broker refuses connections: answer at once, before storing anything
+            metrics.UPLOADS_UNAVAILABLE.inc()
+            return unavailable(None)
         limit = settings.max_upload_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
-            return refuse(who, 413, "file_too_large", f"the file is larger than the limit of "
+            return await refuse(who, 413, "file_too_large", f"the file is larger than the limit of "
                           f"{limit} bytes; split the cohort or remove unused columns")
         try:
             fields = json.loads(programme)
@@ -124,7 +191,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         try:
             prog = load_programme(fields if isinstance(fields, dict) else programme)
         except JdlError as e:
-            return refuse(who, 422, e.code, str(e))
+            return await refuse(who, 422, e.code, str(e))
         try:
             # parsing a large XLSX takes seconds: keep it off the event loop
             frame = await asyncio.to_thread(parse_upload, data, file.filename or "upload", max_bytes=limit)
@@ -135,7 +202,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
                 coverage_note=window.note)
         except CohortError as e:
             rejected = [_rejection(r) for r in getattr(e, "rejections", []) or []]
-            return refuse(who, STATUS_OF_CODE.get(e.code, 422), e.code, str(e), rejected_rows=rejected)
+            return await refuse(who, STATUS_OF_CODE.get(e.code, 422), e.code, str(e), rejected_rows=rejected)
 
         sid = new_submission_id()
         now = datetime.now(timezone.utc)
@@ -149,12 +216,24 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         rec = status.new_record(sid, who.org_id, now)
         rec["counts"] = {"rows_submitted": cohort.counts.submitted,
                          "rows_valid": len(cohort.rows), "rows_rejected": cohort.counts.rejected}
-        status.write_status(store, rec)
-        send_event(SubmissionReceived(
+        received = SubmissionReceived(
             submission_id=sid, org_id=who.org_id, setting=prog.setting,
             rows_submitted=cohort.counts.submitted, rows_valid=len(cohort.rows),
             rows_rejected=cohort.counts.rejected, rejected_by_reason=by_reason,
-            cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now))
+            cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now)
+        store.put(intake_record_key(sid), make_marker("intake", [received]))
+        status.write_status(store, rec)
+        # all or nothing: 202 only once the broker has the event; else nothing is kept
+        try:
+            await send_bounded(received)
+        except Exception as exc:  # noqa: BLE001 - broker down, restarting or too slow
+            metrics.UPLOADS_UNAVAILABLE.inc()
+            await asyncio.to_thread(discard, sid)
+            # certified by the reconciler (a purge request now would wait on the same broker)
+            await record_refusal(sid, who.org_id, "service_unavailable", UNAVAILABLE, notify=False)
+            log.warning("upload not accepted: event not sent, stored data deleted",
+                        extra={"submission_id": sid, "error_type": type(exc).__name__})
+            return unavailable(sid)
         metrics.SUBMISSIONS_RECEIVED.inc()
         log.info("submission accepted", extra={"submission_id": sid, "org_id": who.org_id,
                                                "rows": len(cohort.rows)})

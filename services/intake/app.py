@@ -85,7 +85,7 @@ def update_gauges(records: list[dict], now: datetime, retention_days: float) -> 
     metrics.OLDEST_OPEN_AGE.set(view["oldest_age_seconds"])
     overdue = 0
     for r in records:
-        if r.get("purged"):
+        if status.is_purged(r):
             continue
         received = status.parse_iso(r["received_at"])
         if (now - received).total_seconds() > retention_days * 86400:

@@ -87,11 +87,21 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     elif isinstance(event, PurgeRequested):
         rec["purge_requested"] = event.trigger
     elif isinstance(event, DataPurged):
-        rec["purged"] = event.outcome in ("purged", "already_purged")
+        if rec.get("purged") and rec.get("certificate_key") and event.outcome != "purged":
+            return rec   # a repeat purge (replay, reconciler) keeps the first certificate
         rec["purged_at"] = iso(event.occurred_at)
         rec["purge_outcome"] = event.outcome
         rec["certificate_key"] = event.certificate_key
+        rec["purged"] = is_purged(rec)
     return rec
+
+
+def is_purged(rec: dict[str, Any]) -> bool:
+    """Certified as holding nothing. A refused upload stored nothing, so the purge's certificate
+    for it says ``unknown_submission`` (nothing found): that is its purge, not a pending one."""
+    outcome = rec.get("purge_outcome")
+    return bool(rec.get("purged")) or outcome in ("purged", "already_purged") or (
+        outcome == "unknown_submission" and rec.get("state") == "refused")
 
 
 def read_status(store: ObjectStore, submission_id: str) -> dict[str, Any] | None:
@@ -137,5 +147,5 @@ def queue_view(records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
             "completed": len(done), "completed_within_sla": within,
             "failed": sum(1 for r in records if r["state"] == "failed"),
             "refused": sum(1 for r in records if r["state"] == "refused"),
-            "purge_pending": sum(1 for r in records if r["state"] in TERMINAL and not r.get("purged")),
+            "purge_pending": sum(1 for r in records if r["state"] in TERMINAL and not is_purged(r)),
             "requests": items}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import faust
 
@@ -22,6 +24,9 @@ from jdl_infra.objectstore import ObjectStore, open_store
 from jdl_infra.stage import Stage
 
 from .settings import PurgeSettings
+
+if TYPE_CHECKING:
+    from .reconcile import Reconciler
 
 log = logging.getLogger("jdl.purge")
 APP_ID = "jdl-purge"
@@ -84,7 +89,15 @@ def create_app(settings: PurgeSettings) -> faust.App:
                        retention_days=infra.retention_days)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     send = sender(app)
-    stage = Stage(STAGE, lambda e: handle_trigger(e, ports), store, send,
+    # the agent and the reconciler both purge (each in a thread): one purge at a time, so the
+    # same submission is never purged twice at once and audit appends stay ordered
+    purge_lock = threading.Lock()
+
+    def locked_trigger(e: Event) -> Sequence[Event]:
+        with purge_lock:
+            return handle_trigger(e, ports)
+
+    stage = Stage(STAGE, locked_trigger, store, send,
                   expected=(ReportReady, SubmissionFailed, PurgeRequested), idempotent_marker=False)
     # One purge agent with concurrency 1: the audit log needs a single writer (run one replica).
     add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
@@ -95,4 +108,51 @@ def create_app(settings: PurgeSettings) -> faust.App:
             log.info("retention purge requested", extra={"submission_id": req.submission_id})
             await send(topics.PURGE_REQUESTED, req.submission_id.encode(), dump_event(req))
 
+    reconciler = make_reconciler(settings, ports, locked_trigger)
+    for action in metrics.RECONCILE_ACTION_KINDS:   # series exist (at 0) before the first action
+        metrics.RECONCILE_ACTIONS.labels(action)
+    for result in ("ok", "error"):
+        metrics.RECONCILE_RUNS.labels(result)
+
+    @app.task
+    async def reconcile_loop() -> None:
+        """At start and every interval; a failed pass (store or broker down) is retried next time."""
+        while True:
+            await reconcile_once(reconciler, send)
+            await asyncio.sleep(settings.reconcile_interval_seconds)
+
     return app
+
+
+def make_reconciler(settings: PurgeSettings, ports: PurgePorts,
+                    trigger: "Callable[[Event], Sequence[Event]]") -> "Reconciler":
+    from .reconcile import ReconcileConfig, Reconciler
+
+    def purge(sid: str, why: str) -> DataPurged:
+        (purged,) = trigger(PurgeRequested(submission_id=sid, trigger=why))  # type: ignore[arg-type]
+        assert isinstance(purged, DataPurged)
+        return purged
+
+    return Reconciler(ports.store, ports.audit, purge, ReconcileConfig(
+        stall_seconds=settings.stall_seconds, max_redrives=settings.max_redrives,
+        orphan_grace_seconds=settings.orphan_grace_seconds,
+        terminal_grace_seconds=settings.terminal_grace_seconds))
+
+
+async def reconcile_once(reconciler: "Reconciler", send) -> None:  # type: ignore[no-untyped-def]
+    from jdl_infra.stage import send_events
+
+    started = time.perf_counter()
+    try:
+        result = await asyncio.to_thread(reconciler.run)
+        await send_events(send, result.events)
+    except Exception as exc:  # noqa: BLE001 - the next pass tries again
+        metrics.RECONCILE_RUNS.labels("error").inc()
+        log.error("reconcile pass failed", extra={"error_type": type(exc).__name__})
+        return
+    metrics.RECONCILE_RUNS.labels("ok").inc()
+    metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
+    metrics.RECONCILE_LAST_SUCCESS.set(time.time())
+    log.info("reconcile pass done", extra={
+        "records": result.records, "seconds": round(time.perf_counter() - started, 3),
+        **{k: len(v) for k, v in result.actions.items()}})

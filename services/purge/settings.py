@@ -12,5 +12,13 @@ class PurgeSettings(BaseSettings):
 
     infra: InfraSettings = Field(default_factory=InfraSettings)
     sweep_interval_seconds: float = 3600.0
+    # The reconciler (services/purge/reconcile.py): runs at start and every interval (the embedded
+    # runtime sets 60 s); re-drives a submission with no progress for stall_seconds, fails it
+    # after max_redrives re-drives; purges objects/keys without a status record after the grace.
+    reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    stall_seconds: float = Field(default=900.0, gt=0)
+    max_redrives: int = Field(default=3, ge=0)
+    orphan_grace_seconds: float = Field(default=3600.0, ge=0)
+    terminal_grace_seconds: float = Field(default=30.0, ge=0)
     web_port: int = 6070
     web_host: str = "127.0.0.1"        # 0.0.0.0 in containers

@@ -52,19 +52,20 @@ def register(app: typer.Typer) -> None:
            s3: Optional[str] = typer.Option(None, help="External S3 as http://HOST:PORT/BUCKET (credentials from JDL_S3_ACCESS_KEY/JDL_S3_SECRET_KEY); default: var/store on disk."),
            people: int = typer.Option(100_000, help="Size of the national dataset generated on first run."),
            linkage_workers: int = typer.Option(1, min=1, max=4, help="Linkage workers in the consumer group."),
-           var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets.")) -> None:
-        """Start the whole service on this machine; Ctrl-C stops it cleanly."""
-        rt = _runtime(kafka, s3, people, linkage_workers, var)
-        with rt:
-            typer.echo(f"tokens: {json.dumps(rt.tokens)}  (also in {rt.var_dir}/secrets/tokens.json)")
-            typer.echo("running; press Ctrl-C to stop")
-            try:
-                while all(p.popen.poll() is None for p in rt.procs):
-                    time.sleep(1)
-                dead = [p.name for p in rt.procs if p.popen.poll() is not None]
-                raise fail(f"worker(s) stopped unexpectedly: {', '.join(dead)} (see {rt.var_dir}/logs)")
-            except KeyboardInterrupt:
-                typer.echo("stopping ...")
+           var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets."),
+           data_dir: Optional[Path] = DATA_DIR_OPT) -> None:
+        """Start the whole service on this machine and supervise it: a worker or the local broker
+        that dies is restarted; Ctrl-C or SIGTERM stops every process it started."""
+        _stop_on_sigterm()
+        rt = _runtime(kafka, s3, people, linkage_workers, var, data_dir)
+        try:
+            with rt:
+                typer.echo(f"tokens: {json.dumps(rt.tokens)}  (also in {rt.var_dir}/secrets/tokens.json)")
+                typer.echo("running; press Ctrl-C to stop")
+                rt.supervise()
+        except KeyboardInterrupt:
+            pass
+        typer.echo("stopped")
 
     @app.command()
     @clear_errors
@@ -73,17 +74,22 @@ def register(app: typer.Typer) -> None:
              people: int = typer.Option(100_000, help="Size of the national dataset (first run)."),
              out: Path = typer.Option(Path("out/demo"), help="Where to copy the report."),
              keep: bool = typer.Option(False, help="Leave the service running afterwards."),
-             var: Path = typer.Option(Path("var"), help="Runtime directory.")) -> None:
-        """Start the service, submit a sample cohort, wait for the report and print where it is."""
+             var: Path = typer.Option(Path("var"), help="Runtime directory."),
+             data_dir: Optional[Path] = DATA_DIR_OPT,
+             purge_timeout: float = typer.Option(120.0, help="Seconds to wait for the purge certificate.")) -> None:
+        """Start the service, submit a sample cohort, wait for the report and for the deletion of
+        the cohort (its purge certificate), print both, then stop."""
         from jdl_core.national import load_national
         from jdl_core.synth.cohort import sample_cohort, write_cohort
 
         from .client import Client
 
         t0 = time.perf_counter()
-        rt = _runtime(None, None, people, 1, var)
-        rt.start()
+        _stop_on_sigterm()
+        rt = _runtime(None, None, people, 1, var, data_dir)
         try:
+            rt.start()
+            rt.start_supervisor()
             cohort_path = rt.var_dir / "demo" / f"cohort-{setting}.csv"
             cohort_path.parent.mkdir(parents=True, exist_ok=True)
             national = load_national(rt.data_dir)
@@ -108,6 +114,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("\n".join(headline(result)))
             typer.echo(f"\nreport: {out.resolve() / 'report.pdf'} (also .html, .json)")
             typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  catalogue: {rt.api_url}/catalogue")
+            typer.echo("\n".join(_await_certificate(client, rt, sid, purge_timeout)))
             if keep:
                 typer.echo("service still running (Ctrl-C to stop)")
                 while True:
@@ -173,6 +180,48 @@ def register(app: typer.Typer) -> None:
                        f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
 
 
+DATA_DIR_OPT = typer.Option(None, "--data-dir", help="An existing national dataset to use "
+                            "(default: VAR/data/national, generated on first run).")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker stop, CI) stops the runtime exactly as Ctrl-C does."""
+    import signal
+
+    def handler(signum, frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """Wait (bounded) until the purge certified the deletion of the submission's data; the
+    certificate's lines to print."""
+    from jdl_infra.audit import AuditLog
+    from jdl_infra.objectstore import FilesystemStore, open_store
+    from jdl_infra.settings import InfraSettings
+
+    deadline = time.monotonic() + timeout
+    st = client.status(sid)
+    while not st.get("purged"):
+        if time.monotonic() > deadline:
+            raise fail(f"no purge certificate for {sid} after {timeout:.0f} s (state {st['state']}); "
+                       f"the service's reconciler will purge it when it next runs")
+        time.sleep(0.3)
+        st = client.status(sid)
+    store = (FilesystemStore(rt.var_dir / "store") if rt.store_url is None
+             else open_store(InfraSettings(**{"store_url": rt.store_url, "s3_endpoint": rt.s3_endpoint})))
+    audit = AuditLog(store)
+    cert = audit.certificate(sid)
+    entry = audit.entry_of(cert) if cert is not None else None
+    if cert is None or entry is None:
+        raise fail(f"{sid} is marked purged but its certificate is not in the audit log")
+    return [f"\npurge certificate (audit entry #{entry.seq}, {entry.key}):",
+            f"  submission {sid}: {cert.n_objects} object(s) deleted ({cert.n_versions} version(s)), "
+            f"data key {'destroyed' if cert.key_id_destroyed else 'not found'}, outcome {cert.outcome}, "
+            f"verified empty: {cert.verification.passed}"]
+
+
 def demo_programme(setting: str) -> dict:
     return {"organisation": "Second Chances Trust (fictional)", "name": "Through-the-gate mentoring",
             "targets": "Adults leaving custody after short sentences" if setting == "custody"
@@ -182,7 +231,7 @@ def demo_programme(setting: str) -> dict:
             "setting": setting, "contact_email": "evaluation@example.org"}
 
 
-def _runtime(kafka, s3, people, linkage_workers, var):  # type: ignore[no-untyped-def]
+def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None):  # type: ignore[no-untyped-def]
     from urllib.parse import urlparse
 
     from jdl_infra.runtime import EmbeddedRuntime
@@ -195,4 +244,5 @@ def _runtime(kafka, s3, people, linkage_workers, var):  # type: ignore[no-untype
         store_url, endpoint = f"s3://{u.path.strip('/')}", u.netloc
     return EmbeddedRuntime(var_dir=var, kafka=kafka, store_url=store_url, s3_endpoint=endpoint,
                            people=people, linkage_workers=linkage_workers,
+                           data_dir=data_dir.resolve() if data_dir else None,
                            extra_env={"JDL_S3_SECURE": "true"} if s3 and s3.startswith("https") else {})

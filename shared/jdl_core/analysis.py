@@ -24,17 +24,19 @@ from .errors import DataError, InvalidArgument, TooFewAnalysed
 from .matching import MatchResult, MatchSpec, match
 from .matching.balance import flag as balance_flag
 from .national import NationalData
+from .sensitivity import rate_sensitivity
+from .subgroups import analyse_subgroups, count_tests
 from .outcomes import (
     AGE_BANDS,
     age_band,
     compare_further,
     compare_outcomes,
-    compare_subgroups,
     has_further_outcomes,
     statements,
 )
 from .result import (
     AnalysisResult,
+    Statements,
     Attrition,
     AttritionReason,
     AttritionStep,
@@ -222,12 +224,19 @@ def comparison_pool(national: NationalData, treated: pd.DataFrame) -> pd.DataFra
 def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
                          spec: MatchSpec | None = None, *, programme: ProgrammeInfo,
                          attrition: Attrition | Mapping[str, int] | None = None,
-                         submission_id: str | None = None) -> AnalysisResult:
+                         submission_id: str | None = None,
+                         attributes: pd.DataFrame | None = None,
+                         sub_analyses: Sequence[str] | None = None) -> AnalysisResult:
     """Match the treated index events against the national pool and report the outcomes.
 
     ``treated_events``: rows of national.events (one chosen index event per treated person).
     ``attrition``: what validation, linkage and index-event selection removed (an ``Attrition``
     or a mapping reason -> count, optionally with "submitted"); matching adds its own steps.
+    ``attributes``: programme attributes of the treated people for sub-analyses (``person_key``
+    plus one column per attribute); ``sub_analyses``: which of them were requested (default all).
+    When the balance gate finds no reliable comparison group, the result carries no verdict:
+    ``verdict`` False, ``gate.code`` "no_reliable_comparison" with the failing variables,
+    ``significant`` None on every measure, no statements, no sub-analyses, no sensitivity.
     Raises ``TooFewAnalysed`` (fewer than ``spec.min_analysed`` people, before or after
     matching), ``NoOverlap`` and ``ConstantCovariates``.
     """
@@ -284,8 +293,21 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
 
     measures = compare_outcomes(result, spec)
     further = compare_further(result, spec) if has_further_outcomes(result.matched) else []
-    subgroups = compare_subgroups(result, spec)
-    words = statements(measures, f"taking part in {programme.programme}")
+    verdict = result.gate is None or result.gate.passed
+    if verdict:
+        subgroups = analyse_subgroups(result, spec, attributes=attributes, requested=sub_analyses)
+        words = statements(measures, f"taking part in {programme.programme}")
+        rate = next((m for m in measures if m.name == "rate"), None)
+        sensitivity = rate_sensitivity(rate) if rate is not None else None
+    else:
+        # no reliable comparison group: the figures stay for the statistician, but nothing is
+        # called significant and nothing is said about the programme
+        no_claim = {"significant": None, "listed_significant": None}
+        measures = [m.model_copy(update=no_claim) for m in measures]
+        further = [m.model_copy(update=no_claim) for m in further]
+        subgroups = []
+        words = Statements(can_say=[], cannot_say=[])
+        sensitivity = None
     attr = _build_attrition(submitted, steps, result.n_treated, n_received, warnings)
 
     caveats = list(STANDARD_CAVEATS)
@@ -301,9 +323,9 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
     if poor:
         caveats.append("After matching, the groups still differ by more than 10% of a standard "
                        f"deviation on: {', '.join(poor)}. Treat the results with extra caution.")
-    if subgroups:
-        caveats.append("Subgroup results use the matched sets of the treated people in each "
-                       "subgroup; they are less precise than the headline results.")
+    if any(s.status == "analysed" for s in subgroups):
+        caveats.append("Each subgroup result is a matched analysis of its own, and exploratory: "
+                       "its p-values are adjusted for the number of subgroup tests (Holm).")
 
     return AnalysisResult(
         submission_id=submission_id,
@@ -322,6 +344,12 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         subgroups=subgroups,
         further_measures=further,
         window=_window(national, treated),
+        specification=result.gate.specification if result.gate else result.specification,
+        specifications=result.specifications,
+        gate=result.gate,
+        verdict=verdict,
+        sensitivity=sensitivity,
+        n_tests=count_tests(measures, subgroups) if verdict else 0,
         statements=words,
         caveats=caveats,
         warnings=warnings,

@@ -113,7 +113,60 @@ class BalanceRow(_Model):
     smd_after: float | None
     var_ratio_before: float | None = None
     var_ratio_after: float | None = None
+    ks_before: float | None = None   # largest eCDF gap (Kolmogorov-Smirnov), non-binary only
+    ks_after: float | None = None
     flag: Literal["good", "acceptable", "poor"]   # from |smd_after|: <5%, 5-10%, >10%
+
+
+class SpecificationTried(_Model):
+    """One propensity-model specification fitted while choosing by balance."""
+    name: str                      # "linear", "flexible", "interactions", or a re-specification
+    terms: list[str]               # derived terms added to the covariates
+    exact: list[str]               # exact strata
+    caliper: float | None          # in SDs of the logit
+    n_matched: int
+    max_abs_smd: float             # over every balance variable (covariates, levels, terms)
+    max_ks: float                  # over every non-binary balance variable
+    chosen: bool = False
+
+
+GateCode = Literal["balanced", "rebalanced", "no_reliable_comparison", "not_checked"]
+
+
+class BalanceGate(_Model):
+    """Whether the comparison group is balanced enough for a finding (methodology.md section 4).
+
+    A key variable fails when its |SMD| after matching is above its line in ``thresholds``: the
+    larger of the 10% rule and what random splits of the same sizes give (jdl_core.matching.gate).
+    ``code``:
+    "balanced" first time; "rebalanced" after a documented re-specification; or
+    "no_reliable_comparison", when the result carries no verdict.
+    """
+    code: GateCode
+    passed: bool
+    threshold: float               # max(0.10, chance_threshold), fraction of an SD
+    chance_threshold: float        # median over key variables of their chance line
+    thresholds: dict[str, float] = Field(default_factory=dict)   # per key balance variable
+    failing: list[str] = Field(default_factory=list)          # key balance variables failing now
+    failing_first: list[str] = Field(default_factory=list)    # ... with the first specification
+    respecifications: list[str] = Field(default_factory=list)  # names tried, in order
+    specification: str = ""        # the specification the result uses
+
+
+class Sensitivity(_Model):
+    """How strong unmeasured confounding would have to be to explain a significant rate away.
+
+    E-value (VanderWeele & Ding 2017) for the risk ratio of re-offending, treated over
+    comparison: the minimum strength of association (risk-ratio scale) an unmeasured confounder
+    would need with both taking part and re-offending to move the estimate, or its interval's
+    nearer limit, to no effect.
+    """
+    measure: str = "rate"
+    risk_ratio: float
+    risk_ratio_ci_low: float
+    risk_ratio_ci_high: float
+    e_value: float                 # for the point estimate
+    e_value_ci: float              # for the interval limit nearer 1 (1 when it includes 1)
 
 
 class OverlapSummary(_Model):
@@ -134,11 +187,32 @@ class ProfileRow(_Model):
     comparison_n: float | None = None   # weighted count
 
 
+SubgroupStatus = Literal["analysed", "not_analysed"]
+# why a requested sub-analysis was not analysed
+SubgroupReason = Literal[
+    "too_few_people",              # fewer than subgroup_min treated in the level
+    "too_few_matched",             # fewer than subgroup_min left after its own matching
+    "one_level",                   # the column has a single value: nothing to compare
+    "identifying_values",          # free text, dates or near-unique values: could identify people
+    "no_reliable_comparison",      # its own balance gate failed after re-specification
+    "no_overlap",                  # no comparable people in the national data
+    "unknown_column",              # requested, but not in the upload
+]
+
+
 class SubgroupResult(_Model):
-    variable: str                  # "sex", "age_band", "setting"
-    level: str                     # "F", "18-24", ...
+    """One sub-analysis: a matched analysis of its own (exploratory), or why it was not run."""
+    variable: str                  # "sex", "age_band", "setting", or an uploaded attribute
+    level: str                     # "F", "18-24", "yes", ... ("" when the variable was refused)
     n_treated: int
     measures: list[MeasureResult]
+    status: SubgroupStatus = "analysed"
+    reason_code: SubgroupReason | None = None
+    exploratory: bool = True
+    n_comparison: int = 0
+    matched_on: str = ""           # "exact" (subgroup variable in the strata) or "within"
+    gate: BalanceGate | None = None
+    p_holm: dict[str, float] = Field(default_factory=dict)   # measure name -> Holm-adjusted p
 
 
 class Statements(_Model):
@@ -183,6 +257,12 @@ class AnalysisResult(_Model):
     # the dataset's window (national.DataWindow.to_dict) and the period of the analysed index
     # events, so the report states the period from the manifest, not from a constant
     window: dict[str, Any] = Field(default_factory=dict)
+    specification: str = ""        # propensity-model specification used (see specifications)
+    specifications: list[SpecificationTried] = Field(default_factory=list)
+    gate: BalanceGate | None = None
+    verdict: bool = True           # False: no reliable comparison, no significance is claimed
+    sensitivity: Sensitivity | None = None
+    n_tests: int = 0               # significance tests in the result (headline + sub-analyses)
     statements: Statements
     caveats: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

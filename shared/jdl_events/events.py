@@ -79,7 +79,7 @@ class SubmissionFailed(Event):
 
 class PurgeRequested(Event):
     event_type: Literal["purge.requested"] = "purge.requested"
-    trigger: Literal["report_ready", "failed", "refused", "retention", "manual"]
+    trigger: Literal["report_ready", "failed", "refused", "retention", "manual", "orphan"]
     due_at: datetime | None = None   # when the purge fell due (retention: received + limit)
 
 

@@ -42,7 +42,7 @@ CERTIFICATE = "certificate"      # a purge that deleted something (outcome "purg
 PURGE_NOOP = "purge_noop"        # a purge request that found nothing to do (already purged/unknown)
 CERTIFICATE_TYPES = (CERTIFICATE, PURGE_NOOP)
 
-PurgeTrigger = Literal["report_ready", "failed", "refused", "retention", "manual"]
+PurgeTrigger = Literal["report_ready", "failed", "refused", "retention", "manual", "orphan"]
 PurgeOutcome = Literal["purged", "already_purged", "unknown_submission"]
 
 

@@ -1,6 +1,8 @@
 """Builds the faust app of a service: broker, health and metrics pages, and stage agents."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from jdl_events.codec import register as register_codec
 from jdl_events.topics import PARTITIONS
 
+from . import metrics
 from .kafka_io import faust_credentials
 from .logs import logging_config
 from .settings import InfraSettings
@@ -69,13 +72,16 @@ def run_worker(app: faust.App, log_level: str) -> None:
     app.main()
 
 
-def sender(app: faust.App) -> Send:
-    topics: dict[str, faust.TopicT] = {}
+def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
+    """A Send that returns only once the broker acknowledged the message (acks=all).
+
+    ``Topic.send`` only queues a message in the producer; the stage writes its marker after
+    ``send`` returns, so it must not return before the broker has the event (send before you
+    mark). Raises if there is no acknowledgement within ``timeout`` seconds."""
 
     async def send(topic: str, key: bytes, value: bytes) -> None:
-        if topic not in topics:
-            topics[topic] = app.topic(topic, key_serializer="raw", value_serializer="raw")
-        await topics[topic].send(key=key, value=value)
+        producer = await app.maybe_start_producer()
+        await asyncio.wait_for(producer.send_and_wait(topic, key, value, None, None, None), timeout)
 
     return send
 
@@ -83,11 +89,21 @@ def sender(app: faust.App) -> Send:
 def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:
     """One agent: raw bytes in, Stage.process does decoding, dead-lettering and sending."""
     source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+    metrics.STAGE_RESENDS.labels(stage.name)          # exported at 0 from start-up
+    metrics.STAGE_SEND_FAILURES.labels(stage.name)
 
     async def agent(stream):  # type: ignore[no-untyped-def]
         async for ev in stream.events():
             msg = ev.message
-            await stage.process(ev.value, msg.topic, msg.partition, msg.offset)
+            try:
+                await stage.process(ev.value, msg.topic, msg.partition, msg.offset)
+            except Exception as exc:  # noqa: BLE001 - the broker did not take an output event
+                # No marker was written, so nothing is lost: the reconciler finds the submission
+                # stalled and re-sends this input from the store. The worker keeps consuming.
+                metrics.STAGE_SEND_FAILURES.labels(stage.name).inc()
+                logging.getLogger("jdl.stage").error(
+                    "stage output not acknowledged; left to the reconciler",
+                    extra={"stage": stage.name, "error_type": type(exc).__name__})
 
     agent.__name__ = f"{stage.name}_agent"
     app.agent(source, name=f"{app.conf.id}.{stage.name}")(agent)

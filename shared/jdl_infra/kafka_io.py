@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -87,20 +88,92 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, *, timeo
         admin.close()
 
 
+class EventNotSent(Exception):
+    """The broker did not acknowledge the event in time (down, restarting, unreachable)."""
+
+
 class EventProducer:
-    """Sends validated events to their topic, keyed by submission id (kafka-python)."""
+    """Sends validated events to their topic, keyed by submission id (kafka-python), bounded in
+    time and recovering from a broker restart.
 
-    def __init__(self, bootstrap: str, security: dict[str, Any] | None = None) -> None:
-        from kafka import KafkaProducer
+    kafka-python's idempotent producer does not survive a broker that restarted with an empty
+    log (its producer id is unknown there: every send times out until the process restarts).
+    So idempotence is off (events carry their own ids; consumers de-duplicate by them), and
+    after a failed send the producer is closed and the send retried once on a new one if time
+    is left. ``send`` blocks at most about ``timeout`` seconds (connect, metadata,
+    acknowledgement) and raises EventNotSent; callers run it off the event loop."""
 
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=5,
-                                       linger_ms=5, client_id="jdl-producer", **(security or {}))
+    def __init__(self, bootstrap: str, security: dict[str, Any] | None = None, *,
+                 timeout: float = 1.5) -> None:
+        self.bootstrap = bootstrap
+        self.security = security or {}
+        self.timeout = timeout
+        self._producer: Any = None
+        self._lock = threading.Lock()
 
-    def send(self, event: Event, *, timeout: float = 15.0) -> None:
+    def _get(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                from kafka import KafkaProducer
+
+                ms = int(self.timeout * 1000)
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
+                    client_id="jdl-producer", bootstrap_timeout_ms=ms, max_block_ms=ms,
+                    request_timeout_ms=ms, delivery_timeout_ms=max(ms, 1000) + 500,
+                    enable_idempotence=False, **self.security)
+            return self._producer
+
+    def _reset(self, broken: Any) -> None:
+        with self._lock:
+            if self._producer is broken:
+                self._producer = None
+        if broken is not None:
+            try:
+                broken.close(timeout=0)
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                pass
+
+    def send(self, event: Event, *, timeout: float | None = None) -> None:
         topic = TOPIC_OF[type(event)]
         data = dump_event(type(event).model_validate_json(dump_event(event)))  # validate on produce
-        self._producer.send(topic, key=event.submission_id.encode(), value=data).get(timeout)
+        budget = timeout or self.timeout
+        deadline = time.monotonic() + budget
+        for attempt in (1, 2):
+            producer = None
+            try:
+                producer = self._get()
+                producer.send(topic, key=event.submission_id.encode(), value=data).get(
+                    max(0.1, deadline - time.monotonic()))
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure means "not sent"
+                self._reset(producer)
+                log.warning("event not sent; producer recreated",
+                            extra={"topic": topic, "attempt": attempt,
+                                   "error_type": type(exc).__name__})
+                if attempt == 2 or deadline - time.monotonic() < 0.3:
+                    raise EventNotSent(f"the broker did not acknowledge {event.event_type} "  # type: ignore[attr-defined]
+                                       f"within {budget:.1f} s") from exc
+
+    def reachable(self, timeout: float = 1.0) -> bool:
+        """Can a TCP connection be opened to a bootstrap server (readiness; never blocks long)."""
+        return broker_reachable(self.bootstrap, timeout)
 
     def close(self) -> None:
-        self._producer.flush(10)
-        self._producer.close(10)
+        p, self._producer = self._producer, None
+        if p is not None:
+            p.flush(5)
+            p.close(5)
+
+
+def broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+    import socket
+
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False

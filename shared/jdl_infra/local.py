@@ -11,6 +11,18 @@ import time
 from pathlib import Path
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the process that started it dies, even by SIGKILL
+    (Linux prctl PR_SET_PDEATHSIG), so no worker holding the master key outlives `jdl up`."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+    except Exception:  # noqa: BLE001 - not Linux: the supervisor's own stop() still applies
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -47,10 +59,15 @@ def tansu_binary() -> Path:
 class TansuBroker:
     """A Kafka-protocol broker in memory (forgets everything when stopped)."""
 
-    def __init__(self, port: int | None = None, log_path: str | os.PathLike[str] | None = None):
+    def __init__(self, port: int | None = None, log_path: str | os.PathLike[str] | None = None,
+                 *, die_with_parent: bool = False):
         self.port = port or free_port()
         self.log_path = Path(log_path) if log_path else None
+        self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     @property
     def bootstrap(self) -> str:
@@ -62,7 +79,8 @@ class TansuBroker:
         self.proc = subprocess.Popen(
             [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url",
              url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent if self.die_with_parent else None)
         try:
             wait_for_port(self.port)
         except TimeoutError:

@@ -27,3 +27,22 @@ DEAD_LETTERED = Counter("jdl_dead_lettered_messages_total", "Messages sent to a 
 PURGE_LAG = Histogram("jdl_purge_lag_seconds", "Purge due to purge done", buckets=PURGE_LAG_BUCKETS)
 PURGES = Counter("jdl_purges_total", "Purges by result", ["result"])
 PURGES_OVERDUE = Gauge("jdl_purges_overdue", "Submissions past their purge deadline and not purged")
+
+# Delivery and reconciliation (issue 14): the store is the system of record, so anything the broker
+# lost is found again by the reconciler; these count what it had to do.
+STAGE_RESENDS = Counter("jdl_stage_resends_total",
+                        "Replayed inputs answered by re-sending the events a stage marker recorded",
+                        ["stage"])
+STAGE_SEND_FAILURES = Counter("jdl_stage_send_failures_total",
+                              "Stage outputs the broker did not acknowledge (left to the reconciler)",
+                              ["stage"])
+RECONCILE_ACTIONS = Counter("jdl_reconcile_actions_total", "Reconciler actions by kind",
+                            ["action"])   # purge_terminal, redrive, fail_stalled, purge_orphan, status_repair
+RECONCILE_RUNS = Counter("jdl_reconcile_runs_total", "Reconciler passes by result", ["result"])
+RECONCILE_DURATION = Histogram("jdl_reconcile_duration_seconds", "Time of one reconciler pass",
+                               buckets=STAGE_BUCKETS)
+RECONCILE_LAST_SUCCESS = Gauge("jdl_reconcile_last_success_timestamp_seconds",
+                               "Unix time of the last reconciler pass that completed")
+UPLOADS_UNAVAILABLE = Counter("jdl_uploads_unavailable_total",
+                              "Uploads answered 503 because the broker did not take the event")
+RECONCILE_ACTION_KINDS = ("purge_terminal", "redrive", "fail_stalled", "purge_orphan", "status_repair")

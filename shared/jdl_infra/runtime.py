@@ -1,20 +1,27 @@
 """The embedded runtime behind `jdl up`: a local broker (or an external Kafka), a local object
-store (or an external S3), the five services and the API as worker processes, on free ports."""
+store (or an external S3), the five services and the API as worker processes, on free ports;
+and their supervisor: a worker that dies is restarted (with backoff), a dead local broker is
+restarted on the same port with its topics (the workers are restarted with it; the reconciler
+then re-drives whatever was in flight), and stop() ends every child's process group."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from .local import TansuBroker, free_port, wait_for_port
+from .local import TansuBroker, die_with_parent, free_port, wait_for_port
+
+log = logging.getLogger("jdl.runtime")
 
 SERVICES = ("intake", "linkage", "matching", "reporting", "purge")
 DEFAULT_PEOPLE = 100_000
@@ -27,6 +34,20 @@ class Proc:
     popen: subprocess.Popen[bytes]
     health_url: str
     log_path: Path
+    service: str = ""            # services.<service>, or "api"
+    index: int = 0
+    env: dict[str, str] = field(default_factory=dict)   # its own settings, kept on restart
+    started_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Backoff:
+    """Restart delays of one process: 1, 2, 4 ... 30 s; reset once it stayed up a minute."""
+    failures: int = 0
+    not_before: float = 0.0
+
+    def next_delay(self) -> float:
+        return min(30.0, 2.0 ** self.failures)
 
 
 # Workers that encrypt or decrypt cohort data (besides the API): the only ones given the master key.
@@ -50,11 +71,20 @@ class EmbeddedRuntime:
     procs: list[Proc] = field(default_factory=list)
     api_url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)   # org_id -> token
+    # the reconciler's interval in the purge service (production default: 5 min)
+    reconcile_interval_seconds: float = 60.0
+    backoff: dict[str, Backoff] = field(default_factory=dict)
+    restarts: list[str] = field(default_factory=list)      # labels restarted, in order (tests, logs)
+    supervise_broker: bool = True                          # False: leave a dead broker dead (tests)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _supervisor: threading.Thread | None = None
 
     # -- preparation -----------------------------------------------------------------------
     def say(self, msg: str) -> None:
         if not self.quiet:
             print(msg, flush=True)
+        log.info(msg)
 
     def prepare(self) -> None:
         self.var_dir = self.var_dir.resolve()
@@ -112,6 +142,7 @@ class EmbeddedRuntime:
             "JDL_DATA_DIR": str(self.data_dir),
             "JDL_MASTER_KEY": self.master_key,
             "JDL_INTAKE_TOKENS": json.dumps({v: k for k, v in self.tokens.items()}),
+            "JDL_PURGE_RECONCILE_INTERVAL_SECONDS": str(self.reconcile_interval_seconds),
             "PYTHONUNBUFFERED": "1",
         })
         if self.s3_endpoint:
@@ -129,14 +160,10 @@ class EmbeddedRuntime:
     def start(self) -> "EmbeddedRuntime":
         self.prepare()
         if not self.kafka:
-            self.broker = TansuBroker(log_path=self.var_dir / "logs" / "broker.log").start()
+            self.broker = TansuBroker(log_path=self.var_dir / "logs" / "broker.log",
+                                      die_with_parent=True).start()
             self.say(f"broker (tansu) on {self.broker.bootstrap}")
-        from .kafka_io import client_security, ensure_topics
-        from .settings import InfraSettings
-
-        # an external broker may need TLS/SASL (JDL_KAFKA_SECURITY_PROTOCOL etc., which the
-        # workers read from the same environment)
-        ensure_topics(self.bootstrap, security=client_security(InfraSettings()) if self.kafka else None)
+        self._ensure_topics()
         for name in SERVICES:
             copies = self.linkage_workers if name == "linkage" else 1
             for i in range(copies):
@@ -146,19 +173,42 @@ class EmbeddedRuntime:
         self._spawn("api", [sys.executable, "-m", "services.intake", "api"],
                     {"JDL_INTAKE_API_PORT": str(api_port)}, f"{self.api_url}/healthz")
         self.wait_healthy()
-        (self.var_dir / "runtime.json").write_text(json.dumps(
-            {"api_url": self.api_url, "pid": os.getpid(), "kafka": self.bootstrap}))
+        self.write_state()
         self.say(f"API on {self.api_url} (OpenAPI at {self.api_url}/docs)")
         return self
 
-    def start_worker(self, name: str, index: int = 0) -> Proc:
+    def _ensure_topics(self) -> None:
+        from .kafka_io import client_security, ensure_topics
+        from .settings import InfraSettings
+
+        # an external broker may need TLS/SASL (JDL_KAFKA_SECURITY_PROTOCOL etc., which the
+        # workers read from the same environment)
+        ensure_topics(self.bootstrap, security=client_security(InfraSettings()) if self.kafka else None)
+
+    def write_state(self) -> None:
+        """var/runtime.json: where the API is and every process id (operations, tests)."""
+        with self._lock:
+            pids = {p.name: p.popen.pid for p in self.procs}
+            if self.broker and self.broker.proc:
+                pids["broker"] = self.broker.proc.pid
+        (self.var_dir / "runtime.json").write_text(json.dumps(
+            {"api_url": self.api_url, "pid": os.getpid(), "kafka": self.bootstrap, "pids": pids}))
+
+    def start_worker(self, name: str, index: int = 0, env: dict[str, str] | None = None) -> Proc:
         port = free_port()
         label = name if index == 0 else f"{name}-{index}"
-        return self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"],
-                           {f"JDL_{name.upper()}_WEB_PORT": str(port)},
-                           f"http://127.0.0.1:{port}/healthz")
+        proc = self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"],
+                           {f"JDL_{name.upper()}_WEB_PORT": str(port), **(env or {})},
+                           f"http://127.0.0.1:{port}/healthz", service=name, index=index)
+        proc.env = dict(env or {})
+        return proc
 
-    def _spawn(self, label: str, cmd: list[str], env: dict[str, str], health: str) -> Proc:
+    def _spawn(self, label: str, cmd: list[str], env: dict[str, str], health: str, *,
+               service: str = "api", index: int = 0) -> Proc:
+        with self._lock:
+            for old in self.procs:
+                if old.name == label and old.popen.poll() is None:
+                    self._terminate(old)   # never two copies of one label (one would be untracked)
         log_path = self.var_dir / "logs" / f"{label}.log"
         out = open(log_path, "ab")
         full = {**self.env(), **env}
@@ -167,9 +217,11 @@ class EmbeddedRuntime:
             full.pop("JDL_MASTER_KEY", None)
         popen = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, cwd=self.var_dir.parent,
-                                 start_new_session=True)
-        proc = Proc(label, popen, health, log_path)
-        self.procs = [p for p in self.procs if p.name != label] + [proc]
+                                 start_new_session=True, preexec_fn=die_with_parent)
+        out.close()
+        proc = Proc(label, popen, health, log_path, service=service, index=index)
+        with self._lock:
+            self.procs = [p for p in self.procs if p.name != label] + [proc]
         return proc
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
@@ -200,7 +252,106 @@ class EmbeddedRuntime:
         os.killpg(p.popen.pid, signal.SIGKILL)
         p.popen.wait()
 
+    # -- supervision -----------------------------------------------------------------------
+    def supervise_once(self) -> None:
+        """One look at every child: restart a dead broker (and the workers with it), restart a
+        dead worker once its backoff allows. Called every half second by supervise()."""
+        if self._stopping.is_set():
+            return
+        if self.broker is not None and self.supervise_broker and not self.broker.alive():
+            self.restart_broker()
+        now = time.monotonic()
+        with self._lock:
+            procs = list(self.procs)
+        for p in procs:
+            b = self.backoff.setdefault(p.name, Backoff())
+            code = p.popen.poll()
+            if code is None:
+                if b.failures and now - p.started_at > 60:
+                    b.failures = 0    # it stayed up: the next crash restarts at once again
+                continue
+            if b.not_before == 0.0:
+                delay = b.next_delay()
+                b.not_before = now + delay
+                self.say(f"{p.name} exited with code {code}; restarting in {delay:.0f} s "
+                         f"(log {p.log_path})")
+            if now >= b.not_before and not self._stopping.is_set():
+                b.failures += 1
+                b.not_before = 0.0
+                self._restart(p)
+
+    def _restart(self, p: Proc) -> Proc:
+        if p.service == "api":
+            port = p.health_url.rsplit(":", 1)[1].split("/")[0]   # same URL for its clients
+            new = self._spawn("api", [sys.executable, "-m", "services.intake", "api"],
+                              {"JDL_INTAKE_API_PORT": port}, p.health_url)
+        else:
+            new = self.start_worker(p.service, p.index, p.env)
+        self.restarts.append(p.name)
+        self.say(f"{p.name} restarted (pid {new.popen.pid})")
+        self.write_state()
+        return new
+
+    def restart_broker(self) -> None:
+        """The local broker died (its log with it): start an empty one on the same port, create
+        the topics, restart the workers so they join it afresh. Work in flight is found again
+        by the purge service's reconciler from the store."""
+        assert self.broker is not None
+        port = self.broker.port
+        self.say(f"broker (tansu) on port {port} died; starting a new one")
+        self.broker.stop()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.broker = TansuBroker(port=port, log_path=self.var_dir / "logs" / "broker.log",
+                                          die_with_parent=True).start()
+                break
+            except (TimeoutError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        self._ensure_topics()
+        with self._lock:
+            workers = [p for p in self.procs if p.service != "api"]
+        for p in workers:
+            self._terminate(p)
+            self._restart(p)
+        self.restarts.append("broker")
+        self.say(f"broker restarted on {self.broker.bootstrap}; workers restarted; the reconciler "
+                 "re-drives submissions that were in flight")
+
+    def supervise(self) -> None:
+        """Block, supervising, until stop() (or a signal handled by the caller)."""
+        while not self._stopping.wait(0.5):
+            try:
+                self.supervise_once()
+            except Exception as exc:  # noqa: BLE001 - keep supervising; say what happened
+                self.say(f"supervisor: {type(exc).__name__}: {exc}")
+
+    def start_supervisor(self) -> None:
+        """Supervise from a background thread (tests; `jdl up` supervises in its main thread)."""
+        self._supervisor = threading.Thread(target=self.supervise, name="jdl-supervisor", daemon=True)
+        self._supervisor.start()
+
+    @staticmethod
+    def _terminate(p: Proc, timeout: float = 10.0) -> None:
+        try:
+            os.killpg(p.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.popen.wait()
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(30)
         for p in self.procs:
             if p.popen.poll() is None:
                 try:
@@ -212,8 +363,12 @@ class EmbeddedRuntime:
             try:
                 p.popen.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+            try:   # the whole group: anything a worker started goes too
                 os.killpg(p.popen.pid, signal.SIGKILL)
-                p.popen.wait()
+            except ProcessLookupError:
+                pass
+            p.popen.wait()
         self.procs = []
         if self.broker:
             self.broker.stop()

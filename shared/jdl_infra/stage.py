@@ -1,10 +1,16 @@
 """The shared body of every pipeline stage: decode or dead-letter, run the handler off the event
 loop, turn errors into submission.failed, send what the handler returns, remember it was done.
 
-Idempotency: after a stage sends its output events it writes ``stages/<id>/<stage>.json`` (ids
-only). A replayed input whose marker exists is acknowledged and nothing is sent again. A crash
-between send and marker leads to a resend with the same deterministic event id, which the next
-stage recognises by its own marker.
+Send before you mark: ``send`` returns only once the broker acknowledged the event (acks=all),
+and only then does the stage write ``stages/<id>/<stage>.json`` with the events it sent (ids,
+counts and keys only). So a marker always means "delivered at least once".
+
+A replayed input whose marker exists does not run the handler again: the stage re-sends the
+events its marker recorded, with the same event ids. That repairs a broker that lost its log
+(or a send acknowledged by a broker that then died) and is harmless otherwise: the next stage
+recognises the input by its own marker and does the same, the status projection ignores an
+event id it has seen. A crash between send and marker re-runs the handler on replay; its
+outputs have deterministic ids and keys, so the next stage again sees the same event.
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +38,8 @@ log = logging.getLogger("jdl.stage")
 _NS = uuid.UUID("6f1d3c9e-6a43-4c55-9d4b-2a1d0c0b7a11")
 
 Handler = Callable[[Event], Sequence[Event]]
-Send = Callable[[str, bytes, bytes], Awaitable[None]]   # topic, key, value
+# topic, key, value; returns once the broker acknowledged the message (raises if it did not)
+Send = Callable[[str, bytes, bytes], Awaitable[None]]
 
 TRANSIENT = (ConnectionError, TimeoutError)
 
@@ -42,6 +51,63 @@ def event_id_for(submission_id: str, stage: str, event_type: str) -> uuid.UUID:
 
 def marker_key(submission_id: str, stage: str) -> str:
     return f"stages/{submission_id}/{stage}.json"
+
+
+def read_marker(store: ObjectStore, submission_id: str, stage: str) -> dict | None:
+    """The stage's marker (``{"stage", "at", "sent": [event JSON]}``), None if absent/unreadable."""
+    try:
+        marker = json.loads(store.get(marker_key(submission_id, stage)))
+    except (ObjectNotFound, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def recorded_events(marker: dict) -> list[Event]:
+    """The events a marker recorded (validated again: a marker is read back from the store)."""
+    out = []
+    for raw in marker.get("sent") or []:
+        try:
+            out.append(parse_event(json.dumps(raw)))
+        except (ValidationError, ValueError, TypeError):
+            continue
+    return out
+
+
+def make_marker(stage: str, sent: Sequence[Event]) -> bytes:
+    from datetime import datetime, timezone
+
+    return json.dumps({"stage": stage, "at": datetime.now(timezone.utc).isoformat(),
+                       "sent": [json.loads(dump_event(o)) for o in sent]}).encode()
+
+
+async def send_events(send: Send, events: Sequence[Event]) -> None:
+    from jdl_events.events import TOPIC_OF
+
+    for o in events:
+        await send(TOPIC_OF[type(o)], o.submission_id.encode(), dump_event(o))
+
+
+# Fault injection for the crash tests (never set in production). With JDL_FAULT_DIR set, a test
+# arms a point by creating <dir>/<stage>.<point>.armed; the stage then kills its own process
+# with SIGKILL at that point, once per submission (<dir>/<stage>-<point>-<id>.fired is created
+# just before the kill, so the restarted worker's replay of that submission carries on). Points:
+# after_marker (the marker is written, or for a stage without marker its events were
+# acknowledged), after_handler (the handler's work is stored - for purge the certificate - and
+# nothing was sent yet).
+FAULT_ENV = "JDL_FAULT_DIR"
+
+
+def _maybe_fault(stage: str, point: str, sid: str) -> None:
+    fault_dir = os.environ.get(FAULT_ENV)
+    if not fault_dir or not os.path.exists(os.path.join(fault_dir, f"{stage}.{point}.armed")):
+        return
+    fired = os.path.join(fault_dir, f"{stage}-{point}-{sid}.fired")
+    if os.path.exists(fired):
+        return
+    with open(fired, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    log.warning("fault injected: killing this worker", extra={"stage": stage, "point": point})
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -100,19 +166,25 @@ class Stage:
             return []
         event = decoded
         sid = event.submission_id
-        if self.idempotent_marker and await asyncio.to_thread(self.store.exists, marker_key(sid, self.name)):
-            log.info("replay ignored", extra={"stage": self.name, "submission_id": sid})
-            return []
+        if self.idempotent_marker:
+            marker = await asyncio.to_thread(read_marker, self.store, sid, self.name)
+            if marker is not None:
+                # done before: re-send what it recorded (same ids) in case the broker lost it
+                again = recorded_events(marker)
+                await send_events(self.send, again)
+                metrics.STAGE_RESENDS.labels(self.name).inc()
+                log.info("replay: recorded events re-sent", extra={
+                    "stage": self.name, "submission_id": sid,
+                    "sent": [getattr(o, "event_type", "") for o in again]})
+                return []
         started = time.perf_counter()
         out = await self._run(event)
         metrics.STAGE_DURATION.labels(self.name).observe(time.perf_counter() - started)
-        for o in out:
-            from jdl_events.events import TOPIC_OF
-
-            await self.send(TOPIC_OF[type(o)], sid.encode(), dump_event(o))
+        _maybe_fault(self.name, "after_handler", sid)
+        await send_events(self.send, out)          # returns once the broker acknowledged all
         if self.idempotent_marker:
-            marker = json.dumps({"stage": self.name, "sent": [json.loads(dump_event(o)) for o in out]})
-            await asyncio.to_thread(self.store.put, marker_key(sid, self.name), marker.encode())
+            await asyncio.to_thread(self.store.put, marker_key(sid, self.name), make_marker(self.name, out))
+        _maybe_fault(self.name, "after_marker", sid)
         log.info("stage done", extra={"stage": self.name, "submission_id": sid,
                                       "sent": [getattr(o, "event_type", "") for o in out],
                                       "seconds": round(time.perf_counter() - started, 3)})

@@ -14,6 +14,8 @@ from jdl_infra.objectstore import S3Store
 from jdl_infra.runtime import EmbeddedRuntime
 
 PEOPLE = 30_000
+RECONCILE_INTERVAL = 10.0
+STALL_SECONDS = 30.0
 PROGRAMME = {"organisation": "Second Chances Trust", "name": "Mentoring", "targets": "Adults leaving custody",
              "delivers": "Weekly mentoring and help with housing", "selection": "Referred by prison staff",
              "setting": "custody", "contact_email": "eval@example.org"}
@@ -22,12 +24,20 @@ PROGRAMME = {"organisation": "Second Chances Trust", "name": "Mentoring", "targe
 @pytest.fixture(scope="session")
 def rt(tmp_path_factory, s3_server):
     bucket = f"e2e-{uuid.uuid4().hex[:8]}"
+    fault_dir = tmp_path_factory.mktemp("faults")   # crash tests arm kill points here
     runtime = EmbeddedRuntime(var_dir=tmp_path_factory.mktemp("e2e") / "var", people=PEOPLE, seed=5,
                               store_url=f"s3://{bucket}", s3_endpoint=s3_server.endpoint,
-                              linkage_workers=2, quiet=True,
-                              extra_env={"JDL_S3_ACCESS_KEY": "test", "JDL_S3_SECRET_KEY": "test"})
+                              linkage_workers=2, quiet=True, reconcile_interval_seconds=RECONCILE_INTERVAL,
+                              extra_env={"JDL_S3_ACCESS_KEY": "test", "JDL_S3_SECRET_KEY": "test",
+                                         # short enough for the broker-loss test, long enough
+                                         # that a busy stage on 2 cores is not re-driven
+                                         "JDL_PURGE_STALL_SECONDS": str(STALL_SECONDS),
+                                         "JDL_PURGE_TERMINAL_GRACE_SECONDS": "5",
+                                         "JDL_FAULT_DIR": str(fault_dir)})
     with runtime:
         runtime.store = S3Store(s3_server.endpoint, bucket, "test", "test")
+        runtime.fault_dir = fault_dir
+        runtime.start_supervisor()
         yield runtime
 
 

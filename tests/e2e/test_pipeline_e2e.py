@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from jdl_events import events as ev
 from jdl_events import topics
+from jdl_infra.audit import AuditLog
 from .conftest import PROGRAMME, client, personal_values_of as personal_values, post, wait_state
 
 pytestmark = pytest.mark.e2e
@@ -78,19 +79,28 @@ def test_end_to_end_report_and_deletion(rt, cohort):
     assert leaks == [], f"personal data found: {leaks[:5]}"
 
 
-def test_worker_killed_mid_submission_finishes_with_one_report(rt, cohort):
+def test_worker_killed_mid_submission_is_restarted_and_finishes_with_one_report(rt, cohort):
     path, _ = cohort
     sid = post(rt, path)["submission_id"]
-    for label in [p.name for p in rt.procs if p.name.startswith("linkage")]:
+    before = len(rt.restarts)
+    old = {p.name: p.popen.pid for p in rt.procs if p.name.startswith("linkage")}
+    for label in old:
         rt.kill(label)                       # both linkage workers die before or while linking
-    for i, label in enumerate(["linkage", "linkage-1"]):
-        rt.start_worker("linkage", i)
-    rt.wait_healthy()
-    st, _ = wait_state(rt, sid, lambda s: s["state"] in ("done", "failed"))
+    # the supervisor restarts them (nobody else does here)
+    deadline = time.monotonic() + 60
+    while sorted(rt.restarts[before:]) != sorted(old) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(rt.restarts[before:]) == sorted(old)
+    assert all(p.popen.pid != old[p.name] and p.popen.poll() is None
+               for p in rt.procs if p.name in old)
+    st, _ = wait_state(rt, sid, lambda s: s["state"] in ("done", "failed") and s.get("purged"))
     assert st["state"] == "done", st.get("error")
     ready = [ev.parse_event(m) for m in topic_messages(rt.bootstrap, topics.REPORT_READY)]
-    mine = [e.event_id for e in ready if e.submission_id == sid]
-    assert len(mine) == 1, f"{len(mine)} report.ready messages"
+    # one report.ready event (a replay may re-send it: same event id, never a second report)
+    mine = {e.event_id for e in ready if e.submission_id == sid}
+    assert len(mine) == 1, f"{len(mine)} report.ready events"
+    certs = [e for e in AuditLog(rt.store).certificate_entries(sid) if e.entry_type == "certificate"]
+    assert len(certs) == 1
     # the reporting stage ran once: every report object has a single version (versioned bucket)
     versions = rt.store.list_versions(f"reports/{sid}/")
     assert versions and len(versions) == len({k for k, _ in versions})

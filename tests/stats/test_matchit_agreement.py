@@ -1,7 +1,11 @@
 """Agreement with R MatchIt on the same data: propensity logits, caliper, matched pairs, balance
 (SMD, means and variance ratios as in summary.matchit) and the effect with its cluster-robust
 standard error (sandwich::vcovCL), for 1:1 nearest-neighbour matching on the logit with a 0.2 SD
-caliper, exact on sex, largest logit first.
+caliper, exact on sex, largest logit first; and the matched sets of the service default, k = 5
+with replacement, against MatchIt (matrix path) and against a brute-force reference in Python
+(every treated-control distance, the k nearest distinct controls in the stratum and caliper).
+The comparisons use the linear specification with the gate off (``_spec``): MatchIt is given the
+same formula, so the model and the matching are compared, not the choice of specification.
 
 MatchIt 4.5.1's fast path for a distance vector has an integer-abs() bug (see
 matchit_agreement.R), so the reference gives MatchIt the same logits as a distance matrix;
@@ -20,12 +24,14 @@ import pytest
 
 from jdl_core.analysis import with_person_columns
 from jdl_core.matching import MatchSpec, match
+from jdl_core.matching.terms import ALL_TERMS
 from jdl_core.outcomes import cluster_vcov, compare_outcomes
 from tests.matching_synth import select_cohort
 
 R_SCRIPT = Path(__file__).with_name("matchit_agreement.R")
 R_PACKAGES = ("r-cran-matchit", "r-cran-sandwich")
 COVARIATES = MatchSpec().covariates
+TERMS = set(ALL_TERMS)
 
 
 def _r_ready() -> bool:
@@ -85,9 +91,10 @@ def r_out(rscript, data, tmp_path_factory) -> Path:
     return out
 
 
-def _spec(replace: bool) -> MatchSpec:
-    return MatchSpec(k=1, replace=replace, exact=("sex",), m_order="largest", caliper=0.2,
-                     std_caliper=True, bootstrap_reps=0, cluster="subclass")
+def _spec(replace: bool, k: int = 1) -> MatchSpec:
+    return MatchSpec(k=k, replace=replace, exact=("sex",), m_order="largest", caliper=0.2,
+                     std_caliper=True, bootstrap_reps=0, cluster="subclass", terms="linear",
+                     gate=False)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +140,13 @@ def test_same_matched_pairs(ours, r_out):
 @pytest.mark.parametrize("which,ours_prefix", [("all", "before"), ("matched", "after")])
 def test_same_balance(ours, r_out, which, ours_prefix):
     r = pd.read_csv(r_out / f"balance_{which}_a.csv", index_col=0)
-    b = ours.balance.set_index(ours.balance["covariate"].map(_r_name))
-    assert set(b.index) == set(r.index)              # every covariate level and the distance
+    names = ours.balance["covariate"]
+    # every covariate level and the distance; ours adds the derived terms (balance is checked
+    # on them too), which R's formula does not have
+    derived = names.map(lambda n: n.split(":")[0] in TERMS).to_numpy()
+    assert derived.sum() >= len(TERMS)
+    b = ours.balance[~derived].set_index(names[~derived].map(_r_name))
+    assert set(b.index) == set(r.index)
     smd = b[f"smd_{ours_prefix}"]
     np.testing.assert_allclose(smd.to_numpy(), r.loc[smd.index, "Std. Mean Diff."].to_numpy(),
                                atol=1e-6, rtol=0)
@@ -189,3 +201,75 @@ def test_matchit_451_vector_path_is_not_nearest(rscript):
     t, c = m[m["treated"]], m[~m["treated"]]
     assert dict(zip(t["subclass"], t["ogrs_score"])) == {1: 0.5, 2: 4.9}
     assert dict(zip(c["subclass"], c["ogrs_score"])) == {1: 0.6, 2: 5.0}
+
+
+def _sets(frame: pd.DataFrame) -> dict[int, frozenset[int]]:
+    return {int(t): frozenset(int(c) for c in g["control"]) for t, g in frame.groupby("treated")}
+
+
+def _our_sets(result) -> dict[int, frozenset[int]]:
+    m = result.matched
+    t = m[m["treated"]].set_index("subclass")["event_id"]
+    c = m[~m["treated"]]
+    return {int(t.loc[s]): frozenset(int(x) for x in g["event_id"]) for s, g in c.groupby("subclass")}
+
+
+def _brute_force_k5(treated: pd.DataFrame, pool: pd.DataFrame, result, k: int = 5
+                    ) -> dict[int, frozenset[int]]:
+    """Every treated-control distance; the k nearest distinct controls of the same sex within
+    the caliper (no shortcuts: a full distance matrix)."""
+    model = result.propensity
+    lt = model.decision_function(treated)
+    lc = model.decision_function(pool)
+    out = {}
+    for i, (eid, sex) in enumerate(zip(treated["event_id"], treated["sex"])):
+        same = (pool["sex"] == sex).to_numpy()
+        d = np.abs(lc - lt[i])
+        d[~same | (d > result.caliper)] = np.inf
+        order = np.lexsort((pool["event_id"].to_numpy(), d))[:k]
+        chosen = [int(pool["event_id"].iloc[j]) for j in order if np.isfinite(d[j])]
+        if chosen:
+            out[int(eid)] = frozenset(chosen)
+    return out
+
+
+def test_k5_with_replacement_matches_brute_force(data):
+    treated, pool = data
+    ours = match(treated, pool, _spec(True, k=5))
+    mine, ref = _our_sets(ours), _brute_force_k5(treated, pool, ours)
+    assert set(mine) == set(ref)
+    assert len(mine) > 150
+    differ = [t for t in mine if mine[t] != ref[t]]
+    # a different set can only come from an exact tie in distance at the k-th place
+    assert len(differ) <= 1, differ
+
+
+def test_k5_with_replacement_agrees_with_matchit(data, r_out):
+    treated, pool = data
+    ours = _our_sets(match(treated, pool, _spec(True, k=5)))
+    r = _sets(pd.read_csv(r_out / "pairs_c.csv").dropna().astype(int))
+    version = pd.read_csv(r_out / "version.csv")["version"].iloc[0]
+    print(f"MatchIt {version}: k=5 with replacement, {len(r)} matched sets")
+    assert set(ours) == set(r)
+    assert all(len(s) == 5 for s in r.values()) or any(len(s) < 5 for s in ours.values())
+    differ = [t for t in ours if ours[t] != r[t]]
+    assert len(differ) <= 1, differ                 # at most one near-tie, as with MatchIt 4.7.2
+
+
+def test_matchit_451_k5_vector_path_repeats_one_control(rscript):
+    # the vector path of MatchIt 4.5.1 gives the same (nearest) control five times; the matrix
+    # path five distinct ones. Hence the matrix in matchit_agreement.R and the brute force.
+    code = ("suppressPackageStartupMessages(library(MatchIt));"
+            "d <- data.frame(treat = c(1, 1, 0, 0, 0, 0, 0, 0, 0, 0),"
+            "                x = c(0.5, 0.52, 0.1, 0.3, 0.45, 0.6, 0.7, 0.9, 1.2, 1.5));"
+            "v <- matchit(treat ~ x, data = d, distance = d$x, ratio = 5, replace = TRUE)$match.matrix[1, ];"
+            "D <- abs(outer(d$x[1:2], d$x[3:10], '-'));"
+            "m <- matchit(treat ~ x, data = d, distance = D, ratio = 5, replace = TRUE,"
+            "             m.order = 'data')$match.matrix[1, ];"
+            "cat(as.character(packageVersion('MatchIt') == '4.5.1'), length(unique(v)), length(unique(m)))")
+    proc = subprocess.run([rscript, "-e", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    is_451, n_vec, n_mat = proc.stdout.split()
+    assert n_mat == "5"
+    if is_451 == "TRUE":
+        assert n_vec == "1"

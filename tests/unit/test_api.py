@@ -172,3 +172,70 @@ def test_openapi_is_published_and_health(api):
     assert "/v1/submissions" in client.get("/openapi.json").json()["paths"]
     assert client.get("/healthz").json() == {"status": "ok"}
     assert b"jdl_submissions_received_total" in client.get("/metrics").content
+
+
+def test_upload_the_broker_does_not_take_is_answered_503_quickly_and_nothing_is_kept():
+    """All or nothing: the event is sent before 202; a send that fails (or hangs) gives 503 in
+    under 2 s, deletes the stored cohort, programme and data key, and records a refusal for the
+    purge to certify."""
+    import time as _time
+
+    from jdl_infra.crypto import key_object
+
+    store, calls = MemoryStore(), []
+
+    def hanging(event):
+        calls.append(event)
+        if isinstance(event, ev.SubmissionReceived):
+            _time.sleep(3)   # a broker that never answers
+
+    settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
+    keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
+    # one portal (event loop) for the whole test, as a server has: a per-request TestClient loop
+    # would wait for the hanging send's thread when it closes
+    # reachable (connections accepted) but never acknowledging: the send's time limit applies
+    ready = {"broker": True}
+    with TestClient(create_api(settings, store, keyring, hanging,
+                               broker_ready=lambda: ready["broker"])) as client:
+        _check_503(client, store, calls, ready)
+
+
+def _check_503(client, store, calls, ready):
+    import time as _time
+
+    from jdl_infra.crypto import key_object
+
+    data, people = cohort_csv()
+    t = _time.perf_counter()
+    r = post(client, data)
+    assert _time.perf_counter() - t < 2.0
+    assert r.status_code == 503 and r.headers["retry-after"] == "30"
+    body = r.json()
+    assert body["error"]["code"] == "service_unavailable" and "try again" in body["error"]["message"]
+    sid = body["submission_id"]
+    assert store.list(f"submissions/{sid}/") == [] and not store.exists(key_object(sid))
+    assert store.list(f"stages/{sid}/") == []
+    rec = status.read_status(store, sid)
+    assert rec["state"] == "refused" and rec["error"]["reason_code"] == "service_unavailable"
+    # no purge request (it would wait on the same broker): the reconciler certifies the refusal
+    assert [type(e) for e in calls] == [ev.SubmissionReceived]
+    # a broker refusing connections: 503 at once, before anything is stored or sent
+    ready["broker"] = False
+    n_keys = len(store.list(""))
+    t = _time.perf_counter()
+    r = post(client, data)
+    assert r.status_code == 503 and _time.perf_counter() - t < 1.0
+    assert "submission_id" not in r.json() and len(store.list("")) == n_keys and len(calls) == 1
+    # readiness says why; liveness does not depend on the broker
+    rz = client.get("/readyz")
+    assert rz.status_code == 503 and rz.json()["broker"] == "unreachable"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_accepted_upload_records_its_event_for_the_reconciler(api):
+    client, store, sent = api
+    data, _ = cohort_csv()
+    sid = post(client, data).json()["submission_id"]
+    marker = json.loads(store.get(f"stages/{sid}/intake.json"))
+    assert [e["event_id"] for e in marker["sent"]] == [str(sent[0].event_id)]
+    assert client.get("/readyz").json() == {"status": "ready", "broker": "reachable", "store": "reachable"}

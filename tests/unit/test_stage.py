@@ -68,7 +68,53 @@ def test_good_event_runs_handler_sends_and_marks_done_then_replay_is_ignored():
     assert [o.event_type for o in out] == ["control.matched"]
     assert sent[0][0] == "jdl.control.matched" and sent[0][1] == SID.encode()
     assert store.exists(marker_key(SID, "matching"))
-    assert run(stage, raw) == [] and len(calls) == 1 and len(sent) == 1
+    # a replay does not run the handler again but re-sends the recorded event, same id
+    assert run(stage, raw) == [] and len(calls) == 1 and len(sent) == 2
+    assert sent[1] == sent[0]
+
+
+def test_marker_is_written_only_after_every_output_was_acknowledged():
+    store, calls = MemoryStore(), []
+
+    class Refusing(Sent):
+        async def __call__(self, topic, key, value):
+            raise ConnectionError("broker gone")
+
+    def two(e):
+        calls.append(e)
+        return matched(e) + [ev.PurgeRequested(event_id=event_id_for(SID, "matching", "purge.requested"),
+                                               submission_id=SID, trigger="manual")]
+
+    stage = Stage("matching", two, store, Refusing(), expected=(ev.CohortLinked,))
+    with pytest.raises(ConnectionError):
+        run(stage, ev.dump_event(linked()))
+    assert not store.exists(marker_key(SID, "matching"))
+    # the retry (a replay, or the reconciler's re-drive) runs the handler again: same event ids
+    sent = Sent()
+    stage.send = sent
+    run(stage, ev.dump_event(linked()))
+    assert len(calls) == 2 and [json.loads(v)["event_id"] for _, _, v in sent] == \
+        [str(event_id_for(SID, "matching", "control.matched")), str(event_id_for(SID, "matching", "purge.requested"))]
+    marker = json.loads(store.get(marker_key(SID, "matching")))
+    assert [e["event_type"] for e in marker["sent"]] == ["control.matched", "purge.requested"]
+
+
+def test_a_failed_send_midway_leaves_no_marker():
+    store = MemoryStore()
+
+    class OneThenFail(Sent):
+        async def __call__(self, topic, key, value):
+            if self:
+                raise TimeoutError("no acknowledgement")
+            self.append((topic, key, value))
+
+    def two(e):
+        return matched(e) + matched(e)
+
+    stage = Stage("matching", two, store, OneThenFail(), expected=(ev.CohortLinked,))
+    with pytest.raises(TimeoutError):
+        run(stage, ev.dump_event(linked()))
+    assert not store.exists(marker_key(SID, "matching"))
 
 
 def test_jdl_error_becomes_submission_failed_with_its_code():

@@ -82,3 +82,44 @@ def test_overdue_purge_gauge_counts_against_the_retention_setting_the_sweep_uses
     assert REGISTRY.get_sample_value("jdl_purges_overdue") == 1
     update_gauges([dict(stuck, purged=True)], T0 + timedelta(days=8), intake_days)
     assert REGISTRY.get_sample_value("jdl_purges_overdue") == 0
+
+
+def test_a_refused_upload_certified_as_holding_nothing_counts_as_purged():
+    """Refusals store nothing, so their purge outcome is unknown_submission: purged, not pending,
+    never an overdue purge (the JdlPurgeOverdue alert), whatever the age."""
+    from prometheus_client import REGISTRY
+
+    from services.intake.app import update_gauges
+
+    refused = status.new_record(SID, "acme", T0, state="refused")
+    refused["completed_at"] = refused["received_at"]
+    rec = status.apply_event(refused, ev.DataPurged(submission_id=SID, outcome="unknown_submission",
+                                                    objects_deleted=0, versions_deleted=0,
+                                                    key_destroyed=False,
+                                                    certificate_key="audit/log/000000000001.json"))
+    assert rec["purged"] and rec["state"] == "refused"
+    later = T0 + timedelta(days=45)
+    assert status.queue_view([rec], later)["purge_pending"] == 0
+    update_gauges([rec], later, 30.0)
+    assert REGISTRY.get_sample_value("jdl_purges_overdue") == 0
+    # records written before this rule (purged=False, outcome unknown_submission) count too
+    old = dict(rec, purged=False)
+    update_gauges([old], later, 30.0)
+    assert REGISTRY.get_sample_value("jdl_purges_overdue") == 0
+    # but a finished submission whose purge found nothing is not silently counted as purged
+    done = dict(old, state="done")
+    assert not status.is_purged(done)
+    update_gauges([done], later, 30.0)
+    assert REGISTRY.get_sample_value("jdl_purges_overdue") == 1
+
+
+def test_a_repeated_purge_keeps_the_first_certificate():
+    rec = status.apply_event(None, received())
+    first = ev.DataPurged(submission_id=SID, outcome="purged", objects_deleted=3, versions_deleted=3,
+                          key_destroyed=True, certificate_key="audit/log/000000000004.json")
+    again = ev.DataPurged(submission_id=SID, outcome="already_purged", objects_deleted=0,
+                          versions_deleted=0, key_destroyed=False,
+                          certificate_key="audit/log/000000000009.json")
+    rec = status.apply_event(status.apply_event(rec, first), again)
+    assert rec["purged"] and rec["certificate_key"] == "audit/log/000000000004.json"
+    assert rec["purge_outcome"] == "purged"

@@ -6,6 +6,13 @@ comparable. Binary variables (all values 0 or 1, including each level of a categ
 use sqrt(p(1-p)); others the unbiased SD. When the treated SD is zero, MatchIt's pooled SD is used
 instead. After matching, means and variances use the matching weights. Variance ratios (treated
 over comparison) are given for non-binary variables only. SMDs are fractions of an SD: 0.05 is 5%.
+
+Means can balance while distributions do not (a cohort of 19- and 45-year-olds against 32-year-
+olds), so every non-binary variable also gets the Kolmogorov-Smirnov statistic: the largest gap
+between the treated and the (weighted) comparison empirical CDFs, before and after matching, as
+cobalt's ``bal.tab(stats = "ks")``. Before matching, on pools above ``KS_SAMPLE`` rows, the
+comparison eCDF is taken from a fixed random sample of that many records (an eCDF from 200,000
+records is within about 0.003 of the full one), which keeps a 1M-row pool fast.
 """
 from __future__ import annotations
 
@@ -15,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from ..result import BalanceRow
-from .propensity import category_levels, covariate_kind
+from .propensity import category_levels, covariate_kind, level_codes
 
 _EPS = np.sqrt(np.finfo(float).eps)
 GOOD, ACCEPTABLE = 0.05, 0.10   # |SMD| below 5% good, up to 10% acceptable, above poor
+KS_SAMPLE = 200_000
 
 
 def flag(smd: float | None) -> str:
@@ -38,7 +46,7 @@ def balance_variables(frame: pd.DataFrame, covariates: Sequence[str]
         if covariate_kind(cov) == "categorical":
             levels = category_levels(cov, frame[cov])
             # compare integer codes, not strings: much faster on millions of rows
-            codes = pd.Categorical(frame[cov], categories=levels).codes
+            codes = level_codes(frame[cov], levels)
             for i, level in enumerate(levels):
                 yield f"{cov}: {level}", (codes == i).astype(np.float64)
         else:
@@ -114,23 +122,67 @@ def balance_one(x: np.ndarray, t: np.ndarray, w_after: np.ndarray) -> dict[str, 
     return row
 
 
+def ks_statistic(xt: np.ndarray, wt: np.ndarray, xc: np.ndarray, wc: np.ndarray) -> float:
+    """Largest gap between the weighted empirical CDFs of ``xt`` and ``xc``."""
+    if wt.sum() <= 0 or wc.sum() <= 0:
+        return float("nan")
+    vals = np.unique(np.concatenate([xt, xc]))
+    ft = np.bincount(np.searchsorted(vals, xt), weights=wt, minlength=len(vals)).cumsum() / wt.sum()
+    fc = np.bincount(np.searchsorted(vals, xc), weights=wc, minlength=len(vals)).cumsum() / wc.sum()
+    return float(np.max(np.abs(ft - fc)))
+
+
 def balance_table(frame: pd.DataFrame, treated: np.ndarray, weights: np.ndarray,
-                  covariates: Sequence[str], distance: np.ndarray | None = None) -> pd.DataFrame:
+                  covariates: Sequence[str], distance: np.ndarray | None = None, *,
+                  before: bool = True, seed: int = 0) -> pd.DataFrame:
     """One row per balance variable (covariate, or covariate level) plus the distance.
 
     ``frame`` holds every unit of the matching problem (treated and the whole pool),
-    ``weights`` the matching weights (0 for unmatched units).
+    ``weights`` the matching weights (0 for unmatched units). ``before=False`` computes the
+    after-matching figures only (the before columns are NaN), on the treated and the comparison
+    records used: what a sub-analysis needs, without passing over a million-row pool again.
     """
     t = np.asarray(treated, dtype=bool)
     w = np.asarray(weights, dtype=np.float64)
+    if not before:
+        rows_used = t | (w > 0)
+        frame = frame[rows_used]
+        t, w = t[rows_used], w[rows_used]
+        if distance is not None:
+            distance = np.asarray(distance)[rows_used]
+    n_c = int((~t).sum())
+    ks_rows = np.flatnonzero(~t)
+    if before and n_c > KS_SAMPLE:
+        ks_rows = np.sort(np.random.default_rng(seed).choice(ks_rows, KS_SAMPLE, replace=False))
+    used = np.flatnonzero(~t & (w > 0))
     rows = []
+
+    def one(name: str, x: np.ndarray, tt: np.ndarray, ww: np.ndarray, kr: np.ndarray,
+            us: np.ndarray) -> dict[str, object]:
+        row: dict[str, object] = {"covariate": name, **balance_one(x, tt, ww)}
+        if not before:
+            for k in ("mean_comparison_before", "smd_before", "var_ratio_before"):
+                row[k] = np.nan if k != "var_ratio_before" else None
+        binary = bool(np.all((x == 0) | (x == 1)))
+        ks_b = ks_a = np.nan
+        if not binary:
+            xt = x[tt]
+            ones_t = np.ones(len(xt))
+            if before:
+                ks_b = ks_statistic(xt, ones_t, x[kr], np.ones(len(kr)))
+            ks_a = ks_statistic(xt, ww[tt], x[us], ww[us])
+        row["ks_before"], row["ks_after"] = ks_b, ks_a
+        return row
+
     if distance is not None:
         # units outside the common support have no finite logit
         d = np.asarray(distance, dtype=np.float64)
         ok = np.isfinite(d)
-        rows.append({"covariate": "distance", **balance_one(d[ok], t[ok], w[ok])})
+        pos = np.cumsum(ok) - 1
+        rows.append(one("distance", d[ok], t[ok], w[ok], pos[ks_rows[ok[ks_rows]]],
+                        pos[used[ok[used]]]))
     for name, x in balance_variables(frame, covariates):
-        rows.append({"covariate": name, **balance_one(x, t, w)})
+        rows.append(one(name, x, t, w, ks_rows, used))
     out = pd.DataFrame(rows)
     out["flag"] = [flag(v) for v in out["smd_after"]]
     return out
@@ -144,5 +196,6 @@ def balance_rows(table: pd.DataFrame) -> list[BalanceRow]:
 
     return [BalanceRow(covariate=r.covariate, smd_before=num(r.smd_before),
                        smd_after=num(r.smd_after), var_ratio_before=num(r.var_ratio_before),
-                       var_ratio_after=num(r.var_ratio_after), flag=r.flag)
+                       var_ratio_after=num(r.var_ratio_after), ks_before=num(r.ks_before),
+                       ks_after=num(r.ks_after), flag=r.flag)
             for r in table.itertuples(index=False)]

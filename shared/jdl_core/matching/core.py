@@ -2,26 +2,40 @@
 
 Kept apart from effect estimation (jdl_core.outcomes), as in R MatchIt. The matching method is
 dispatched by name (``METHODS``), one module per method.
+
+With ``spec.terms = "auto"`` the propensity model is chosen by balance (``select``): each
+specification of ``terms.SPECIFICATIONS`` is fitted and matched, and the one with the best balance
+on every covariate, covariate level and derived term (|SMD| and KS) is kept. Then the balance gate
+(``gate``) judges the key variables against the 10% rule and against chance at this size; when
+they fail it tries the documented re-specifications. ``match_within`` re-uses a fitted problem
+for a sub-analysis (matching a subset of the treated within strata of the subgroup variable).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, NoOverlap
-from ..result import BalanceRow, OverlapSummary
+from ..result import BalanceGate, BalanceRow, OverlapSummary, SpecificationTried
+from . import gate as gating
 from . import nearest
 from .balance import balance_rows, balance_table
-from .propensity import PropensityModel, check_columns, check_missing, support_masks
-from .spec import MatchSpec
+from .propensity import PropensityModel, category_levels, check_columns, check_missing, support_masks
+from .spec import COVARIATE_KINDS, MatchSpec
+from .terms import SPECIFICATIONS, add_terms, terms_for
 
 METHODS: dict[str, Callable[..., nearest.Pairs]] = {"nearest": nearest.match_nearest}
 
 ID_COLUMNS = ("event_id", "person_key")
 OVERLAP_BINS = 30
+# Above this many comparison records, specifications are compared on a fixed random sample of
+# the pool (all treated kept); only the chosen one is fitted on everything. 100,000 records give
+# each treated person about a hundred candidates, so balance differences between specifications
+# show as on the whole pool, at a tenth of the cost of 1M.
+SELECT_POOL = 100_000
 
 
 @dataclass(frozen=True)
@@ -48,13 +62,21 @@ class MatchResult:
     weights: pd.DataFrame
     balance: pd.DataFrame
     dropped_treated: pd.DataFrame
-    overlap: OverlapSummary
+    overlap: OverlapSummary | None   # None for sub-analyses
     propensity: PropensityModel
     caliper: float | None           # in logit units, after scaling
     n_treated_input: int
     n_pool: int                     # comparison records offered (after removing treated people)
     n_pool_removed_treated_people: int
     warnings: list[str] = field(default_factory=list)
+    specification: str = ""        # propensity-model specification (terms.SPECIFICATIONS name)
+    specifications: list[SpecificationTried] = field(default_factory=list)
+    gate: BalanceGate | None = None
+    # the fitted problem, logits and unit weights (over problem.both rows), kept so the gate and
+    # sub-analyses can re-use them (match_within); never part of a published result
+    problem: "_Problem | None" = field(default=None, repr=False)
+    fit: "_Fit | None" = field(default=None, repr=False)
+    unit_weights: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_treated(self) -> int:
@@ -86,6 +108,11 @@ class MatchResult:
         ]
         poor = self.balance[self.balance["flag"] == "poor"]["covariate"].tolist()
         lines.append("balance: all |SMD| <= 10%" if not poor else f"balance poor for: {poor}")
+        if self.specification:
+            lines.append(f"specification: {self.specification}")
+        if self.gate is not None:
+            lines.append(f"gate: {self.gate.code} (threshold {self.gate.threshold:.3f}"
+                         + (f", failing {self.gate.failing}" if self.gate.failing else "") + ")")
         return "\n".join(lines)
 
 
@@ -95,15 +122,6 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     if frame["event_id"].is_monotonic_increasing:
         return frame.reset_index(drop=True)  # already in order: no sorted copy of a large pool
     return frame.sort_values("event_id", kind="stable").reset_index(drop=True)
-
-
-def _strata(treated: pd.DataFrame, pool: pd.DataFrame, exact: tuple[str, ...]
-            ) -> tuple[np.ndarray, np.ndarray]:
-    if not exact:
-        return np.zeros(len(treated), dtype=np.int64), np.zeros(len(pool), dtype=np.int64)
-    both = pd.concat([treated[list(exact)], pool[list(exact)]], ignore_index=True)
-    codes = both.groupby(list(exact), sort=True, dropna=False).ngroup().to_numpy(np.int64)
-    return codes[:len(treated)], codes[len(treated):]
 
 
 def _overlap(logit_t: np.ndarray, logit_c: np.ndarray, w_c: np.ndarray,
@@ -127,13 +145,32 @@ def _overlap(logit_t: np.ndarray, logit_c: np.ndarray, w_c: np.ndarray,
         caliper=caliper)
 
 
-def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = None) -> MatchResult:
-    """Form the matched comparison group for ``treated`` from ``pool``.
+@dataclass
+class _Problem:
+    """Treated and pool in canonical order, stacked (``both``: treated rows first) with the
+    derived terms added and categorical columns converted once (fast codes on 1M rows)."""
 
-    Both frames need ``event_id``, ``person_key``, the spec's covariates and exact columns.
-    Every event of a treated person is removed from the pool here, whatever the caller did.
-    """
-    spec = spec or MatchSpec()
+    treated: pd.DataFrame
+    pool: pd.DataFrame
+    both: pd.DataFrame
+    is_t: np.ndarray
+    spec: MatchSpec
+    balance_covariates: list[str]
+    n_pool_in: int
+    removed_people: int
+    warnings: list[str]
+    strata: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)   # cache
+
+    @property
+    def n_t(self) -> int:
+        return len(self.treated)
+
+    @property
+    def n_c(self) -> int:
+        return len(self.pool)
+
+
+def _prepare(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec) -> _Problem:
     needed = list(dict.fromkeys([*ID_COLUMNS, *spec.covariates, *spec.exact]))
     check_columns(treated, needed, "the treated records")
     check_columns(pool, needed, "the comparison pool")
@@ -159,47 +196,128 @@ def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = No
         warnings.append(f"{n_missing} comparison record(s) with missing covariates left out")
     treated = _canonical(treated)
     pool = _canonical(pool)
-    n_t, n_c = len(treated), len(pool)
-    if n_c == 0:
+    if len(pool) == 0:
         raise NoOverlap("the comparison pool is empty once the treated people are removed: "
                         "there is nobody to compare the cohort with; check the setting and period")
+    extra = [c for c in ("disposal",) if c in treated.columns and c in pool.columns and c not in needed]
+    cols = needed + extra
+    both = pd.concat([treated[cols], pool[cols]], ignore_index=True)
+    for c in cols:
+        if COVARIATE_KINDS.get(c) == "categorical" and not isinstance(both[c].dtype, pd.CategoricalDtype):
+            both[c] = _categorical(both[c], c)
+    derived = [t for t in terms_for(spec.covariates) if t not in spec.covariates]
+    both = add_terms(both, derived)
+    is_t = np.zeros(len(both), dtype=bool)
+    is_t[:len(treated)] = True
+    return _Problem(treated=treated, pool=pool, both=both, is_t=is_t, spec=spec,
+                    balance_covariates=list(dict.fromkeys([*spec.covariates, *derived])),
+                    n_pool_in=n_pool_in, removed_people=removed_people, warnings=warnings)
 
-    both = pd.concat([treated[needed], pool[needed]], ignore_index=True)
-    is_t = np.zeros(n_t + n_c, dtype=bool)
-    is_t[:n_t] = True
 
-    keep, notes = support_masks(both, is_t, spec.covariates)
-    warnings.extend(notes)
-    keep_t, keep_c = keep[:n_t], keep[n_t:]
-    if not keep_t.any():
+def _categorical(values: pd.Series, covariate: str) -> pd.Categorical:
+    """``values`` as a Categorical in the canonical level order; factorize is fast on Arrow
+    strings (pd.Categorical on 1M Arrow strings took over a second)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    levels = category_levels(covariate, pd.Series(np.asarray(uniques, dtype=object)))
+    remap = np.array([levels.index(u) for u in np.asarray(uniques, dtype=object)] + [-1],
+                     dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=levels)
+
+
+@dataclass
+class _Fit:
+    model: PropensityModel
+    logit: np.ndarray          # over problem.both; -inf / +inf outside the support
+    keep: np.ndarray           # rows inside the support
+    caliper: float | None      # logit units
+    notes: list[str]
+    sample_fraction: float | None = None   # share of the pool the fit used (None: all of it)
+    _order: np.ndarray | None = None   # stable argsort of the pool logits (cached)
+
+    def pool_order(self, n_t: int) -> np.ndarray:
+        """Pool rows (0-based) by increasing logit, ties in canonical order: sorted once, then
+        every (sub-)analysis takes its candidates in this order without sorting again."""
+        if self._order is None:
+            self._order = np.argsort(self.logit[n_t:], kind="stable")
+        return self._order
+
+
+def _fit(prob: _Problem, covariates: Sequence[str], spec: MatchSpec,
+         rows: np.ndarray | None = None, start: _Fit | None = None) -> _Fit:
+    """Propensity model on ``covariates`` over all rows (or the given subset of rows).
+    ``start``: the same model fitted on a sample of the pool, to start Newton from."""
+    frame = prob.both if rows is None else prob.both.iloc[rows]
+    is_t = prob.is_t if rows is None else prob.is_t[rows]
+    n_t = int(is_t.sum())
+    keep, notes = support_masks(frame, is_t, covariates)
+    if not keep[is_t].any():
         raise NoOverlap("no treated person shares the characteristics of any comparison record "
                         f"({'; '.join(notes)}); there is no comparison group for this cohort")
-    if not keep_c.any():
+    if not keep[~is_t].any():
         raise NoOverlap("no comparison record shares the characteristics of the treated people "
                         f"({'; '.join(notes)}); check the setting and period of the cohort")
-
-    model = PropensityModel(spec.covariates, random_state=spec.random_state)
-    model.fit(both[keep], is_t[keep])
-    for name, why in model.dropped_:
-        warnings.append(f"covariate {name!r} left out of the propensity model ({why}: "
-                        + ("the same value for everyone analysed)" if why == "constant"
-                           else "a combination of other covariates)"))
-    logit = np.full(n_t + n_c, -np.inf)
+    model = PropensityModel(covariates, random_state=spec.random_state)
+    if start is not None and start.sample_fraction:
+        model.fit(frame[keep], is_t[keep], start=start.model.coefficients(),
+                  start_offset=float(np.log(start.sample_fraction)))
+    else:
+        model.fit(frame[keep], is_t[keep])
+    logit = np.full(len(frame), -np.inf)
     logit[keep] = model.fitted_logit_
-    logit[:n_t][~keep_t] = np.inf  # treated outside the support: no comparison can be near
-    lt, lc = logit[:n_t], logit[n_t:]
-
+    logit[is_t & ~keep] = np.inf  # treated outside the support: no comparison can be near
     caliper = spec.caliper
     if caliper is not None and spec.std_caliper:
         caliper = caliper * float(np.std(logit[keep], ddof=1))  # MatchIt: sd over all units
+    del n_t
+    return _Fit(model, logit, keep, caliper, notes)
 
-    st, sc = _strata(treated, pool, spec.exact)
-    in_strata = np.isin(st, sc[keep_c])
-    matchable_t = np.flatnonzero(keep_t & in_strata)
-    matchable_c = np.flatnonzero(keep_c)
+
+def _strata_codes(frame: pd.DataFrame, exact: Sequence[str]) -> np.ndarray:
+    if not exact:
+        return np.zeros(len(frame), dtype=np.int64)
+    return frame.groupby(list(exact), sort=True, dropna=False, observed=True).ngroup().to_numpy(np.int64)
+
+
+def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str],
+              caliper: float | None, t_sel: np.ndarray | None = None,
+              c_sel: np.ndarray | None = None, extra_strata: np.ndarray | None = None,
+              before: bool = True, name: str = "", rows: np.ndarray | None = None,
+              warn: bool = True, light: bool = False) -> MatchResult:
+    """Match the selected treated (``t_sel``, over treated rows) to the selected pool records
+    (``c_sel``, over pool rows) on ``fit``'s logits within ``exact`` strata, and measure balance.
+
+    ``rows``: when the fit was made on a subset of ``prob.both`` (specification choice on a
+    large pool), the positions of that subset; ``t_sel``/``c_sel`` then index its rows.
+    """
+    frame = prob.both if rows is None else prob.both.iloc[rows].reset_index(drop=True)
+    is_t = prob.is_t if rows is None else prob.is_t[rows]
+    n_t = int(is_t.sum())
+    n_c = len(frame) - n_t
+    treated = prob.treated
+    pool = prob.pool if rows is None else prob.pool.iloc[rows[n_t:] - prob.n_t].reset_index(drop=True)
+    t_sel = np.ones(n_t, dtype=bool) if t_sel is None else t_sel
+    c_sel = np.ones(n_c, dtype=bool) if c_sel is None else c_sel
+    lt, lc = fit.logit[:n_t], fit.logit[n_t:]
+    keep_t, keep_c = fit.keep[:n_t], fit.keep[n_t:]
+
+    if rows is None:
+        key = tuple(exact)
+        if key not in prob.strata:
+            prob.strata[key] = _strata_codes(frame, exact)
+        codes = prob.strata[key]
+    else:
+        codes = _strata_codes(frame, exact)
+    if extra_strata is not None:
+        codes = codes * (int(extra_strata.max()) + 2) + extra_strata
+    st, sc = codes[:n_t], codes[n_t:]
+    c_ok = keep_c & c_sel
+    in_strata = np.isin(st, np.unique(sc[c_ok]))
+    matchable_t = np.flatnonzero(keep_t & in_strata & t_sel)
+    order = fit.pool_order(n_t)
+    matchable_c = order[c_ok[order]]          # by increasing logit: no sort per stratum
     pairs = METHODS[spec.method](lt[matchable_t], lc[matchable_c], st[matchable_t], sc[matchable_c],
                                  k=spec.k, replace=spec.replace, caliper=caliper,
-                                 m_order=spec.m_order)
+                                 m_order=spec.m_order, presorted=True)
     pt = matchable_t[pairs.treated]
     pc = matchable_c[pairs.control]
 
@@ -218,17 +336,30 @@ def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = No
         w_c *= used_c.sum() / w_c.sum()
     times_used = np.bincount(pc, minlength=n_c)
 
-    dropped_mask = k_i == 0
+    dropped_mask = (k_i == 0) & t_sel
     reason = np.where(keep_t & in_strata, "no_match_in_caliper", "not_in_strata")
     dropped = pd.DataFrame({"event_id": treated["event_id"].to_numpy()[dropped_mask],
                             "person_key": treated["person_key"].to_numpy()[dropped_mask],
                             "reason": reason[dropped_mask]})
     if len(matched_t) == 0:
         raise NoOverlap(
-            f"none of the {n_t} treated people has a comparison record within the caliper "
-            f"({spec.caliper} SD of the logit) in the same {list(spec.exact)} stratum: the cohort "
-            "does not overlap the national pool; check the setting and period, or widen the "
-            "caliper in the match spec")
+            f"none of the {int(t_sel.sum())} treated people has a comparison record within the "
+            f"caliper ({spec.caliper} SD of the logit) in the same {list(exact)} stratum: the "
+            "cohort does not overlap the national pool; check the setting and period, or widen "
+            "the caliper in the match spec")
+
+    if light:
+        # choosing a specification needs only the balance: skip the long-format frames
+        all_w = np.concatenate([w_t, w_c])
+        rows_b = np.flatnonzero(np.concatenate([t_sel, used_c]))
+        bal = balance_table(frame.iloc[rows_b], is_t[rows_b], all_w[rows_b],
+                            prob.balance_covariates, before=False, seed=spec.random_state)
+        wts = pd.DataFrame({"treated": np.r_[np.ones(len(matched_t), bool), np.zeros(int(used_c.sum()), bool)]})
+        return MatchResult(spec=spec, matched=pd.DataFrame(), weights=wts, balance=bal,
+                           dropped_treated=dropped, overlap=None, propensity=fit.model,  # type: ignore[arg-type]
+                           caliper=caliper, n_treated_input=int(t_sel.sum()),
+                           n_pool=int(c_sel.sum()), n_pool_removed_treated_people=0,
+                           specification=name)
 
     # long format: treated rows then their comparison rows, by set and rank
     t_rows = treated.iloc[matched_t].assign(
@@ -250,15 +381,229 @@ def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = No
                       "treated": False, "weight": w_c[used_c], "times_used": times_used[used_c]}),
     ], ignore_index=True)
 
+    # balance over the selected treated (all of them: the ATT target) and the selected pool
     all_w = np.concatenate([w_t, w_c])
-    balance = balance_table(both, is_t, all_w, spec.covariates, distance=logit)
-    overlap = _overlap(lt, lc, w_c, caliper)
+    if before:
+        sel = np.concatenate([t_sel, c_sel])
+        rows_b = slice(None) if sel.all() else np.flatnonzero(sel)
+    else:
+        # after matching only: the selected treated and the records used (a few thousand rows)
+        rows_b = np.flatnonzero(np.concatenate([t_sel, used_c]))
+    bframe = frame if isinstance(rows_b, slice) else frame.iloc[rows_b]
+    balance = balance_table(bframe, is_t[rows_b], all_w[rows_b], prob.balance_covariates,
+                            distance=fit.logit[rows_b], before=before, seed=spec.random_state)
+    # the overlap histogram is for the headline report; sub-analyses skip the pass over the pool
+    overlap = _overlap(lt[t_sel], lc[c_sel], w_c[c_sel], caliper) if before else None
+    warnings = list(prob.warnings) + list(fit.notes) if warn else []
+    if warn:
+        for cov, why in fit.model.dropped_:
+            warnings.append(f"covariate {cov!r} left out of the propensity model ({why}: "
+                            + ("the same value for everyone analysed)" if why == "constant"
+                               else "a combination of other covariates)"))
     n_dropped = int(dropped_mask.sum())
-    if n_dropped:
-        warnings.append(f"{n_dropped} of {n_t} treated people had no comparison record within the "
-                        "caliper or stratum and were dropped: the estimate is for the people matched")
+    if n_dropped and warn:
+        warnings.append(f"{n_dropped} of {int(t_sel.sum())} treated people had no comparison record "
+                        "within the caliper or stratum and were dropped: the estimate is for the "
+                        "people matched")
     return MatchResult(spec=spec, matched=matched, weights=weights, balance=balance,
-                       dropped_treated=dropped, overlap=overlap, propensity=model, caliper=caliper,
-                       n_treated_input=n_t, n_pool=n_c, n_pool_removed_treated_people=removed_people,
-                       warnings=warnings)
+                       dropped_treated=dropped, overlap=overlap, propensity=fit.model,
+                       caliper=caliper, n_treated_input=int(t_sel.sum()), n_pool=int(c_sel.sum()),
+                       n_pool_removed_treated_people=prob.removed_people, warnings=warnings,
+                       specification=name, problem=prob if rows is None else None,
+                       fit=fit if rows is None else None,
+                       unit_weights=all_w if rows is None else None)
 
+
+def _summary_of(name: str, terms: Sequence[str], exact: Sequence[str], caliper_sd: float | None,
+                r: MatchResult) -> SpecificationTried:
+    b = r.balance[r.balance["covariate"] != "distance"]
+    smd = np.abs(b["smd_after"].to_numpy(dtype=float))
+    ks = b["ks_after"].to_numpy(dtype=float)
+    return SpecificationTried(
+        name=name, terms=list(terms), exact=list(exact), caliper=caliper_sd,
+        n_matched=r.n_treated,
+        max_abs_smd=float(np.nanmax(smd)) if np.isfinite(smd).any() else float("inf"),
+        max_ks=float(np.nanmax(ks)) if np.isfinite(ks).any() else 0.0)
+
+
+def _score(s: SpecificationTried) -> float:
+    # the worse of the largest mean gap and the largest distribution gap: a specification must
+    # balance both (a mean can balance while the distribution does not)
+    return max(s.max_abs_smd, s.max_ks)
+
+
+def _select(prob: _Problem, spec: MatchSpec
+            ) -> tuple[str, list[SpecificationTried], dict[str, _Fit]]:
+    """Fit each candidate specification and keep the best balanced (simplest on a near tie)."""
+    names = list(SPECIFICATIONS)
+    rows = None
+    if prob.n_c > SELECT_POOL:
+        rng = np.random.default_rng(spec.random_state)
+        sample = np.sort(rng.choice(prob.n_c, SELECT_POOL, replace=False)) + prob.n_t
+        rows = np.concatenate([np.arange(prob.n_t), sample])
+    tried: list[SpecificationTried] = []
+    fits: dict[str, _Fit] = {}
+    for name in names:
+        terms = [t for t in SPECIFICATIONS[name] if t in prob.balance_covariates]
+        covs = list(dict.fromkeys([*spec.covariates, *terms]))
+        try:
+            fit = _fit(prob, covs, spec, rows)
+            if rows is not None:
+                fit.sample_fraction = SELECT_POOL / prob.n_c
+            fits[name] = fit   # re-used if chosen (as is, or as the start on the whole pool)
+            r = _assemble(prob, fit, spec, exact=spec.exact, caliper=fit.caliper, before=False,
+                          name=name, rows=rows, warn=False, light=True)
+        except NoOverlap:
+            continue
+        tried.append(_summary_of(name, terms, spec.exact, spec.caliper, r))
+    if not tried:
+        return names[0], [], fits
+    most = max(s.n_matched for s in tried)
+    # a specification that balances by dropping people is not better: keep those matching
+    # nearly everyone the best one matches
+    ok = [s for s in tried if s.n_matched >= 0.95 * most]
+    best = min(ok, key=_score)
+    chosen = next(s for s in ok if _score(s) <= _score(best) + 0.005)  # simplest near-best
+    return chosen.name, tried, fits
+
+
+def _respecifications(prob: _Problem, failing: Sequence[str], name: str
+                      ) -> list[tuple[str, str, list[str], float | None]]:
+    """The documented re-specifications (methodology.md section 4), in the order tried:
+    (label, terms, extra exact columns, caliper in SDs or None for the spec's).
+
+    1. exact matching on a band of each failing key variable (age band, previous-offence band,
+       index offence, OGRS and Copas quartile bands), same model;
+    2. the same with the interactions model;
+    3. the same with a tighter caliper (0.1 SD).
+    """
+    bands: list[str] = []
+    for v in failing:
+        base = v.split(":")[0]
+        col = {"age_at_index": "age_band", "age_band": "age_band", "prev_offences": "_prev_band",
+               "log_prev_offences": "_prev_band", "first_offender": "_prev_band",
+               "offence_group": "offence_group", "ogrs_score": "_ogrs_band",
+               "copas_rate": "_copas_band", "sex": "sex"}.get(base)
+        if col and col not in bands:
+            bands.append(col)
+    if not bands:
+        return []
+    label = "exact on " + ", ".join(b.strip("_") for b in bands)
+    out = [(f"{name}; {label}", name, bands, None)]
+    if name != "interactions":
+        out.append((f"interactions; {label}", "interactions", bands, None))
+    out.append((f"interactions; {label}; caliper 0.1 SD", "interactions", bands, 0.1))
+    return out
+
+
+def _add_bands(prob: _Problem, bands: Sequence[str]) -> None:
+    from .terms import PREV_OFFENCE_BANDS, _band, score_band
+
+    b = prob.both
+    for col in bands:
+        if col in b.columns:
+            continue
+        if col == "age_band":
+            b[col] = add_terms(b[["age_at_index", "disposal"]] if "disposal" in b else b[["age_at_index"]],
+                               ["age_band"])["age_band"]
+        elif col == "_prev_band":
+            b[col] = _band(b["prev_offences"].to_numpy(dtype=float), PREV_OFFENCE_BANDS)
+        elif col == "_ogrs_band":
+            b[col] = score_band(b["ogrs_score"].to_numpy(dtype=float), prob.is_t)
+        elif col == "_copas_band":
+            b[col] = score_band(b["copas_rate"].to_numpy(dtype=float), prob.is_t)
+
+
+def _gated(prob: _Problem, fit: _Fit, spec: MatchSpec, name: str, result: MatchResult, *,
+           t_sel: np.ndarray | None = None, c_sel: np.ndarray | None = None,
+           extra_strata: np.ndarray | None = None, before: bool = True,
+           refit: bool = True) -> MatchResult:
+    """Apply the balance gate to ``result``; on failure try the re-specifications in order."""
+    if not spec.gate:
+        return replace(result, gate=BalanceGate(code="not_checked", passed=True, threshold=0.1,
+                                                chance_threshold=0.0, specification=name))
+    first = gating.evaluate(prob.both, prob.is_t, result, t_sel, c_sel, spec)
+    if first.passed:
+        return replace(result, gate=first.model_copy(update={"code": "balanced",
+                                                             "specification": name}))
+    tried: list[str] = []
+    fits = {name: fit}
+    for label, terms_name, bands, cal_sd in _respecifications(prob, first.failing, name):
+        tried.append(label)
+        try:
+            _add_bands(prob, bands)
+            if terms_name not in fits:
+                if not refit:
+                    continue
+                terms = [t for t in SPECIFICATIONS[terms_name] if t in prob.balance_covariates]
+                fits[terms_name] = _fit(prob, list(dict.fromkeys([*spec.covariates, *terms])), spec)
+            f = fits[terms_name]
+            caliper = f.caliper if cal_sd is None else (
+                cal_sd * f.caliper / spec.caliper if (f.caliper and spec.caliper) else cal_sd)
+            r = _assemble(prob, f, spec, exact=[*spec.exact, *bands], caliper=caliper,
+                          t_sel=t_sel, c_sel=c_sel, extra_strata=extra_strata, before=before,
+                          name=label)
+        except NoOverlap:
+            continue
+        if r.n_treated < spec.min_analysed:
+            continue
+        g = gating.evaluate(prob.both, prob.is_t, r, t_sel, c_sel, spec)
+        if g.passed:
+            return replace(r, gate=g.model_copy(update={
+                "code": "rebalanced", "failing_first": first.failing, "respecifications": tried,
+                "specification": label}))
+    return replace(result, gate=first.model_copy(update={
+        "code": "no_reliable_comparison", "failing_first": first.failing,
+        "respecifications": tried, "specification": name}))
+
+
+def match(treated: pd.DataFrame, pool: pd.DataFrame, spec: MatchSpec | None = None) -> MatchResult:
+    """Form the matched comparison group for ``treated`` from ``pool``.
+
+    Both frames need ``event_id``, ``person_key``, the spec's covariates and exact columns.
+    Every event of a treated person is removed from the pool here, whatever the caller did.
+    With ``spec.terms = "auto"`` the specification is chosen by balance; with ``spec.gate`` the
+    balance gate (and, on failure, the re-specifications) runs and ``result.gate`` says how it went.
+    """
+    spec = spec or MatchSpec()
+    prob = _prepare(treated, pool, spec)
+    tried: list[SpecificationTried] = []
+    fits: dict[str, _Fit] = {}
+    if spec.terms == "auto":
+        name, tried, fits = _select(prob, spec)
+    else:
+        name = spec.terms
+    terms = [t for t in SPECIFICATIONS[name] if t in prob.balance_covariates]
+    fit = fits.get(name)
+    if fit is None or fit.sample_fraction is not None:
+        fit = _fit(prob, list(dict.fromkeys([*spec.covariates, *terms])), spec, start=fit)
+    result = _assemble(prob, fit, spec, exact=spec.exact, caliper=fit.caliper, name=name)
+    tried = [s.model_copy(update={"chosen": s.name == name}) for s in tried]
+    result = replace(result, specifications=tried)
+    return _gated(prob, fit, spec, name, result)
+
+
+def match_within(headline: MatchResult, t_sel: np.ndarray, c_sel: np.ndarray | None = None,
+                 extra_strata: np.ndarray | None = None, *, name: str = "") -> MatchResult:
+    """A sub-analysis: match the treated selected by ``t_sel`` (over the headline's treated rows,
+    canonical order) to the pool records selected by ``c_sel`` (over its pool rows), on the
+    headline's propensity model, within the headline's strata refined by ``extra_strata`` (codes
+    over treated then pool rows: the subgroup variable, matched exactly). Balance is measured on
+    the subgroup, and the gate (with re-specification) applied as for the headline.
+    """
+    prob = headline.problem
+    if prob is None:
+        raise ValueError("match_within needs a MatchResult made by match() in this process")
+    spec = headline.spec
+    terms_name = headline.specification if headline.specification in SPECIFICATIONS else (
+        headline.gate.specification.split(";")[0] if headline.gate else "linear")
+    terms = [t for t in SPECIFICATIONS.get(terms_name, ()) if t in prob.balance_covariates]
+    fit = headline.fit
+    assert fit is not None
+    exact = list(spec.exact)
+    r = _assemble(prob, fit, spec, exact=exact, caliper=headline.caliper, t_sel=t_sel,
+                  c_sel=c_sel, extra_strata=extra_strata, before=False,
+                  name=name or terms_name, warn=False)
+    del terms
+    return _gated(prob, fit, spec, r.specification, r, t_sel=t_sel, c_sel=c_sel,
+                  extra_strata=extra_strata, before=False, refit=False)

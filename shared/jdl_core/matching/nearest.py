@@ -101,11 +101,12 @@ def _without_replacement(dt: np.ndarray, ds: np.ndarray, k: int, caliper: float 
 
 def match_nearest(dist_t: np.ndarray, dist_c: np.ndarray, stratum_t: np.ndarray,
                   stratum_c: np.ndarray, *, k: int, replace: bool, caliper: float | None,
-                  m_order: str = "largest") -> Pairs:
+                  m_order: str = "largest", presorted: bool = False) -> Pairs:
     """Match each treated unit to up to k comparison records of the same stratum.
 
     ``dist_*`` are finite distances (logits); ``stratum_*`` integer stratum codes; ``caliper``
-    in distance units (already scaled) or None.
+    in distance units (already scaled) or None. ``presorted``: ``dist_c`` is already in
+    increasing order with ties in canonical order (saves a sort per stratum on large pools).
     """
     ts: list[np.ndarray] = []
     cs: list[np.ndarray] = []
@@ -116,7 +117,7 @@ def match_nearest(dist_t: np.ndarray, dist_c: np.ndarray, stratum_t: np.ndarray,
         if len(ic) == 0:
             continue
         # stable sort: equal distances keep the canonical (event id) order
-        o = np.argsort(dist_c[ic], kind="stable")
+        o = np.arange(len(ic)) if presorted else np.argsort(dist_c[ic], kind="stable")
         ds = dist_c[ic][o]
         if replace:
             ti, ci, rank = _with_replacement(dist_t[it], ds, k, caliper)

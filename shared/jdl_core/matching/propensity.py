@@ -28,6 +28,7 @@ from threadpoolctl import ThreadpoolController  # installed with scikit-learn
 
 from ..errors import ConstantCovariates, DataError, NoOverlap
 from .spec import CATEGORY_LEVELS, COVARIATE_KINDS
+from .terms import add_terms
 
 _CHUNK = 131_072  # rows per block when forming X'WX: bounds the temporary memory
 _THREADPOOLS: list[ThreadpoolController] = []  # created once: inspecting the libraries is slow
@@ -48,9 +49,26 @@ class _Column:
 
 def category_levels(covariate: str, values: pd.Series) -> list[str]:
     """Levels present in ``values``, in the canonical order (unknown extras sorted at the end)."""
-    present = set(pd.unique(values.dropna()).tolist())
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # fast path (categorical columns of the matching problem): the codes in use
+        codes = np.asarray(values.cat.codes)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        present = {values.cat.categories[i] for i in used}
+    else:
+        present = set(pd.unique(values.dropna()).tolist())
     known = [lv for lv in CATEGORY_LEVELS.get(covariate, ()) if lv in present]
     return known + sorted(str(v) for v in present - set(known))
+
+
+def level_codes(values: pd.Series | pd.Categorical, levels: Sequence[str]) -> np.ndarray:
+    """Position of each value in ``levels`` (-1 when absent); fast for categorical columns."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat if isinstance(values, pd.Series) else values
+        own = list(cat.categories) if isinstance(values, pd.Series) else list(values.categories)
+        lookup = np.array([levels.index(c) if c in levels else -1 for c in own] + [-1], dtype=np.int64)
+        codes = np.asarray(cat.codes if isinstance(values, pd.Series) else values.codes, dtype=np.int64)
+        return lookup[codes]   # code -1 (missing) reads the trailing -1
+    return np.asarray(pd.Categorical(values, categories=list(levels)).codes, dtype=np.int64)
 
 
 def covariate_kind(covariate: str) -> str:
@@ -142,8 +160,8 @@ class PropensityModel:
         for j, col in enumerate(self._cols, start=1):
             if col.level is not None:
                 if col.covariate not in codes:
-                    codes[col.covariate] = pd.Categorical(
-                        frame[col.covariate], categories=self.levels_[col.covariate]).codes
+                    codes[col.covariate] = level_codes(frame[col.covariate],
+                                                       self.levels_[col.covariate])
                 X[:, j] = codes[col.covariate] == self.levels_[col.covariate].index(col.level)
             else:
                 x = frame[col.covariate].to_numpy(dtype=np.float64)
@@ -187,11 +205,21 @@ class PropensityModel:
             self._scale = self._scale[keep_arr[1:] - 1]
         return keep_arr
 
-    def fit(self, frame: pd.DataFrame, treated: np.ndarray | Sequence[bool]) -> "PropensityModel":
+    def fit(self, frame: pd.DataFrame, treated: np.ndarray | Sequence[bool], *,
+            start: pd.Series | None = None, start_offset: float = 0.0) -> "PropensityModel":
+        """Fit by Newton-Raphson. ``start``: coefficients on the original scale (as
+        ``coefficients()``) to start from, e.g. a fit of the same model on a sample of the pool;
+        ``start_offset`` is added to its intercept (log of the sampling fraction of comparison
+        records, the case-control correction). The estimate is the same maximum-likelihood one,
+        reached in fewer iterations."""
+        self._start, self._start_offset = start, start_offset
         # One BLAS thread: the service runs several workers per machine, and multi-threaded
         # OpenBLAS on busy cores was measured 5-10x slower than one thread for X'WX.
         with _one_blas_thread():
-            return self._fit(frame, treated)
+            try:
+                return self._fit(frame, treated)
+            finally:
+                self._start = None
 
     def _fit(self, frame: pd.DataFrame, treated: np.ndarray | Sequence[bool]) -> "PropensityModel":
         y = np.asarray(treated, dtype=np.float64)
@@ -225,12 +253,27 @@ class PropensityModel:
         beta[0] = np.log(n1 / (n - n1))
         eta = X @ beta
         dev = self._deviance(y, eta)
+        start = getattr(self, "_start", None)
+        warm = False
+        if start is not None:
+            names = [c.name for c in self._cols]
+            coef = np.array([float(start.get(nm, 0.0)) for nm in names])
+            b0 = np.concatenate([[float(start.get("(Intercept)", 0.0)) + self._start_offset
+                                  + float(np.sum(coef * self._center))], coef * self._scale])
+            eta0 = X @ b0
+            dev0 = self._deviance(y, eta0)
+            if np.isfinite(dev0) and dev0 < dev:
+                beta, eta, dev = b0, eta0, dev0
+                warm = True
         converged = False
         it = 0
         H_fixed: np.ndarray | None = None
         for it in range(1, self.max_iter + 1):
             mu = expit(eta)
             grad = X.T @ (y - mu)
+            if warm and H_fixed is None:
+                # started near the optimum: one Hessian on every row, kept (as below)
+                H_fixed = self._hessian(X, mu * (1.0 - mu), None, None)
             if H_fixed is not None:
                 H = H_fixed
             else:
@@ -298,7 +341,7 @@ class PropensityModel:
     # -- prediction -----------------------------------------------------------------------
     def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
         """The logit of the propensity score (MatchIt's distance with link = "linear.logit")."""
-        X = self._design(frame)
+        X = self._design(add_terms(frame, [c for c in self.covariates if c not in frame.columns]))
         return X @ self._beta
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -337,10 +380,15 @@ def support_masks(frame: pd.DataFrame, treated: np.ndarray,
             col = frame[cov]
             kt, kc = keep & t, keep & ~t
             if kind == "categorical":
-                vt = set(pd.unique(col[kt]).tolist())
-                vc = set(pd.unique(col[kc]).tolist())
-                for group, other, label in ((kc, vt, "comparison"), (kt, vc, "treated")):
-                    out = group & ~col.isin(other).to_numpy()
+                if isinstance(col.dtype, pd.CategoricalDtype):
+                    codes = np.asarray(col.cat.codes, dtype=np.int64) + 1   # 0: missing
+                else:
+                    codes = pd.factorize(col, use_na_sentinel=False)[0].astype(np.int64)
+                size = int(codes.max()) + 1 if len(codes) else 1
+                in_t = np.bincount(codes[kt], minlength=size) > 0
+                in_c = np.bincount(codes[kc], minlength=size) > 0
+                for group, other, label in ((kc, in_t, "comparison"), (kt, in_c, "treated")):
+                    out = group & ~other[codes]
                     if out.any():
                         keep &= ~out
                         changed = True

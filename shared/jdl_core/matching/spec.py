@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .. import schema
 from ..errors import InvalidArgument
+from .terms import DERIVED, DERIVED_LEVELS
 
 # The columns the propensity model may use, with how each enters the model. Categorical columns
 # are one-hot encoded against a reference level (the first of CATEGORY_LEVELS present);
@@ -34,6 +35,8 @@ COVARIATE_KINDS: Final[dict[str, CovariateKind]] = {
     "index_year": "numeric",
     "region": "categorical",
     "disposal": "categorical",
+    # derived terms (jdl_core.matching.terms): flexible functions of the recorded columns
+    **{name: kind for name, (kind, _, _) in DERIVED.items()},
 }
 # Level order of each categorical column: the first level present is the reference level.
 CATEGORY_LEVELS: Final[dict[str, tuple[str, ...]]] = {
@@ -42,6 +45,7 @@ CATEGORY_LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "offence_group": schema.OFFENCE_GROUPS,
     "region": schema.REGIONS,
     "disposal": schema.DISPOSALS,
+    **DERIVED_LEVELS,
 }
 DEFAULT_COVARIATES: Final[tuple[str, ...]] = (
     "age_at_index", "sex", "ethnicity", "prev_offences", "prev_custody", "age_first_contact",
@@ -50,7 +54,7 @@ DEFAULT_COVARIATES: Final[tuple[str, ...]] = (
 )
 # Exact strata may use any categorical or binary covariate column.
 EXACT_ALLOWED: Final[tuple[str, ...]] = tuple(
-    c for c, k in COVARIATE_KINDS.items() if k in ("categorical", "binary"))
+    c for c, k in COVARIATE_KINDS.items() if k in ("categorical", "binary") and c not in DERIVED)
 
 
 class MatchSpec(BaseModel):
@@ -72,6 +76,21 @@ class MatchSpec(BaseModel):
     # Covariates of the propensity model: demographics, criminal history, index offence,
     # sentence, employment/benefit, index year and region (methodology.md section 4).
     covariates: tuple[str, ...] = DEFAULT_COVARIATES
+    # Terms of the propensity model beyond the covariates as given (jdl_core.matching.terms):
+    # "linear" none; "flexible" age bands, log previous offences and custody, first-offender and
+    # short-sentence indicators; "interactions" those plus young x prolific and short x prolific.
+    # "auto" fits each and keeps the one with the best balance on every term and distribution
+    # (the MatchIt/cobalt practice of choosing the specification by balance, not by fit); the
+    # choice is recorded in the result.
+    terms: Literal["auto", "linear", "flexible", "interactions"] = "auto"
+    # Balance gate (methodology.md section 4): a key variable (age, sex, previous offences, Copas,
+    # OGRS, index offence) more than 10% of an SD apart after matching, and further apart than
+    # chance gives at this size, fails; the service then tries the documented re-specifications
+    # and, if they fail too, reports that no reliable comparison group could be built.
+    gate: bool = True
+    # The chance reference: this quantile of the largest key-variable |SMD| over random splits of
+    # the matched people into groups of the same sizes and weights.
+    gate_quantile: float = Field(default=0.99, gt=0.5, lt=1.0)
     # Exact strata: a treated person is matched only to comparison records with the same values.
     exact: tuple[str, ...] = ("sex", "disposal")
     # Caliper: treated people with no comparison record this close on the distance are dropped.
@@ -104,7 +123,8 @@ class MatchSpec(BaseModel):
     random_state: int = Field(default=20130401, ge=0)
     # The JDL minimum: fewer treated people analysed than this and no result is produced.
     min_analysed: int = Field(default=60, ge=1)
-    # A subgroup (sex, age band, setting) is reported only when it has this many treated people.
+    # A sub-analysis (sex, age band, setting, an uploaded attribute) is run only when the
+    # subgroup has this many treated people (before and after its own matching).
     subgroup_min: int = Field(default=60, ge=1)
     # JDL: measures 3-7 (time to first re-offence, seriousness, custody) are shown only when the
     # treatment group has at least this many re-offenders; low numbers could mislead.
