@@ -1,4 +1,4 @@
-"""Benchmark of report rendering: render_all (PDF + HTML + JSON) for a typical result, target < 5 s.
+"""Benchmark of report rendering: render_all (PDF + HTML + JSON) for a typical result, target < 2 s.
 
     .venv/bin/python bench/bench_report.py [--repeats 5] [--example significant_reduction]
                                            [--page1 docs/report-page1.png]
@@ -23,7 +23,7 @@ from jdl_report import render_all
 from jdl_report.examples import EXAMPLES
 from jdl_report import render as R
 
-TARGET_S = 5.0
+TARGET_S = 2.0   # issue 13: one report renders in under 2 s
 
 
 def _timed(fn, *args):  # type: ignore[no-untyped-def]
@@ -83,7 +83,10 @@ def main() -> None:
           f"({len(png)} PNGs), pdf {t_pdf:.2f} s, html {t_html:.3f} s, json {t_json:.3f} s")
     print("sizes: " + ", ".join(f"{k} {len(v) / 1024:.0f} KB" for k, v in files.items()))
     print(f"peak RSS: {peak_mb:.0f} MB")
-    print(f"target < {TARGET_S:.0f} s: {'met' if med < TARGET_S else 'MISSED'}")
+    cpu_med = statistics.median(cpus)
+    # wall time on a shared machine includes waiting for a core: the CPU time is shown beside it
+    print(f"target < {TARGET_S:.0f} s: {'met' if med < TARGET_S else 'MISSED'} (wall median {med:.2f} s, "
+          f"cpu median {cpu_med:.2f} s, load average {__import__('os').getloadavg()[0]:.1f})")
     if a.page1:
         a.page1.parent.mkdir(parents=True, exist_ok=True)
         size = page1_png(files["pdf"], a.page1)

@@ -23,6 +23,10 @@ from jdl_infra.ports import frame_to_bytes
 from jdl_infra.stage import make_marker
 
 from . import status
+from .checkpoints import checkpoint_router
+from .errors import install_error_handlers
+from .parsing import BoundedParser
+from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
 from .plan_route import router as plan_router
 from .window import intake_window, window_router
@@ -77,6 +81,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     it, raising otherwise (jdl_infra.kafka_io.EventProducer in production); it is called in a
     thread with a time limit. ``broker_ready`` answers /readyz (None: not checked)."""
     tokens: dict[str, str] = json.loads(settings.tokens.get_secret_value() or "{}")
+    parser = BoundedParser.from_settings(settings)   # XLSX in bounded child processes
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
 
@@ -168,7 +173,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     @app.post("/v1/submissions", status_code=202)
     async def submit(request: Request, file: UploadFile = File(...), programme: str = Form(...),
                      who: Principal = Depends(principal)) -> JSONResponse:
-        from jdl_core.cohort import parse_upload, validate_cohort
+        from jdl_core.cohort import validate_cohort
         from jdl_core.programme import load_programme
 
         if who.is_ops:
@@ -194,7 +199,8 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             return await refuse(who, 422, e.code, str(e))
         try:
             # parsing a large XLSX takes seconds: keep it off the event loop
-            frame = await asyncio.to_thread(parse_upload, data, file.filename or "upload", max_bytes=limit)
+            # a workbook is read in a memory-limited child process (services/intake/parsing.py)
+            frame = await parser.parse(data, file.filename or "upload", max_bytes=limit)
             window = intake_window(settings)   # from the dataset's manifest
             cohort = await asyncio.to_thread(
                 validate_cohort, frame, setting=prog.setting, coverage_start=window.start,
@@ -246,7 +252,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def get_status(sid: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         rec = owned(sid, who)
         now = datetime.now(timezone.utc)
-        out = {k: v for k, v in rec.items() if k != "history"}
+        out = {k: v for k, v in rec.items() if k not in status.INTERNAL_FIELDS}
         out["stages"] = [{"event": h["event"], "at": h["at"]} for h in rec["history"]]
         out["age_seconds"] = round(status.age_seconds(rec, now), 1)
         if rec["state"] == "done":
@@ -302,6 +308,10 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     def status_page() -> HTMLResponse:
         return HTMLResponse(_page("status.html"))
 
+    install_error_handlers(app)                     # intake's 422 shape, no input echoed
+    app.state.rate_limits = install_rate_limits(app, rate_limits(settings))   # 429 per token
+    app.state.parser = parser
+    app.include_router(checkpoint_router(store))   # signed audit checkpoints (public)
     app.state.store = store
     return app
 

@@ -26,3 +26,14 @@ class IntakeSettings(BaseSettings):
     tokens: SecretStr = SecretStr("{}")
     web_port: int = 6066    # the intake worker (status agent): health and /metrics
     web_host: str = "127.0.0.1"
+    # Per-API-token rate limits (per API replica): sustained requests per minute and burst size;
+    # 0 per minute disables one. Answered 429 with Retry-After.
+    rate_limit_uploads_per_minute: float = Field(default=30.0, ge=0)
+    rate_limit_uploads_burst: int = Field(default=10, ge=1)
+    rate_limit_reads_per_minute: float = Field(default=600.0, ge=0)
+    rate_limit_reads_burst: int = Field(default=120, ge=1)
+    # XLSX uploads are read in child processes (services/intake/parsing.py): at most this many
+    # at once, each limited to this much memory and time; the memory is freed when each ends.
+    xlsx_parse_workers: int = Field(default=2, ge=1, le=16)
+    xlsx_parse_memory_mb: int = Field(default=1024, ge=0)     # 0: no limit
+    xlsx_parse_timeout_seconds: float = Field(default=120.0, gt=0)

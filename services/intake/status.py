@@ -18,6 +18,8 @@ ORDER = {"received": 0, "linkage": 1, "matching": 2, "reporting": 3, "done": 4, 
 OPEN_STATES = ("received", "linkage", "matching", "reporting")
 TERMINAL = ("done", "failed", "refused")
 SLA_SECONDS = 14 * 86400
+# bookkeeping of the projection, not shown by the API (history is shown as "stages")
+INTERNAL_FIELDS = ("history", "event_times", "terminal")
 
 
 def status_key(submission_id: str) -> str:
@@ -40,15 +42,60 @@ def new_record(submission_id: str, org_id: str, received_at: datetime, *, state:
             "purge_outcome": None, "certificate_key": None, "history": []}
 
 
-def _advance(rec: dict[str, Any], state: str) -> None:
-    if rec["state"] in TERMINAL:
+# Rank of each event type, to order history entries that share a timestamp.
+_RANK = {"submission.received": 0, "cohort.linked": 1, "control.matched": 2, "report.ready": 3,
+         "submission.failed": 3, "purge.requested": 4, "data.purged": 5}
+# The state each event proves the submission has reached (terminal ones are done/failed).
+_REACHED = {SubmissionReceived: "linkage", CohortLinked: "matching", ControlMatched: "reporting",
+            ReportReady: "done", SubmissionFailed: "failed"}
+# A purge that deleted something outranks a later no-op record of the same submission.
+_PURGE_RANK = {"purged": 2, "already_purged": 1, "unknown_submission": 0}
+
+
+def _stamp(at: str, event_id: str) -> tuple[datetime, str]:
+    return parse_iso(at), event_id
+
+
+def _newer(rec: dict[str, Any], group: str, at: str, event_id: str, rank: int = 0, *,
+           earliest: bool = False) -> bool:
+    """Last-writer-wins by event time (then event id) per group of fields, so a late event never
+    overwrites what a newer one wrote, whatever order the topics deliver them in. A higher
+    ``rank`` always wins; ``earliest`` keeps the first event of a rank instead of the last."""
+    stamps = rec.setdefault("event_times", {})
+    prev = stamps.get(group)
+    if prev is not None:
+        prev_rank, mine = prev.get("rank", 0), _stamp(at, event_id)
+        before = _stamp(prev["at"], prev["event_id"])
+        if prev_rank > rank or (prev_rank == rank and (mine > before if earliest
+                                                       else mine < before)):
+            return False
+    stamps[group] = {"at": at, "event_id": event_id, "rank": rank}
+    return True
+
+
+def _settle_state(rec: dict[str, Any], reached: str, at: str, event_id: str) -> None:
+    """State from what has been reached: the earliest terminal event (by event time) decides a
+    terminal state; otherwise the furthest stage reached. Order-independent: the same set of
+    events gives the same state."""
+    if rec["state"] == "refused":
+        return                              # written by the API; no event changes it
+    if reached in TERMINAL:
+        term = rec.get("terminal")
+        if term is None and rec["state"] in TERMINAL:   # a record stored before "terminal" existed
+            term = {"state": rec["state"], "at": rec["completed_at"] or rec["updated_at"],
+                    "event_id": ""}
+        if term is None or _stamp(at, event_id) < _stamp(term["at"], term["event_id"]):
+            rec["terminal"] = {"state": reached, "at": at, "event_id": event_id}
+            rec["state"], rec["completed_at"] = reached, at
         return
-    if ORDER[state] >= ORDER[rec["state"]]:
-        rec["state"] = state
+    if rec.get("terminal") is None and ORDER[reached] > ORDER[rec["state"]]:
+        rec["state"] = reached
 
 
 def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
-    """Return the record updated by one event. Idempotent: an event id seen before changes nothing."""
+    """Return the record updated by one event. Idempotent (an event id seen before changes
+    nothing) and commutative: events from different topics may arrive in any order and the record
+    ends the same, history ordered by event time."""
     sid = event.submission_id
     if rec is None:
         org = event.org_id if isinstance(event, SubmissionReceived) else "unknown"
@@ -59,40 +106,47 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     if any(h["event_id"] == eid for h in rec["history"]):
         return rec
     etype = event.event_type  # type: ignore[attr-defined]
-    rec["history"].append({"event": etype, "event_id": eid, "at": iso(event.occurred_at)})
-    rec["updated_at"] = max(rec["updated_at"], iso(event.occurred_at))
+    at = iso(event.occurred_at)
+    rec["history"].append({"event": etype, "event_id": eid, "at": at})
+    rec["history"].sort(key=lambda h: (parse_iso(h["at"]), _RANK.get(h["event"], 9), h["event_id"]))
+    rec["updated_at"] = max(rec["updated_at"], at, key=parse_iso)
+    rec["counts"] = rec.get("counts") or {}
     if isinstance(event, SubmissionReceived):
-        rec["org_id"] = event.org_id
-        rec["received_at"] = iso(event.received_at)
-        rec["counts"] = {"rows_submitted": event.rows_submitted, "rows_valid": event.rows_valid,
-                         "rows_rejected": event.rows_rejected}
-        _advance(rec, "linkage")
+        if _newer(rec, "received", at, eid):
+            rec["org_id"] = event.org_id
+            rec["received_at"] = iso(event.received_at)
+            # merged, not replaced: a linked count that arrived first must survive
+            rec["counts"].update(rows_submitted=event.rows_submitted,
+                                 rows_valid=event.rows_valid, rows_rejected=event.rows_rejected)
     elif isinstance(event, CohortLinked):
-        rec["attrition"] = dict(event.attrition)
-        rec["counts"]["linked"] = event.n_linked
-        _advance(rec, "matching")
+        if _newer(rec, "linked", at, eid):
+            rec["attrition"] = dict(event.attrition)
+            rec["counts"]["linked"] = event.n_linked
     elif isinstance(event, ControlMatched):
-        rec["n_treated"], rec["n_comparison"] = event.n_treated, event.n_comparison
-        _advance(rec, "reporting")
+        if _newer(rec, "matched", at, eid):
+            rec["n_treated"], rec["n_comparison"] = event.n_treated, event.n_comparison
     elif isinstance(event, ReportReady):
-        rec["report_keys"] = dict(event.report_keys)
-        if rec["state"] not in TERMINAL:
-            rec["completed_at"] = iso(event.occurred_at)
-        _advance(rec, "done")
+        if _newer(rec, "report", at, eid):
+            rec["report_keys"] = dict(event.report_keys)
     elif isinstance(event, SubmissionFailed):
-        rec["error"] = {"stage": event.stage, "reason_code": event.reason_code, "reason": event.reason}
-        if rec["state"] not in TERMINAL:
-            rec["state"] = "failed"
-            rec["completed_at"] = iso(event.occurred_at)
+        if _newer(rec, "error", at, eid):
+            rec["error"] = {"stage": event.stage, "reason_code": event.reason_code,
+                            "reason": event.reason}
     elif isinstance(event, PurgeRequested):
-        rec["purge_requested"] = event.trigger
+        if _newer(rec, "purge_requested", at, eid):
+            rec["purge_requested"] = event.trigger
     elif isinstance(event, DataPurged):
-        if rec.get("purged") and rec.get("certificate_key") and event.outcome != "purged":
-            return rec   # a repeat purge (replay, reconciler) keeps the first certificate
-        rec["purged_at"] = iso(event.occurred_at)
-        rec["purge_outcome"] = event.outcome
-        rec["certificate_key"] = event.certificate_key
-        rec["purged"] = is_purged(rec)
+        # a real purge outranks a no-op record; among no-ops (replays, the reconciler) the first
+        # certificate is kept, among real purges (late data purged again) the latest
+        rank = _PURGE_RANK.get(event.outcome, 0)
+        if _newer(rec, "purge", at, eid, rank=rank, earliest=rank < _PURGE_RANK["purged"]):
+            rec["purged_at"] = at
+            rec["purge_outcome"] = event.outcome
+            rec["certificate_key"] = event.certificate_key
+            rec["purged"] = is_purged(rec)
+    reached = _REACHED.get(type(event))
+    if reached is not None:
+        _settle_state(rec, reached, at, eid)
     return rec
 
 

@@ -25,7 +25,14 @@ def linked_key(submission_id: str) -> str:
     return f"submissions/{submission_id}/linked.parquet.enc"
 
 
+def cohort_profile_key(submission_id: str) -> str:
+    # sex, age at the start and index event of each valid row (encrypted, purged with the rest):
+    # the matching stage profiles from it the people who were not analysed
+    return f"submissions/{submission_id}/cohort_profile.parquet.enc"
+
+
 def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Event]:
+    from jdl_core.analysis import cohort_profile_frame
     from jdl_core.index_events import select_index_events
     from jdl_core.linkage import link_cohort
 
@@ -38,6 +45,8 @@ def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Ev
                                     max_gap_days=ports.max_gap_days)
     linked = selection.events[["row_number", "person_key", "event_id"]].reset_index(drop=True)
     put_frame_encrypted(ports.store, ports.keyring, sid, linked_key(sid), linked)
+    put_frame_encrypted(ports.store, ports.keyring, sid, cohort_profile_key(sid),
+                        cohort_profile_frame(rows, selection.events))
 
     attrition: dict[str, int] = {"submitted": event.rows_submitted}
     for reason, n in event.rejected_by_reason.items():

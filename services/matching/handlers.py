@@ -44,9 +44,17 @@ def handle_cohort_linked(event: Event, ports: MatchingPorts) -> Sequence[Event]:
     treated = events[events["event_id"].isin(linked["event_id"])]
     spec = MatchSpec(**ports.spec_overrides)
     info = ProgrammeInfo(organisation=programme["organisation"], programme=programme["name"],
-                         description=f"{programme['targets']}. {programme['delivers']}.", setting=programme["setting"])
+                         description=f"{programme['targets'].rstrip('.')}. {programme['delivers'].rstrip('.')}.",
+                         setting=programme["setting"], own_words=programme.get("own_words", ""),
+                         selection=programme.get("selection", ""))
+    # written by the linkage stage since the report profiles the people not included; absent for
+    # submissions linked before that
+    profile_key = f"submissions/{sid}/cohort_profile.parquet.enc"
+    cohort_profile = (get_frame_encrypted(ports.store, ports.keyring, sid, profile_key)
+                      if ports.store.exists(profile_key) else None)
     result = analyse_index_events(treated, national, spec, programme=info,
-                                  attrition=dict(event.attrition), submission_id=sid)
+                                  attrition=dict(event.attrition), submission_id=sid,
+                                  cohort_profile=cohort_profile)
     ports.store.put(result_key(sid), result.model_dump_json(indent=1).encode())
     return [ControlMatched(event_id=event_id_for(sid, STAGE, "control.matched"), submission_id=sid,
                            result_key=result_key(sid), n_treated=result.n_treated,

@@ -18,6 +18,7 @@ from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, S
                                dump_event)
 from jdl_infra import metrics
 from jdl_infra.audit import AuditLog
+from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key, publish_checkpoint
 from jdl_infra.crypto import KeyRing
 from jdl_infra.faust_app import add_stage_agent, make_app, sender
 from jdl_infra.objectstore import ObjectStore, open_store
@@ -40,6 +41,19 @@ class PurgePorts:
     keyring: KeyRing
     audit: AuditLog
     retention_days: float       # InfraSettings.retention_days: the one retention setting
+    signer: CheckpointSigner | None = None   # signs and publishes the head after each append
+
+
+def publish(ports: PurgePorts) -> None:
+    """Publish a signed checkpoint of the audit head. A failure is logged, never fatal: the
+    purge is done and certified; the next append publishes again."""
+    if ports.signer is None:
+        return
+    try:
+        cp = publish_checkpoint(ports.store, ports.audit, ports.signer)
+        log.info("audit checkpoint published", extra={"seq": cp.seq, "key_id": cp.key_id})
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        log.error("audit checkpoint not published", extra={"error_type": type(exc).__name__})
 
 
 def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
@@ -56,6 +70,7 @@ def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
     if cert.lag_seconds is not None and cert.outcome == "purged":
         metrics.PURGE_LAG.observe(max(0.0, cert.lag_seconds))
     entry = ports.audit.entry_of(cert)
+    publish(ports)
     return [DataPurged(submission_id=event.submission_id, outcome=cert.outcome,
                        objects_deleted=cert.n_objects, versions_deleted=cert.n_versions,
                        key_destroyed=cert.key_id_destroyed is not None,
@@ -81,12 +96,27 @@ def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested
             for sid in due]
 
 
+def _unreadable_entry(audit: AuditLog, seq: int) -> None:
+    """Alert hook: purging goes on past an unreadable audit entry, but the gauge (alert
+    JdlAuditEntryUnreadable) stays up until someone repairs it and verify passes again."""
+    metrics.AUDIT_UNREADABLE.set(len(audit.unreadable))
+    log.error("audit log has an unreadable entry; purging continues past it",
+              extra={"seq": seq, "unreadable_entries": len(audit.unreadable)})
+
+
 def create_app(settings: PurgeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
     # the purge service holds no master key: it only destroys data keys (least privilege)
-    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=AuditLog(store),
-                       retention_days=infra.retention_days)
+    audit = AuditLog(store, on_unreadable=lambda seq: _unreadable_entry(audit, seq))
+    key = settings.checkpoint_signing_key
+    if key is None or not key.get_secret_value():
+        log.warning("audit checkpoints signed with a throwaway development key (set "
+                    "JDL_PURGE_CHECKPOINT_SIGNING_KEY to keep one across restarts)")
+    signer = CheckpointSigner(key.get_secret_value() if key and key.get_secret_value()
+                              else generate_signing_key())
+    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit,
+                       retention_days=infra.retention_days, signer=signer)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     send = sender(app)
     # the agent and the reconciler both purge (each in a thread): one purge at a time, so the
@@ -101,6 +131,10 @@ def create_app(settings: PurgeSettings) -> faust.App:
                   expected=(ReportReady, SubmissionFailed, PurgeRequested), idempotent_marker=False)
     # One purge agent with concurrency 1: the audit log needs a single writer (run one replica).
     add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
+
+    @app.task
+    async def publish_at_start() -> None:
+        await asyncio.to_thread(publish, ports)   # the head as found, before any new append
 
     @app.timer(interval=settings.sweep_interval_seconds)
     async def retention_sweep() -> None:

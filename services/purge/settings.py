@@ -1,7 +1,7 @@
 """Settings of the purge service. Env prefix JDL_PURGE_."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jdl_infra.settings import InfraSettings
@@ -22,3 +22,16 @@ class PurgeSettings(BaseSettings):
     terminal_grace_seconds: float = Field(default=30.0, ge=0)
     web_port: int = 6070
     web_host: str = "127.0.0.1"        # 0.0.0.0 in containers
+    # Ed25519 private key (base64 32-byte seed) that signs audit checkpoints; only the purge
+    # service holds it. Unset in development: a throwaway key is generated at start (`jdl up`
+    # keeps one in var/secrets). Refused unset in production, where verifiers pin its public key.
+    checkpoint_signing_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _signing_key_in_production(self) -> "PurgeSettings":
+        if self.infra.environment == "production" and not (
+                self.checkpoint_signing_key and self.checkpoint_signing_key.get_secret_value()):
+            raise ValueError("JDL_PURGE_CHECKPOINT_SIGNING_KEY is required when "
+                             "JDL_ENVIRONMENT=production (audit checkpoints must be signed with a "
+                             "key verifiers can pin)")
+        return self

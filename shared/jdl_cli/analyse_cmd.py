@@ -32,40 +32,52 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _num(v: float | None, digits: int) -> str:
-    return "-" if v is None else f"{v:,.{digits}f}"
+def summary_text(result, threshold: int | None = None) -> str:  # type: ignore[no-untyped-def]
+    """A few screens of plain text: who, how many, the headline table, balance, and the same
+    sentences as the report (made by jdl_report.wording from the disclosure-controlled result)."""
+    from jdl_report import _format as fmt
+    from jdl_report.content import build_content
+    from jdl_report.disclosure import DEFAULT_THRESHOLD, apply_disclosure
 
-
-def summary_text(result) -> str:  # type: ignore[no-untyped-def]
-    """A few screens of plain text: who, how many, the headline table, balance, what to say."""
+    c = build_content(apply_disclosure(result, threshold or DEFAULT_THRESHOLD))
     p = result.programme
     lines = [f"{p.programme} ({p.organisation}), {p.setting}",
              f"People: {result.attrition.submitted:,} submitted, {result.n_treated:,} analysed; "
-             f"comparison group {result.n_comparison:,} records chosen from {result.n_pool:,}"]
+             f"comparison group {result.n_comparison:,} records chosen from {result.n_pool:,}",
+             *c.summary_facts, c.overall]
     for s in result.attrition.steps:
         lines.append(f"  - {s.label}: {s.removed:,} (leaves {s.remaining:,})")
     lines.append("")
-    head = f"{'Measure':<52}{'Treatment':>10}{'Comparison':>11}  {'Difference (95% CI)':<28}{'p':>7}"
+    ci_head = c.headline_table.columns[4]
+    head = f"{'Measure':<52}{'Treatment':>10}{'Comparison':>11}  {'Difference (' + ci_head + ')':<40}{'p':>7}"
     lines += [head, "-" * len(head)]
-    for m in result.measures:
-        digits = 2 if m.name == "frequency" else 1
-        if not m.estimable:
-            lines.append(f"{m.label:<52}{'not estimable: ' + (m.reason or '')}")
-            continue
-        diff = (f"{m.difference:+.{digits}f} ({m.ci_low:+.{digits}f} to {m.ci_high:+.{digits}f})")
-        sig = "significant" if m.significant else "not significant"
-        lines.append(f"{m.label:<52}{_num(m.treated_value, digits):>10}"
-                     f"{_num(m.comparison_value, digits):>11}  {diff:<28}{m.p_value:>7.3f}  {sig}")
+    for row in c.headline_table.rows:
+        label, tv, cv, diff, ci, pv, badge = row
+        dci = f"{diff} ({ci})" if ci not in ("-", "*") else diff
+        lines.append(f"{label:<52}{tv:>10}{cv:>11}  {dci:<40}{pv:>7}  {badge}")
+    lines += [f"  {n}" for n in c.headline_table.notes[1:]]
     flags = [b.flag for b in result.balance]
     lines += ["", f"Balance after matching: {flags.count('good')} good, {flags.count('acceptable')} "
                   f"acceptable, {flags.count('poor')} poor of {len(flags)} (|SMD| <5%, 5-10%, >10%)"]
     if result.dropped_treated:
-        lines.append(f"Dropped by matching (no comparable person): {result.dropped_treated:,}")
-    lines += ["", "What you can say:"] + [f"  * {s}" for s in result.statements.can_say]
-    lines += ["What you cannot say:"] + [f"  * {s}" for s in result.statements.cannot_say]
+        lines.append(f"Dropped by matching (no comparable person): {fmt.count(result.dropped_treated)}")
+    lines += ["", c.summary_lead] + [f"  * {s}" for s in c.estimates]
+    lines += ["", "What you can say:"] + [f"  * {s}" for s in c.can_say]
+    lines += ["What you cannot say:"] + [f"  * {s}" for s in c.cannot_say]
     if result.warnings:
         lines += ["", "Warnings:"] + [f"  * {w}" for w in result.warnings]
     return "\n".join(lines)
+
+
+def with_report_statements(result, threshold: int | None = None):  # type: ignore[no-untyped-def]
+    """The result with its ``statements`` replaced by the report's (one source of the words)."""
+    from jdl_core.result import Statements
+    from jdl_report.content import build_content
+    from jdl_report.disclosure import DEFAULT_THRESHOLD, apply_disclosure
+
+    c = build_content(apply_disclosure(result, threshold or DEFAULT_THRESHOLD))
+    return result.model_copy(update={"statements": Statements(can_say=list(c.can_say),
+                                                              cannot_say=list(c.cannot_say))})
 
 
 def register(app: typer.Typer) -> None:
@@ -102,8 +114,7 @@ def register(app: typer.Typer) -> None:
             if setting is not None and setting != programme.setting:
                 raise InvalidArgument(f"--setting is {setting} but the programme's setting is "
                                       f"{programme.setting}; give one or make them agree")
-            info = ProgrammeInfo(organisation=programme.organisation, programme=programme.name,
-                                 description=programme.delivers, setting=programme.setting)
+            info = programme.info()
         elif setting is None:
             raise InvalidArgument("--setting is required (custody or community) unless "
                                   "--programme gives it")
@@ -118,7 +129,7 @@ def register(app: typer.Typer) -> None:
         started = time.perf_counter()
         frame = parse_upload(_read_file(cohort_file, "COHORT_FILE"), cohort_file.name)
         national = load_national(data)
-        result = analyse(frame, national, spec, info)
+        result = with_report_statements(analyse(frame, national, spec, info))
         typer.echo(summary_text(result))
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,8 @@ import typer
 from jdl_core.errors import InvalidArgument
 from jdl_infra.audit import (AuditEntry, AuditLog, DeletionCertificate, check_certificates,
                              submissions_requiring_certificate)
+from jdl_infra.checkpoint import (Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints,
+                                  published_checkpoints)
 from jdl_infra.crypto import check_submission_id
 from jdl_infra.objectstore import ObjectStore, open_store
 from jdl_infra.settings import InfraSettings
@@ -38,6 +40,33 @@ def _open(store_url: str | None) -> ObjectStore:
     return open_store(infra)
 
 
+def _load_checkpoints(source: str) -> list[Checkpoint]:
+    """Checkpoints from a file or an http(s) URL (one, a list, or {"checkpoints": [...]})."""
+    if urlparse(source).scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(source, timeout=15) as resp:   # noqa: S310 - http(s) only
+                raw = resp.read(10_000_000)
+        except (urllib.error.URLError, OSError) as e:
+            raise InvalidArgument(f"--checkpoint {source}: could not fetch it ({e})") from None
+    else:
+        try:
+            raw = Path(source).read_bytes()
+        except OSError as e:
+            raise InvalidArgument(f"--checkpoint {source}: cannot read the file "
+                                  f"({e.strerror})") from None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"--checkpoint {source}: not JSON") from None
+    try:
+        return parse_checkpoints(doc, f"--checkpoint {source}")
+    except CheckpointError as e:
+        raise InvalidArgument(str(e)) from None
+
+
 def _parse_anchor(anchor: str) -> tuple[int, str]:
     seq, _, digest = anchor.partition(":")
     if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -60,13 +89,36 @@ def verify(
     chain_only: bool = typer.Option(
         False, "--chain-only", help="Check the chain only, not that every finished or expired "
         "submission has a certificate."),
+    checkpoint: Optional[list[str]] = typer.Option(
+        None, "--checkpoint", help="FILE or URL of a published signed checkpoint (or a list of "
+        "them, e.g. <api>/v1/audit/checkpoints); repeatable. The log must still extend every "
+        "one: truncation or a rewritten tail fails."),
+    public_key: Optional[str] = typer.Option(
+        None, "--public-key", help="Trusted checkpoint signing key (base64, or its 16-hex key "
+        "id): checkpoints signed by any other key fail."),
+    published: bool = typer.Option(
+        True, "--published/--no-published", help="Also check the checkpoints published in the "
+        "store itself (public/audit/checkpoints/); copies kept elsewhere (--checkpoint) are the "
+        "stronger proof, since whoever rewrites the log can delete these too."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
     """Check every hash and link of the audit log, and that every finished or expired submission
     has a deletion certificate and no data left. Exits 1 naming the first bad entry."""
+    checkpoints = [cp for source in checkpoint or [] for cp in _load_checkpoints(source)]
     store = _open(store_url)
+    if published:
+        stored = published_checkpoints(store)
+        if stored:
+            try:
+                checkpoints += parse_checkpoints(stored, "public/audit/checkpoints/ in the store")
+            except CheckpointError as e:
+                raise fail(f"{e} (a tampered checkpoint; rerun with --no-published to check "
+                           "the log alone)", code=1) from None
     log = AuditLog(store)
     report = log.verify(anchor=_parse_anchor(anchor) if anchor else None)
+    if checkpoints:
+        report.problems.extend(check_checkpoints(checkpoints, report.hashes,
+                                                 trusted_public_key=public_key))
     required: dict[str, str] = {}
     if not chain_only:
         required = submissions_requiring_certificate(store, retention_days=retention_days)
@@ -75,7 +127,7 @@ def verify(
         typer.echo(json.dumps({
             "ok": report.ok, "entries": report.entries, "head_seq": report.head_seq,
             "head_hash": report.head_hash, "first_bad_seq": report.first_bad_seq,
-            "submissions_checked": len(required),
+            "submissions_checked": len(required), "checkpoints_checked": len(checkpoints),
             "problems": [{"kind": p.kind, "seq": p.seq, "submission_id": p.submission_id,
                           "detail": p.detail} for p in report.problems]}, indent=2))
     else:
@@ -85,6 +137,9 @@ def verify(
         if not chain_only:
             typer.echo(f"{len(required)} finished or expired submission(s) checked for a "
                        "certificate")
+        if checkpoints:
+            typer.echo(f"{len(checkpoints)} signed checkpoint(s) checked (up to seq "
+                       f"{max(cp.seq for cp in checkpoints)})")
         if report.ok:
             typer.echo(f"note this anchor to detect truncation later: --anchor "
                        f"{report.head_seq}:{report.head_hash}")

@@ -32,16 +32,27 @@ def _f(v: float | None, fmt: str) -> str:
 
 
 def headline(result: dict) -> list[str]:
+    """The headline figures of a report.json, with the JDL's rounding, then the report's own
+    estimate sentences (made by jdl_report.wording, so they match the PDF)."""
+    from jdl_report import _format as fmt
+
     lines = []
     for m in result.get("measures", []):
         if not m.get("estimable", True):
             lines.append(f"  {m['label']}: not estimated ({m.get('reason')})")
             continue
+        if m.get("withheld"):
+            lines.append(f"  {m['label']}: withheld (disclosure control)")
+            continue
+        name, d = m["name"], fmt.decimals(m["name"])
         sig = "significant" if m.get("significant") else "not significant"
-        lines.append(f"  {m['label']}: treated {_f(m['treated_value'], '.2f')} vs comparison "
-                     f"{_f(m['comparison_value'], '.2f')}; difference {_f(m['difference'], '+.2f')} "
-                     f"[{_f(m['ci_low'], '+.2f')}, {_f(m['ci_high'], '+.2f')}] {m['difference_unit']}, "
-                     f"p={_f(m['p_value'], '.3f')} ({sig})")
+        p = fmt.p_value(m["p_value"])
+        lines.append(f"  {m['label']}: treated {fmt.value(name, m['treated_value'], m['unit'], withheld=True)}"
+                     f" vs comparison {fmt.value(name, m['comparison_value'], m['unit'], withheld=True)}; "
+                     f"difference {fmt.number(m['difference'], d, signed=True)} "
+                     f"({fmt.ci(m['ci_low'], m['ci_high'], d)}) {m['difference_unit']}, "
+                     f"p {p if p.startswith('<') else '= ' + p} ({sig})")
+    lines += [f"  * {s}" for s in result.get("report", {}).get("estimates", [])]
     return lines
 
 
@@ -228,6 +239,9 @@ def demo_programme(setting: str) -> dict:
             else "Adults starting community orders",
             "delivers": "Weekly mentoring, help with housing and employment for six months",
             "selection": "Referred by prison and probation staff; higher-need people prioritised",
+            "own_words": "Volunteer mentors who have been through the justice system themselves meet "
+                         "each person before release and stay with them for six months: finding "
+                         "somewhere to live, getting to appointments, and into training or work.",
             "setting": setting, "contact_email": "evaluation@example.org"}
 
 

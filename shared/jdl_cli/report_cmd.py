@@ -5,6 +5,8 @@ import os
 import time
 from pathlib import Path
 
+from typing import Optional
+
 import typer
 
 from jdl_core.errors import InvalidArgument
@@ -46,6 +48,9 @@ def register(app: typer.Typer) -> None:
                                  "report.html and report.json into (created if missing)."),
         threshold: int = typer.Option(5, "--threshold", help="Disclosure control: counts of fewer "
                                       "than this many people are withheld (1 to 100)."),
+        response: Optional[Path] = typer.Option(None, "--response", help="Text file with the "
+                                                "organisation's response, printed in its own "
+                                                "section (plain text)."),
     ) -> None:
         """Render a report offline: report.pdf, report.html and report.json in --out."""
         from jdl_report import parse_result, render_all   # matplotlib/reportlab only when used
@@ -54,7 +59,13 @@ def register(app: typer.Typer) -> None:
         if out.exists() and not out.is_dir():
             raise InvalidArgument(f"--out '{out}' is a file: give a directory")
         started = time.perf_counter()
-        files = render_all(result, threshold)
+        text = None
+        if response is not None:
+            try:
+                text = _read(response).decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidArgument(f"--response '{response}' is not UTF-8 text") from None
+        files = render_all(result, threshold, response=text)
         out.mkdir(parents=True, exist_ok=True)
         for kind in FILES:
             _write_atomic(out / f"report.{kind}", files[kind])

@@ -26,23 +26,20 @@ from .matching.balance import flag as balance_flag
 from .national import NationalData
 from .sensitivity import rate_sensitivity
 from .subgroups import analyse_subgroups, count_tests
-from .outcomes import (
-    AGE_BANDS,
-    age_band,
-    compare_further,
-    compare_outcomes,
-    has_further_outcomes,
-    statements,
-)
+from .outcomes import AGE_BANDS, age_band, compare_further, compare_outcomes, has_further_outcomes
 from .result import (
+    AgeSummary,
     AnalysisResult,
     Statements,
     Attrition,
     AttritionReason,
     AttritionStep,
     DatasetInfo,
+    GroupProfileRow,
+    IndexPeriod,
     ProfileRow,
     ProgrammeInfo,
+    Statements,
 )
 
 PERSON_COLUMNS: Final = ("sex", "ethnicity")     # covariates that live in people.parquet
@@ -165,6 +162,68 @@ PREV_CUSTODY_BANDS: Final = (("None", 0, 0), ("1", 1, 1), ("2-4", 2, 4), ("5 or 
 SENTENCE_BANDS: Final = (("Under 12 months", 0, 11.999), ("12 months or more", 12, np.inf))
 
 
+def index_period(result: MatchResult) -> IndexPeriod | None:
+    """First and last index date of the matched treated people (page 1 of the report)."""
+    t = result.matched[result.matched["treated"]]
+    if "index_date" not in t or t.empty:
+        return None
+    dates = pd.to_datetime(t["index_date"])
+    return IndexPeriod(first=dates.min().date(), last=dates.max().date())
+
+
+def not_included_profile(cohort: pd.DataFrame | None, result: MatchResult) -> list[GroupProfileRow]:
+    """Sex and age band of the submitted people who were not analysed (counts and % of them)."""
+    if cohort is None or len(cohort) == 0:
+        return []
+    missing = [c for c in ("sex", "age", "event_id") if c not in cohort.columns]
+    if missing:
+        raise DataError(f"cohort_profile lacks column(s) {missing}")
+    analysed = set(result.matched.loc[result.matched["treated"], "event_id"])
+    out = cohort[~cohort["event_id"].isin(analysed)]
+    n = len(out)
+    if n == 0:
+        return []
+    rows: list[GroupProfileRow] = []
+    sex = out["sex"].astype(str).str.upper().map({"M": "Male", "F": "Female"}).fillna("Not recorded")
+    bands = age_band(out["age"]).replace({"nan": "Not recorded"})
+    for name, values, order in (("Sex", sex, ["Male", "Female", "Not recorded"]),
+                                ("Age band", bands, [b[0] for b in AGE_BANDS] + ["Not recorded"])):
+        counts = values.value_counts()
+        for cat in order:
+            k = int(counts.get(cat, 0))
+            if k:
+                rows.append(GroupProfileRow(characteristic=name, category=cat, n=k, pct=100.0 * k / n))
+    return rows
+
+
+def cohort_profile_frame(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """(sex, age at the intervention start, event_id) per valid submitted row, for
+    ``analyse_index_events(cohort_profile=...)``; ``events`` maps row_number to event_id."""
+    dob = pd.to_datetime(rows["date_of_birth"], errors="coerce")
+    start = pd.to_datetime(rows["intervention_start"], errors="coerce")
+    age = (start - dob).dt.days / 365.25
+    ev = events.drop_duplicates("row_number").set_index("row_number")["event_id"] \
+        if len(events) else pd.Series(dtype=object)
+    return pd.DataFrame({"sex": rows["sex"].to_numpy(), "age": age.to_numpy(),
+                         "event_id": rows["row_number"].map(ev).to_numpy()})
+
+
+def age_summary(result: MatchResult) -> AgeSummary | None:
+    """Age at the index date: treated range and mean, weighted comparison mean (JDL profile)."""
+    long = result.matched
+    if "age_at_index" not in long:
+        return None
+    t = long[long["treated"]]["age_at_index"].astype(float)
+    c = long[~long["treated"]].drop_duplicates("event_id")
+    if t.empty:
+        return None
+    w = c["weight"].to_numpy(dtype=np.float64) if "weight" in c else None
+    cm = (float(np.average(c["age_at_index"].astype(float), weights=w))
+          if len(c) and (w is None or w.sum() > 0) else None)
+    return AgeSummary(treated_min=float(t.min()), treated_max=float(t.max()),
+                      treated_mean=float(t.mean()), comparison_mean=cm)
+
+
 def profile(result: MatchResult) -> list[ProfileRow]:
     """Characteristics of the matched treated people beside the weighted comparison group."""
     long = result.matched
@@ -226,8 +285,13 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
                          attrition: Attrition | Mapping[str, int] | None = None,
                          submission_id: str | None = None,
                          attributes: pd.DataFrame | None = None,
-                         sub_analyses: Sequence[str] | None = None) -> AnalysisResult:
+                         sub_analyses: Sequence[str] | None = None,
+                         cohort_profile: pd.DataFrame | None = None) -> AnalysisResult:
     """Match the treated index events against the national pool and report the outcomes.
+
+    ``cohort_profile``: one row per valid submitted person with ``sex``, ``age`` (at the
+    intervention start) and ``event_id`` (their index event, or missing): the people not analysed
+    are profiled from it (JDL: a profile of those not included). Aggregates only reach the result.
 
     ``treated_events``: rows of national.events (one chosen index event per treated person).
     ``attrition``: what validation, linkage and index-event selection removed (an ``Attrition``
@@ -296,7 +360,6 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
     verdict = result.gate is None or result.gate.passed
     if verdict:
         subgroups = analyse_subgroups(result, spec, attributes=attributes, requested=sub_analyses)
-        words = statements(measures, f"taking part in {programme.programme}")
         rate = next((m for m in measures if m.name == "rate"), None)
         sensitivity = rate_sensitivity(rate) if rate is not None else None
     else:
@@ -306,7 +369,6 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         measures = [m.model_copy(update=no_claim) for m in measures]
         further = [m.model_copy(update=no_claim) for m in further]
         subgroups = []
-        words = Statements(can_say=[], cannot_say=[])
         sensitivity = None
     attr = _build_attrition(submitted, steps, result.n_treated, n_received, warnings)
 
@@ -337,6 +399,9 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         n_comparison=result.n_comparison,
         n_pool=result.n_pool,
         dropped_treated=len(result.dropped_treated),
+        index_period=index_period(result),
+        not_included=not_included_profile(cohort_profile, result),
+        age=age_summary(result),
         measures=measures,
         balance=result.balance_rows(),
         overlap=result.overlap,
@@ -350,7 +415,9 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         verdict=verdict,
         sensitivity=sensitivity,
         n_tests=count_tests(measures, subgroups) if verdict else 0,
-        statements=words,
+        # no prose from the analysis: the report's wording module makes every sentence from the
+        # figures (jdl_report.wording), so the PDF, HTML, JSON and command line agree
+        statements=Statements(can_say=[], cannot_say=[]),
         caveats=caveats,
         warnings=warnings,
     )
@@ -393,7 +460,8 @@ def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | N
     ev = national.events
     treated = ev[ev["event_id"].isin(selection.events["event_id"])]
     return analyse_index_events(treated, national, spec, programme=info, attrition=attrition,
-                                submission_id=submission_id)
+                                submission_id=submission_id,
+                                cohort_profile=cohort_profile_frame(validated.rows, selection.events))
 
 
 def _programme_info(programme: Any) -> ProgrammeInfo:
@@ -401,6 +469,8 @@ def _programme_info(programme: Any) -> ProgrammeInfo:
         return programme
     if programme is None:
         raise InvalidArgument("programme is required: a ProgrammeInfo or a Programme")
+    if callable(getattr(programme, "info", None)):
+        return programme.info()
     try:
         return ProgrammeInfo(organisation=programme.organisation, programme=programme.name,
                              description=getattr(programme, "delivers", ""),

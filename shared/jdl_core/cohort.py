@@ -367,15 +367,23 @@ def is_sensitive_column(heading: str) -> bool:
     return any(w in SENSITIVE_WORDS for w in words) or any(f in compact for f in SENSITIVE_FRAGMENTS)
 
 
-_SAFE_HEADING = re.compile(r"[^\W_][\w .,/()#&'-]{0,59}")
+def _column_letter(position: int) -> str:
+    """Spreadsheet letters of a 1-based column position (1 -> A, 27 -> AA)."""
+    letters = ""
+    while position > 0:
+        position, rem = divmod(position - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 def _heading_label(heading: str, position: int) -> str:
-    """A heading fit to echo back, or the column's position when it might hold anything else."""
-    h = " ".join(heading.split())
-    if _SAFE_HEADING.fullmatch(h) and not re.search(r"\d{3}", h):
-        return f"'{h}'"
-    return f"column {position}"
+    """How a message names a column: by its position and spreadsheet letter, never by its heading.
+
+    A heading is submitted text like any cell (a column headed with a person's name, or a first
+    row of people when the header is missing), so it is never echoed: not in refusals, warnings,
+    exceptions or logs. ``heading`` is accepted so callers need not change when that rule does."""
+    del heading
+    return f"column {position} ({_column_letter(position)})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,8 +619,8 @@ def _read_xlsx(data: bytes, *, max_bytes: int,
             if len(records) > max_rows:
                 raise TooManyRows(f"the worksheet has more than {max_rows:,} rows of people",
                                   hint="split the cohort into several submissions")
-    except CohortError:
-        raise
+    except (CohortError, MemoryError):
+        raise       # out of memory is the reader's limit, not a malformed file
     except Exception:
         raise MalformedFile("the XLSX workbook could not be read",
                             hint="open it in Excel and save it again, or save it as .csv") from None

@@ -1,6 +1,8 @@
 """The JdlError hierarchy: errors aimed at the reader, never carrying personal data."""
 from __future__ import annotations
 
+from typing import Any
+
 
 class JdlError(Exception):
     """Base of every error the service reports to a user.
@@ -14,6 +16,19 @@ class JdlError(Exception):
         self.message = message
         self.hint = hint
         super().__init__(message if hint is None else f"{message} ({hint})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take extra constructor arguments, so the default (cls(*args)) cannot
+        # rebuild them; restore args and attributes instead (errors cross process boundaries,
+        # e.g. from the intake API's workbook parser).
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(cls: type[JdlError], args: tuple[Any, ...], state: dict[str, Any]) -> JdlError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class InvalidArgument(JdlError):

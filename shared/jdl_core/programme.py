@@ -30,7 +30,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator,
+    model_validator,
+)
 
 from .errors import CohortError
 
@@ -46,6 +49,19 @@ Email = Annotated[
 ]
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
 _Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OWN_WORDS_MAX_CHARS: Final = 3000   # about a page of the report: the JDL prints it in full
+# C0 control characters other than tab and line breaks, DEL and the C1 range: they have no place
+# in printed text and can corrupt a PDF or a terminal
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def check_printable(field: str, text: str) -> str:
+    """``text`` unchanged, or ValueError naming the field and where the control character is."""
+    m = _CONTROL.search(text or "")
+    if m:
+        raise ValueError(f"{field} contains a control character (code 0x{ord(m.group(0)):02x}) at "
+                         f"character {m.start() + 1}; remove it (plain text and line breaks only)")
+    return text
 
 # Regular expressions (case-insensitive, whole words) per category. Each is a phrase that says the
 # programme is aimed at the group, not merely that the group exists.
@@ -157,7 +173,7 @@ class InvalidProgramme(CohortError):
         self.problems = tuple(problems)
         super().__init__("programme description is not valid: " + "; ".join(problems),
                          hint="see the Programme fields: organisation, org_id, name, targets, "
-                              "delivers, selection, setting, contact_email")
+                              "delivers, selection, setting, contact_email, own_words")
 
 
 def find_not_testable(**fields: str) -> list[NotTestableFinding]:
@@ -192,6 +208,22 @@ class Programme(BaseModel):
     setting: Setting = Field(description="Whether the programme works in custody or in the community")
     # A staff member's address is personal data too: kept out of repr and error messages.
     contact_email: Email = Field(repr=False, description="Who to contact about the submission")
+    own_words: Annotated[str, StringConstraints(strip_whitespace=True, max_length=OWN_WORDS_MAX_CHARS)] = Field(
+        default="", description="The programme described by the organisation in its own words "
+                                "(printed in the report as given; plain text, at most "
+                                f"{OWN_WORDS_MAX_CHARS} characters)")
+
+    @field_validator("organisation", "name", "targets", "delivers", "selection", "own_words")
+    @classmethod
+    def _printable(cls, v: str, info: ValidationInfo) -> str:
+        return check_printable(str(info.field_name), v)
+
+    def info(self) -> "ProgrammeInfo":
+        """What the report prints about the programme (no contact details)."""
+        from .result import ProgrammeInfo
+        return ProgrammeInfo(organisation=self.organisation, programme=self.name,
+                             description=f"{self.targets.rstrip('.')}. {self.delivers.rstrip('.')}.",
+                             setting=self.setting, own_words=self.own_words, selection=self.selection)
 
     @model_validator(mode="after")
     def _must_be_testable(self) -> "Programme":

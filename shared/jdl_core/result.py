@@ -6,7 +6,7 @@ be stored, published and rendered without the cohort. Serialise with ``model_dum
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -187,6 +187,14 @@ class ProfileRow(_Model):
     comparison_n: float | None = None   # weighted count
 
 
+class GroupProfileRow(_Model):
+    """A count of one group of people by a characteristic (no comparison group beside it)."""
+    characteristic: str            # "Sex", "Age band"
+    category: str
+    n: int
+    pct: float
+
+
 SubgroupStatus = Literal["analysed", "not_analysed"]
 # why a requested sub-analysis was not analysed
 SubgroupReason = Literal[
@@ -233,6 +241,22 @@ class ProgrammeInfo(_Model):
     programme: str
     description: str = ""
     setting: Literal["custody", "community"]
+    own_words: str = ""            # the organisation's own description, printed as given (escaped)
+    selection: str = ""            # how people came to be on the programme (matters for bias)
+
+
+class IndexPeriod(_Model):
+    """First and last index date (release, or start of the order) of the people analysed."""
+    first: date
+    last: date
+
+
+class AgeSummary(_Model):
+    """Age at the index date: the treatment group's range and mean, the comparison's weighted mean."""
+    treated_min: float
+    treated_max: float
+    treated_mean: float
+    comparison_mean: float | None = None
 
 
 class AnalysisResult(_Model):
@@ -246,6 +270,10 @@ class AnalysisResult(_Model):
     n_comparison: int              # distinct comparison records used
     n_pool: int                    # candidate comparison records before matching
     dropped_treated: int = 0       # treated without a comparison inside the caliper
+    index_period: IndexPeriod | None = None
+    age: AgeSummary | None = None
+    # the people submitted (valid rows) who were not analysed: sex and age at the intervention start
+    not_included: list[GroupProfileRow] = Field(default_factory=list)
     measures: list[MeasureResult]
     balance: list[BalanceRow]
     overlap: OverlapSummary | None = None

@@ -8,21 +8,31 @@ for seq 1). Altering, removing or reordering any entry breaks a hash or a link t
 reports by seq; truncating the tail is caught by comparing with a head hash noted earlier
 (``verify(anchor=...)``) and, on a versioned bucket, by the delete markers it leaves.
 
-Single-writer assumption: the object store has no compare-and-swap, so append is safe only with one
-writer at a time. The purge service is the only writer, and its purge agent runs on one partition
-leader at a time; within a process a lock serialises appends. append still refuses to overwrite an
-existing entry (exists check) and reads its entry back, so a rare concurrent writer is detected
-(and on a versioned bucket a lost entry remains visible as a second version, which verify reports).
+One writer per sequence number, provably: an entry is written with ``ObjectStore.put_if_absent``
+(filesystem link(2)/EEXIST, S3 ``If-None-Match: *``), so of two writers that both computed seq N
+exactly one creates it; the other re-lists, chains after the winner and takes N+1. The entry is
+read back after writing as a second line of defence (a store whose conditional write is not
+atomic); on a versioned bucket an overwritten entry also remains visible as a second version,
+which verify reports. The purge service is still meant to run as one replica (k8s ``Recreate``).
+
+An unreadable entry (corrupt JSON, missing fields) never stops the writer: readers skip it and
+report it (``AuditLog.unreadable``, the ``jdl_audit_unreadable_entries`` gauge, the
+``on_unreadable`` hook), an append after an unreadable head chains to the SHA-256 of its raw
+bytes, and ``verify`` names it by seq.
+
+Checkpoints (``jdl_infra.checkpoint``) sign the head (seq, hash, time) so anyone holding a
+published checkpoint can prove the log still extends it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +41,7 @@ from jdl_events.events import SubmissionId
 
 from .objectstore import ObjectNotFound, ObjectStore
 
+_log = logging.getLogger("jdl.audit")
 LOG_PREFIX = "audit/log/"
 GENESIS_HASH = "0" * 64
 ENTRY_VERSION = 1
@@ -181,6 +192,7 @@ class VerifyReport:
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
+    hashes: dict[int, str] = field(default_factory=dict)   # seq -> hash of each readable entry
 
     @property
     def ok(self) -> bool:
@@ -203,13 +215,18 @@ class VerifyReport:
 class AuditLog:
     """Append-only hash-chained log in the object store (see module docstring)."""
 
-    def __init__(self, store: ObjectStore, *, max_retries: int = 5) -> None:
+    def __init__(self, store: ObjectStore, *, max_retries: int = 20,
+                 on_unreadable: Callable[[int], None] | None = None) -> None:
         self.store = store
         self.max_retries = max_retries
+        self.on_unreadable = on_unreadable
         self._lock = threading.Lock()
         # Entries are immutable once written, so a long-running writer reads each one once.
         # verify() never uses this cache: it rereads everything from the store.
         self._cache: dict[int, AuditEntry] = {}
+        # seq -> SHA-256 of the raw bytes of an entry that does not parse (what the next entry
+        # chains to); re-read on every pass, in case it was repaired from a backup.
+        self.unreadable: dict[int, str] = {}
 
     # -- reading -----------------------------------------------------------------------------
     def _seqs(self) -> list[int]:
@@ -223,13 +240,40 @@ class AuditLog:
     def _read(self, seq: int) -> AuditEntry:
         return AuditEntry.model_validate_json(self.store.get(entry_key(seq)))
 
+    def _load(self, seq: int) -> AuditEntry | None:
+        """The entry at seq (cached), or None if it is unreadable (recorded, reported once)."""
+        if seq in self._cache:
+            return self._cache[seq]
+        raw = b""
+        try:
+            raw = self.store.get(entry_key(seq))
+            entry = AuditEntry.model_validate_json(raw)
+        except (ObjectNotFound, ValueError, ValidationError):
+            first = seq not in self.unreadable
+            self.unreadable[seq] = hashlib.sha256(raw).hexdigest()
+            if first:
+                _log.error("audit entry unreadable: skipped (run `jdl audit verify`)",
+                           extra={"seq": seq, "key": entry_key(seq)})
+                if self.on_unreadable is not None:
+                    self.on_unreadable(seq)
+            return None
+        self.unreadable.pop(seq, None)
+        self._cache[seq] = entry
+        return entry
+
     def entries(self) -> list[AuditEntry]:
-        """Every entry in seq order (cached reads; use verify() to check integrity)."""
+        """Every readable entry in seq order (cached reads). Unreadable ones are skipped and
+        listed in ``self.unreadable``: a purge must go on past one; verify() names it."""
+        return [e for s in self._seqs() if (e := self._load(s)) is not None]
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last entry, (0, GENESIS_HASH) for an empty log. An unreadable head
+        is represented by the SHA-256 of its raw bytes (what the next append chains to)."""
         seqs = self._seqs()
-        for s in seqs:
-            if s not in self._cache:
-                self._cache[s] = self._read(s)
-        return [self._cache[s] for s in seqs]
+        if not seqs:
+            return 0, GENESIS_HASH
+        entry = self._load(seqs[-1])
+        return seqs[-1], (entry.hash if entry is not None else self.unreadable[seqs[-1]])
 
     def certificate_entries(self, submission_id: str | None = None) -> list[AuditEntry]:
         """Entries whose payload is a DeletionCertificate (certificate and purge_noop)."""
@@ -238,15 +282,27 @@ class AuditLog:
 
     def certificates(self) -> list[DeletionCertificate]:
         """Every certificate, in log order (purge no-ops included, with their outcome)."""
-        return [c for e in self.certificate_entries() if (c := e.certificate()) is not None]
+        out = []
+        for e in self.certificate_entries():
+            try:
+                c = e.certificate()
+            except ValidationError:
+                continue    # a bad payload is verify()'s finding (bad_certificate), not a crash
+            if c is not None:
+                out.append(c)
+        return out
 
     def certificate(self, submission_id: str) -> DeletionCertificate | None:
         """The submission's certificate: the latest entry that deleted something, else the
         latest no-op record (unknown_submission / already_purged), else None."""
         entries = self.certificate_entries(submission_id)
         purged = [e for e in entries if e.entry_type == CERTIFICATE]
-        chosen = purged[-1] if purged else (entries[-1] if entries else None)
-        return None if chosen is None else chosen.certificate()
+        for chosen in list(reversed(purged)) + list(reversed(entries)):
+            try:
+                return chosen.certificate()
+            except ValidationError:
+                continue
+        return None
 
     def entry_of(self, certificate: DeletionCertificate) -> AuditEntry | None:
         """The entry recording this certificate (its key goes into the data.purged event)."""
@@ -266,20 +322,15 @@ class AuditLog:
         created = (now or datetime.now(timezone.utc)).isoformat()
         with self._lock:
             for _ in range(self.max_retries):
-                seqs = self._seqs()
-                if seqs:
-                    head = self._cache.get(seqs[-1]) or self._read(seqs[-1])
-                    seq, prev = head.seq + 1, head.hash
-                else:
-                    seq, prev = 1, GENESIS_HASH
+                head_seq, prev = self.head()
+                seq = head_seq + 1
                 body = {"version": ENTRY_VERSION, "seq": seq, "prev_hash": prev,
                         "entry_type": entry_type, "payload": body_payload, "created_at": created}
                 body["hash"] = entry_hash(body)
                 entry = AuditEntry.model_validate(body)
                 data = canonical_json(body)
-                if self.store.exists(entry.key):
+                if not self.store.put_if_absent(entry.key, data):
                     continue   # another writer took this seq: list again and chain after it
-                self.store.put(entry.key, data)
                 if self.store.get(entry.key) != data:
                     raise AuditConflict(
                         f"audit entry {entry.key} was overwritten by another writer: the audit "
@@ -344,6 +395,7 @@ class AuditLog:
                         "bad_certificate", f"payload is not a valid deletion certificate "
                         f"({len(e.errors())} field error(s))", seq=s))
             by_seq[s] = entry
+            report.hashes[s] = entry.hash
             prev_hash, expected_seq = entry.hash, s + 1
             report.entries += 1
             report.head_seq, report.head_hash = s, entry.hash

@@ -27,6 +27,8 @@ DEAD_LETTERED = Counter("jdl_dead_lettered_messages_total", "Messages sent to a 
 PURGE_LAG = Histogram("jdl_purge_lag_seconds", "Purge due to purge done", buckets=PURGE_LAG_BUCKETS)
 PURGES = Counter("jdl_purges_total", "Purges by result", ["result"])
 PURGES_OVERDUE = Gauge("jdl_purges_overdue", "Submissions past their purge deadline and not purged")
+AUDIT_UNREADABLE = Gauge("jdl_audit_unreadable_entries",
+                         "Audit log entries the purge service could not read (skipped; run jdl audit verify)")
 
 # Delivery and reconciliation (issue 14): the store is the system of record, so anything the broker
 # lost is found again by the reconciler; these count what it had to do.

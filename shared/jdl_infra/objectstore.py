@@ -2,6 +2,12 @@
 
 One contract test suite (tests/unit/test_objectstore_contract.py) runs against all three.
 Keys are '/'-separated; a submission's objects live under ``submissions/<id>/``.
+
+``put_if_absent`` is the one conditional write: it creates the object only if no object exists
+under the key, atomically (filesystem: link(2), which fails with EEXIST like ``O_EXCL``; S3:
+``If-None-Match: *``, or a lease object with expiry on an endpoint that ignores it; memory: a
+lock). The audit log appends with it, so two writers can never both write the same sequence
+number.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._=-][A-Za-z0-9._/=-]{0,1023}$")
@@ -42,6 +48,7 @@ class DeleteReport:
 @runtime_checkable
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
+    def put_if_absent(self, key: str, data: bytes) -> bool: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
@@ -59,6 +66,13 @@ class MemoryStore:
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
             self._data[check_key(key)] = bytes(data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        with self._lock:
+            if check_key(key) in self._data:
+                return False
+            self._data[key] = bytes(data)
+            return True
 
     def get(self, key: str) -> bytes:
         try:
@@ -107,6 +121,26 @@ class FilesystemStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if absent. The content is written and fsynced to a temp file, then
+        hard-linked into place: link(2) fails with EEXIST exactly as ``open(O_CREAT|O_EXCL)``
+        would, but a reader never sees a half-written object."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
@@ -150,12 +184,20 @@ class S3Store:
     every version and delete marker, so nothing survives in a versioned bucket."""
 
     def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, *,
-                 secure: bool = False, region: str = "us-east-1", versioning: bool = True) -> None:
+                 secure: bool = False, region: str = "us-east-1", versioning: bool = True,
+                 conditional_writes: Literal["auto", "lease"] = "auto",
+                 lease_seconds: float = 30.0, lease_settle_seconds: float = 0.5) -> None:
         from minio import Minio
         from minio.commonconfig import ENABLED
         from minio.versioningconfig import VersioningConfig
 
         self.bucket = bucket
+        self.endpoint = endpoint
+        # put_if_absent: "auto" uses If-None-Match when the endpoint honours it (checked once),
+        # else a lease object; "lease" always uses the lease
+        self.conditional_writes = conditional_writes
+        self._conditional: bool | None = None
+        self.lease_seconds, self.lease_settle_seconds = lease_seconds, lease_settle_seconds
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
                             secure=secure, region=region)
         if not self.client.bucket_exists(bucket):
@@ -169,6 +211,96 @@ class S3Store:
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(self.bucket, check_key(key), io.BytesIO(data), len(data))
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """PutObject with ``If-None-Match: *`` (AWS S3, MinIO and moto's server honour it).
+
+        The minio client's public put_object turns extra headers into user metadata
+        (``X-Amz-Meta-...``), so the request goes through its PutObject call (``_put_object``) with
+        the header as given. The first call checks once that the endpoint refuses a second create
+        of a probe key; an endpoint that ignores the header (or ``conditional_writes="lease"``)
+        gets a lease object with expiry instead (``_put_if_absent_leased``)."""
+        from minio.error import S3Error
+
+        check_key(key)
+        if self._conditional is None:
+            self._conditional = (self.conditional_writes == "auto"
+                                 and self._check_conditional_writes())
+        if not self._conditional:
+            return self._put_if_absent_leased(key, data)
+        try:
+            self.client._put_object(self.bucket, key, data, headers={
+                "If-None-Match": "*", "Content-Type": "application/octet-stream"})
+            return True
+        except S3Error as e:
+            # 412: the key exists. 409 (AWS): a concurrent conditional write to the same key is
+            # in flight; one of the two wins, so this one reports "taken" and the caller re-reads.
+            if e.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+
+    def _check_conditional_writes(self) -> bool:
+        """Whether the endpoint refuses a second create of the same key with If-None-Match."""
+        import logging
+        import uuid
+
+        from minio.error import S3Error
+
+        probe = f"_jdl/conditional-write-probe/{uuid.uuid4().hex}"
+        headers = {"If-None-Match": "*", "Content-Type": "application/octet-stream"}
+        try:
+            self.client._put_object(self.bucket, probe, b"1", headers=headers)
+            try:
+                self.client._put_object(self.bucket, probe, b"2", headers=headers)
+            except S3Error as e:
+                if e.code == "PreconditionFailed":
+                    return True
+                raise
+            logging.getLogger("jdl.objectstore").warning(
+                "S3 endpoint ignores If-None-Match: conditional creates use a lease object",
+                extra={"endpoint": self.endpoint, "bucket": self.bucket})
+            return False
+        finally:
+            self.delete_prefix(probe)
+
+    def _put_if_absent_leased(self, key: str, data: bytes) -> bool:
+        """Create-if-absent for an endpoint without conditional writes: take a lease object with
+        an expiry for this key, wait until every competing lease write has landed (S3 reads are
+        strongly consistent: whoever wrote last owns it), re-read, and only the owner checks and
+        writes. A holder that dies leaves a lease that expires after ``lease_seconds``."""
+        import json
+        import random
+        import time
+        import uuid
+
+        lease_key = f"_jdl/leases/{key}"
+        me = uuid.uuid4().hex
+        deadline = time.monotonic() + self.lease_seconds * 4
+        while True:
+            try:
+                held = json.loads(self.get(lease_key))
+            except (ObjectNotFound, ValueError):
+                held = None
+            if held is None or float(held.get("expires_at", 0)) < time.time():
+                self.put(lease_key, json.dumps(
+                    {"owner": me, "expires_at": time.time() + self.lease_seconds}).encode())
+                time.sleep(self.lease_settle_seconds)
+                try:
+                    held = json.loads(self.get(lease_key))
+                except (ObjectNotFound, ValueError):
+                    held = None
+                if held is not None and held.get("owner") == me:
+                    try:
+                        if self.exists(key):
+                            return False
+                        self.put(key, data)
+                        return True
+                    finally:
+                        self.delete_prefix(lease_key)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not take the lease {lease_key} within "
+                                   f"{self.lease_seconds * 4:g} s (another writer holds it)")
+            time.sleep(self.lease_settle_seconds * random.uniform(0.5, 1.5))
 
     def get(self, key: str) -> bytes:
         from minio.error import S3Error
@@ -229,7 +361,7 @@ def open_store(infra: "InfraSettings") -> ObjectStore:  # noqa: F821 - forward r
     if url.scheme == "s3":
         return S3Store(infra.s3_endpoint, url.netloc, infra.s3_access_key.get_secret_value(),
                        infra.s3_secret_key.get_secret_value(), secure=infra.s3_secure,
-                       region=infra.s3_region)
+                       region=infra.s3_region, conditional_writes=infra.s3_conditional_writes)
     if url.scheme == "memory":
         return MemoryStore()
     raise ValueError(f"JDL_STORE_URL: scheme {url.scheme!r} is not supported (file, s3, memory)")

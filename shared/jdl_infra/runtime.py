@@ -96,6 +96,8 @@ class EmbeddedRuntime:
         if self.prepare_data:
             self._ensure_dataset()
         self.master_key = self._secret_file(secrets_dir / "master.key", _new_master_key)
+        # the purge service's audit-checkpoint signing key, kept so checkpoints verify across restarts
+        self.checkpoint_key = self._secret_file(secrets_dir / "checkpoint.key", _new_checkpoint_key)
         tokens_path = secrets_dir / "tokens.json"
         if not tokens_path.exists():
             tokens_path.write_text(json.dumps({"demo-org": secrets.token_urlsafe(24),
@@ -197,8 +199,10 @@ class EmbeddedRuntime:
     def start_worker(self, name: str, index: int = 0, env: dict[str, str] | None = None) -> Proc:
         port = free_port()
         label = name if index == 0 else f"{name}-{index}"
-        proc = self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"],
-                           {f"JDL_{name.upper()}_WEB_PORT": str(port), **(env or {})},
+        extra = {f"JDL_{name.upper()}_WEB_PORT": str(port), **(env or {})}
+        if name == "purge":     # only the purge service holds the checkpoint signing key
+            extra["JDL_PURGE_CHECKPOINT_SIGNING_KEY"] = self.checkpoint_key
+        proc = self._spawn(label, [sys.executable, "-m", f"services.{name}", "worker"], extra,
                            f"http://127.0.0.1:{port}/healthz", service=name, index=index)
         proc.env = dict(env or {})
         return proc
@@ -392,3 +396,9 @@ def _new_master_key() -> str:
 
 
 __all__ = ["EmbeddedRuntime", "SERVICES", "wait_for_port"]
+
+
+def _new_checkpoint_key() -> str:
+    from .checkpoint import generate_signing_key
+
+    return generate_signing_key()

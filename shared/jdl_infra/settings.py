@@ -42,6 +42,10 @@ class InfraSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: SecretStr = SecretStr(DEV_S3_ACCESS_KEY)
     s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET_KEY)
+    # How the audit log's conditional creates are made on S3: "auto" sends If-None-Match: *
+    # when the endpoint honours it (checked once) and falls back to a lease object otherwise;
+    # "lease" always uses the lease (an S3-compatible store known to ignore the header).
+    s3_conditional_writes: Literal["auto", "lease"] = "auto"
     # 32-byte key, base64; wraps every per-submission data key. No default: the services that
     # encrypt or decrypt (intake API, linkage, matching) refuse to start without it
     # (jdl_infra.crypto.MasterKey.from_settings); purge and reporting never need it.

@@ -123,14 +123,15 @@ def _message_figure(title: str, message: str) -> bytes:
         return _png(fig)
 
 
-def measure_chart(m: DisclosedMeasure, verdict: "Verdict | None" = None, threshold: int = 5) -> bytes:
-    """Both groups' values (bars) and the difference with its 95% interval (point and line)."""
-    dec = fmt.DECIMALS.get(m.name, 2)
+def measure_chart(m: DisclosedMeasure, verdict: "Verdict | None" = None, threshold: int = 5,
+                  level: float = 0.95) -> bytes:
+    """Both groups' values (bars) and the difference with its interval (point and line)."""
+    dec = fmt.decimals(m.name)
     if not m.estimable or m.withheld or m.difference is None:
-        why = verdict.summary if verdict else (m.reason or m.note or "No estimate was produced.")
+        why = verdict.estimate if verdict else (m.reason or "No estimate was produced.")
         return _message_figure(m.label, why)
     with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(WIDTH_IN, 1.6))
+        fig = Figure(figsize=(WIDTH_IN, 1.45))
         fig.text(0.01, 0.95, m.label, fontsize=9.5, fontweight="bold", color=INK, va="top")
         # left panel: the two groups
         ax = fig.add_axes((0.2, 0.14, 0.27, 0.6))
@@ -168,7 +169,8 @@ def measure_chart(m: DisclosedMeasure, verdict: "Verdict | None" = None, thresho
             ax2.plot([lo, lo], [-0.28, 0.28], color=colour, lw=1.4)
             ax2.plot([hi, hi], [-0.28, 0.28], color=colour, lw=1.4)
         ax2.plot([d], [0], "o", color=colour, ms=7, mec="white", mew=1.0)
-        ci_txt = f" (95% CI {fmt.ci(lo, hi, dec)})" if lo is not None and hi is not None else ""
+        ci_txt = (f" ({round(level * 100, 1):g}% CI {fmt.ci(lo, hi, dec)})"
+                  if lo is not None and hi is not None else "")
         fig.text(0.56, 0.74, f"Difference {fmt.number(d, dec, signed=True)}{ci_txt}", fontsize=8,
                  color=INK, ha="left", va="bottom")
         ax2.tick_params(axis="x", labelsize=7.5)
@@ -202,12 +204,15 @@ def overlap_chart(o: DisclosedOverlap) -> bytes:
         _clean(ax, left=True)
         ax.stairs(density(o.pool_counts), edges, color=POOL, lw=1.3, ls=(0, (4, 2)),
                   label="All candidate comparisons")
-        ax.stairs(density(o.treated_counts), edges, color=TREATMENT, lw=1.6, fill=True, alpha=0.18)
-        ax.stairs(density(o.treated_counts), edges, color=TREATMENT, lw=1.6, label="Treatment group")
-        ax.stairs(density(o.matched_counts), edges, color=COMPARISON, lw=1.6,
-                  label="Matched comparison group (weighted)")
+        # the matched group mirrors the treated one by design: draw it dashed and underneath, so
+        # the treatment group's line stays visible where the two coincide
+        ax.stairs(density(o.treated_counts), edges, color=TREATMENT, lw=0, fill=True, alpha=0.18)
+        ax.stairs(density(o.matched_counts), edges, color=COMPARISON, lw=2.4, ls=(0, (3, 1.5)),
+                  label="Matched comparison group (weighted)", zorder=2)
+        ax.stairs(density(o.treated_counts), edges, color=TREATMENT, lw=1.3, label="Treatment group",
+                  zorder=3)
         ax.set_xlabel("Propensity score (logit scale)")
-        ax.set_ylabel("Share of group per unit")
+        ax.set_ylabel("Share of each group")
         ax.tick_params(axis="both", labelsize=7.5)
         ax.set_ylim(bottom=0)
         ax.legend(loc="lower left", frameon=False, fontsize=7.5, ncol=3, bbox_to_anchor=(0, 1.0),

@@ -1,40 +1,59 @@
 """The report's content model: every sentence, table and caption, derived from the
-disclosure-controlled result, so the PDF, HTML and JSON say exactly the same thing."""
+disclosure-controlled result, so the PDF, HTML and JSON say exactly the same thing.
+
+The sentences come from ``wording`` (the one place the JDL's words are made); this module picks
+them, lays out the tables and orders the sections as the JDL does (methodology.md section 7): the
+main report (summary, overall measurements and estimates, what you can and cannot say, charts, the
+organisation in its own words and its response, results in detail, profile, matching summary,
+attrition, caveats) and then a clearly headed annex for statisticians.
+"""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jdl_core.errors import InvalidArgument
+from jdl_core.programme import check_printable
 from jdl_core.result import AnalysisResult, BalanceRow
 
 from . import _format as fmt
+from . import wording as W
 from .disclosure import (
     DEFAULT_THRESHOLD, SUPPRESSED, DisclosedMeasure, DisclosedResult, apply_disclosure,
 )
+from .wording import Verdict
 
-__all__ = ["SECTIONS", "TableModel", "Verdict", "ReportContent", "build_content", "verdict",
-           "smd_scale"]
+__all__ = ["SECTIONS", "ANNEX_SECTIONS", "HEADINGS", "TableModel", "Verdict", "ReportContent",
+           "build_content", "verdict", "smd_scale", "RESPONSE_MAX_CHARS", "check_response"]
+# "response" and "tables" are printed only when there is a response / there are further measures
 
-# (key, heading): the report's sections in order; the renderers and the tests use these headings
+# (key, heading): the main report's sections in order; the renderers and the tests use these.
+# "response" is printed only when the organisation has added one.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),
-    ("headline", "Headline results"),
+    ("measurements", "Overall measurements"),
+    ("estimates", "Overall estimates"),
     ("can_say", "What you can say"),
     ("cannot_say", "What you cannot say"),
     ("charts", "Results in charts"),
-    ("attrition", "People submitted and analysed"),
+    ("own_words", "The organisation in its own words"),
+    ("response", "Response from the organisation"),
+    ("detail", "Results in detail"),
+    ("tables", "Tables 4 to 7: seriousness and custody"),
     ("profile", "Profile of the treatment and comparison groups"),
-    ("matching", "Matching quality"),
-    ("subgroups", "Results for subgroups"),
-    ("method", "Method, data and settings"),
+    ("matching", "Matching summary"),
+    ("attrition", "People submitted and analysed"),
     ("caveats", "Caveats"),
 )
-HEADINGS = dict(SECTIONS)
+# the annex, after the main report
+ANNEX_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("annex", "Annex: detail for statisticians"),
+)
+HEADINGS = dict(SECTIONS + ANNEX_SECTIONS)
+RESPONSE_MAX_CHARS = 4000
 
 Tone = Literal["favourable", "unfavourable", "neutral", "good", "acceptable", "poor"]
-Kind = Literal["fall", "rise", "no_evidence", "not_estimable", "withheld"]
 
 
 @dataclass(frozen=True)
@@ -56,227 +75,92 @@ class TableModel:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """What one measure lets the organisation say, in plain words."""
-    measure: str
-    label: str
-    kind: Kind
-    significant: bool | None
-    favourable: bool | None       # significant and in the better direction
-    badge: str                    # "Significant reduction", "Not significant", ...
-    statement: str                # the measure's can-say (fall/rise) or cannot-say sentence
-    counter: str | None           # for a significant result, what you still cannot say
-    evidence: str | None          # for a non-significant result, what you can say
-    summary: str                  # the bullet in the summary box
-    detail: str                   # figures in one sentence (chart caption)
-    note: str | None = None       # disclosure note
-
-
-@dataclass(frozen=True)
 class ReportContent:
     disclosed: DisclosedResult
     threshold: int
+    level: float
     title: str
     organisation: str
     programme: str
     description: str
     setting_label: str
     published: str
-    submission_id: str
+    submission_id: str                   # "" when rendered offline without one
+    summary_facts: tuple[str, ...]       # group size and period, comparison size, not included
+    overall: str                         # the one-sentence verdict (or why there is none)
+    reliable: bool                       # False: no reliable comparison, no verdict given
     summary_lead: str
-    summary_points: tuple[str, ...]
     key_figures: tuple[tuple[str, str], ...]
     verdicts: tuple[Verdict, ...]
     headline_table: TableModel
+    estimates: tuple[str, ...]
     can_say: tuple[str, ...]
     cannot_say: tuple[str, ...]
     charts_text: str
-    attrition_text: str
-    attrition_table: TableModel
-    profile_text: str
-    profile_table: TableModel | None
-    balance_text: str
-    balance_table: TableModel | None
-    overlap_text: str
+    own_words: str
+    selection: str
+    response: str | None
+    detail_text: tuple[str, ...]
+    significant_results: tuple[str, ...]
     subgroup_text: str
     subgroup_table: TableModel | None
     subgroup_notes: tuple[str, ...]
+    profile_text: str
+    profile_table: TableModel | None
+    not_included_table: TableModel | None
+    matching_text: str
+    attrition_text: str
+    attrition_table: TableModel
+    caveats: tuple[str, ...]
+    balance_text: str
+    balance_table: TableModel | None
+    overlap_text: str
     method_text: str
     method_table: TableModel
-    caveats: tuple[str, ...]
+    tests_table: TableModel | None
+    further_table: TableModel | None
+    further_text: str
     warnings: tuple[str, ...]
     disclosure_text: str
     disclosure_notes: tuple[str, ...]
     footnote: str
     sections: tuple[tuple[str, str], ...] = SECTIONS
 
+    @property
+    def summary_points(self) -> tuple[str, ...]:
+        return self.estimates
+
+    def present_sections(self) -> tuple[tuple[str, str], ...]:
+        """The main sections this report prints (the response only when there is one)."""
+        return tuple((k, h) for k, h in self.sections
+                     if (k != "response" or self.response) and (k != "tables" or self.further_table))
+
     def to_json(self) -> dict[str, Any]:
         """The plain-words parts of the report, for report.json."""
         return {
             "title": self.title,
-            "summary": [self.summary_lead, *self.summary_points],
+            "summary": [*self.summary_facts, self.overall],
+            "estimates": list(self.estimates),
             "verdicts": [{"measure": v.measure, "kind": v.kind, "significant": v.significant,
-                          "favourable": v.favourable, "badge": v.badge, "statement": v.statement,
-                          "summary": v.summary} for v in self.verdicts],
+                          "favourable": v.favourable, "badge": v.badge, "estimate": v.estimate,
+                          "can_say": list(v.can_say), "cannot_say": list(v.cannot_say),
+                          "number_needed": v.number_needed} for v in self.verdicts],
             "can_say": list(self.can_say),
             "cannot_say": list(self.cannot_say),
+            "own_words": self.own_words,
+            "selection": self.selection,
+            "response": self.response,
+            "detail": list(self.detail_text),
             "caveats": list(self.caveats),
             "warnings": list(self.warnings),
             "disclosure": [self.disclosure_text, *self.disclosure_notes],
         }
 
 
-# ---------------------------------------------------------------------------------------------
-# verdict wording
-
-_PHRASE = {
-    "rate": "the one-year proven re-offending rate",
-    "frequency": "the number of proven re-offences per person in the year",
-    "days_to_first": "the time to first proven re-offence among people who re-offended",
-}
-# verbs for (difference < 0, difference > 0)
-_VERBS = {"days_to_first": ("shortened", "lengthened")}
-_ADJ = {"days_to_first": ("shorter", "longer")}
-_BADGES = {"days_to_first": ("Significantly shorter", "Significantly longer")}
-# the summary box speaks per 100 people, as JDL reports do: (subject, scale, decimals, unit)
-_SUMMARY = {
-    "rate": ("the number who committed a proven re-offence within one year", 1.0, 0, " people"),
-    "frequency": ("the number of proven re-offences they committed within one year", 100.0, 0, ""),
-    "days_to_first": ("the average time to the first proven re-offence, among people who "
-                      "re-offended,", 1.0, 0, " days"),
-}
-
-
-def _phrase(m: DisclosedMeasure) -> str:
-    return _PHRASE.get(m.name, "the " + m.label[:1].lower() + m.label[1:])
-
-
-def _sentence_case(s: str) -> str:
-    return s[:1].upper() + s[1:]
-
-
-def _reason(text: str | None) -> str:
-    """A reason in the middle of a sentence: no leading capital (unless an acronym), no full stop."""
-    if not text or not text.strip():
-        return "the analysis did not produce an estimate"
-    t = text.strip().rstrip(".")
-    if len(t) > 1 and not t[:2].isupper():
-        t = t[:1].lower() + t[1:]
-    return t
-
-
-def _significant(m: DisclosedMeasure) -> bool | None:
-    if m.significant is not None:
-        return m.significant
-    if m.p_value is not None:
-        return m.p_value < 0.05
-    if m.ci_low is not None and m.ci_high is not None:
-        return m.ci_low > 0 or m.ci_high < 0
-    return None
-
-
-def _sign(m: DisclosedMeasure) -> int:
-    if m.difference is not None:
-        return (m.difference > 0) - (m.difference < 0)
-    return {"reduction": -1, "increase": 1}.get(m.direction or "none", 0)
-
-
-def _range(lo: float, hi: float, dec: int, adj: tuple[str, str], unit: str) -> str:
-    """'from 7.9 percentage points lower to 4.1 higher' (bounds in words, direction in adjectives)."""
-    def part(v: float) -> str:
-        if v == 0:
-            return "no different"
-        return f"{fmt.magnitude(v, dec)} {unit} {adj[0] if v < 0 else adj[1]}"
-    return f"anywhere from {part(lo)} to {part(hi)}"
-
-
-def verdict(m: DisclosedMeasure) -> Verdict:
-    """The plain-words verdict for one measure, from its direction and significance."""
-    dec = fmt.DECIMALS.get(m.name, 2)
-    phrase = _phrase(m)
-    down, up = _VERBS.get(m.name, ("reduced", "increased"))
-    adj = _ADJ.get(m.name, ("lower", "higher"))
-    unit = m.difference_unit
-    label = m.label
-
-    if not m.estimable or m.withheld or m.difference is None:
-        if m.withheld:
-            kind: Kind = "withheld"
-            why = _reason(m.note.replace("Not shown: ", "") if m.note else None)
-            statement = f"You cannot say anything about {phrase}: it is not shown because {why}."
-            summary = f"{label} is not shown because {why}."
-            badge = "Withheld"
-        else:
-            kind = "not_estimable"
-            why = _reason(m.reason if not m.estimable else "the analysis did not supply a difference")
-            statement = f"You cannot say anything about {phrase}: it could not be estimated because {why}."
-            summary = f"{label} could not be estimated because {why}."
-            badge = "Not estimated"
-        return Verdict(measure=m.name, label=label, kind=kind, significant=None, favourable=None,
-                       badge=badge, statement=statement, counter=None, evidence=None,
-                       summary=summary, detail=summary, note=m.note)
-
-    sig = _significant(m)
-    sign = _sign(m)
-    lo, hi = m.ci_low, m.ci_high
-    d = m.difference
-    ci_txt = f"95% confidence interval {fmt.ci(lo, hi, dec)}" if lo is not None and hi is not None else \
-        "no confidence interval supplied"
-    detail_groups = ""
-    if m.treated_value is not None and m.comparison_value is not None:
-        detail_groups = (f"Treatment group {fmt.value(m.name, m.treated_value, m.unit)}, comparison "
-                         f"group {fmt.value(m.name, m.comparison_value, m.unit)}. ")
-    detail = (f"{detail_groups}Difference {fmt.number(d, dec, signed=True)} {unit} ({ci_txt}; "
-              f"p = {fmt.p_value(m.p_value)}).").replace("p = <", "p < ")
-
-    subject, k, s_dec, s_unit = _SUMMARY.get(m.name, (phrase, 1.0, dec, " " + unit))
-
-    def amount(v: float) -> str:
-        return f"{fmt.magnitude(v * k, s_dec)}{s_unit}"
-
-    if sig and sign != 0:
-        kind = "fall" if sign < 0 else "rise"
-        verb, other = (down, up) if sign < 0 else (up, down)
-        favourable = (sign < 0) == m.higher_is_worse
-        badges = _BADGES.get(m.name, ("Significant reduction", "Significant increase"))
-        badge = badges[0] if sign < 0 else badges[1]
-        consistent = lo is not None and hi is not None and (lo * sign > 0 and hi * sign > 0)
-        direction_word = adj[0] if sign < 0 else adj[1]
-        if consistent:
-            a, b = sorted((abs(lo), abs(hi)))  # type: ignore[arg-type]
-            statement = (f"The programme {verb} {phrase} by between {fmt.number(a, dec)} and "
-                         f"{fmt.number(b, dec)} {unit}.")
-            by = f"by between {fmt.magnitude(a * k, s_dec)} and {amount(b)}"
-        else:
-            statement = (f"The programme {verb} {phrase}, by an estimated "
-                         f"{fmt.magnitude(d, dec)} {unit}.")
-            by = f"by about {amount(d)}"
-        summary = (f"{_sentence_case(subject)} could be {direction_word} {by}. "
-                   f"This is a statistically significant result.")
-        counter = f"You cannot say that the programme {other} {phrase}."
-        return Verdict(measure=m.name, label=label, kind=kind, significant=True, favourable=favourable,
-                       badge=badge, statement=statement, counter=counter, evidence=None,
-                       summary=summary, detail=detail, note=m.note)
-
-    # not significant (or significance unknown): neither direction can be claimed
-    statement = f"You cannot say that the programme {up} or {down} {phrase}."
-    if lo is not None and hi is not None:
-        evidence = (f"This analysis does not provide evidence that the programme changed {phrase}: "
-                    f"compared with the comparison group it could be {_range(lo, hi, dec, adj, unit)}.")
-
-        def words(v: float) -> str:
-            return "no different" if v == 0 else f"{amount(v)} {adj[0] if v < 0 else adj[1]}"
-        summary = (f"{_sentence_case(subject)} could be anywhere from {words(lo)} to {words(hi)}. "
-                   f"This is not a statistically significant result.")
-    else:
-        evidence = f"This analysis does not provide evidence that the programme changed {phrase}."
-        summary = f"{label}: no statistically significant difference was found."
-    if sig is None:
-        summary = summary.replace("This is not a statistically significant result.",
-                                  "Its statistical significance was not supplied.")
-    return Verdict(measure=m.name, label=label, kind="no_evidence", significant=sig, favourable=None,
-                   badge="Not significant", statement=statement, counter=None, evidence=evidence,
-                   summary=summary, detail=detail, note=m.note)
+def verdict(m: DisclosedMeasure, level: float = W.DEFAULT_LEVEL, programme: str = "the programme") -> Verdict:
+    """The words for one measure (kept here for callers that import it from content)."""
+    return W.verdict(m, level=level, programme=programme,
+                     note=W.measure_note(m.note) if getattr(m, "note", None) else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,63 +174,104 @@ def _tone(v: Verdict) -> Tone:
     return "neutral"
 
 
-def _headline_table(measures: list[DisclosedMeasure], verdicts: list[Verdict], t: int) -> TableModel:
+def _headline_table(measures: list[DisclosedMeasure], verdicts: list[Verdict], level: float) -> TableModel:
     rows, tones = [], {}
+    adds_up = True
     for i, (m, v) in enumerate(zip(measures, verdicts)):
-        dec = fmt.DECIMALS.get(m.name, 2)
+        dec = fmt.decimals(m.name)
         gone = "treated_value" in m.suppressed or m.withheld
         if v.kind in ("not_estimable", "withheld"):
+            dash = SUPPRESSED if m.withheld else "-"
             rows.append((m.label, fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
                          fmt.value(m.name, m.comparison_value, m.unit, withheld=gone),
-                         SUPPRESSED if m.withheld else "-", SUPPRESSED if m.withheld else "-",
-                         SUPPRESSED if m.withheld else "-", v.badge))
+                         dash, dash, dash, v.badge))
         else:
             rows.append((m.label, fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
                          fmt.value(m.name, m.comparison_value, m.unit, withheld=gone),
                          fmt.number(m.difference, dec, signed=True) if m.difference is not None else "-",
                          fmt.ci(m.ci_low, m.ci_high, dec), fmt.p_value(m.p_value), v.badge))
+            adds_up &= fmt.difference_adds_up(m.name, m.treated_value, m.comparison_value, m.difference)
         tones[(i, 6)] = _tone(v)
     units = "; ".join(f"{m.label.split(' (')[0].lower()}: {m.difference_unit}" for m in measures)
     notes = [f"Difference = treatment group minus comparison group ({units})."]
-    for m in measures:
-        if m.note:
-            notes.append(f"{m.label}: {m.note}")
+    if not adds_up:
+        notes.append(fmt.ROUNDING_NOTE)
+    for m, v in zip(measures, verdicts):
+        if v.note and v.kind != "withheld":
+            notes.append(f"{m.label}: {v.note}")
     return TableModel(key="headline",
                       columns=("Measure", "Treatment group", "Comparison group", "Difference",
-                               "95% confidence interval", "p-value", "Result"),
+                               f"{W.level_text(level)} confidence interval", "p-value", "Result"),
                       rows=tuple(rows), numeric=(False, True, True, True, True, True, False),
                       widths=(3.1, 1.15, 1.25, 1.05, 1.7, 0.8, 2.35), tones=tones, notes=tuple(notes))
 
 
 def _attrition_table(d: DisclosedResult) -> TableModel:
     a = d.attrition
-    rows = [("People in the submitted file", "", fmt.count(a.submitted))]
+
+    def share(v: int | None) -> str:
+        if v is None or a.submitted in (None, 0):
+            return SUPPRESSED if v is None else "-"
+        return fmt.pct(100.0 * v / a.submitted)
+    rows = [("People in the submitted file", "", "", fmt.count(a.submitted))]
     for s in a.steps:
-        rows.append((s.label, fmt.count(s.removed), fmt.count(s.remaining)))
-    rows.append(("People analysed (treatment group)", "", fmt.count(a.analysed)))
-    return TableModel(key="attrition", columns=("Step", "People removed", "People remaining"),
-                      rows=tuple(rows), numeric=(False, True, True), widths=(6.5, 1.8, 1.8),
+        rows.append((s.label, fmt.count(s.removed), share(s.removed), fmt.count(s.remaining)))
+    rows.append(("People analysed (treatment group)", "", share(a.analysed), fmt.count(a.analysed)))
+    notes: tuple[str, ...] = ()
+    shown = [s.removed for s in a.steps if s.removed is not None]
+    if a.submitted and len(shown) == len(a.steps) and a.analysed is not None:
+        parts = [100.0 * v / a.submitted for v in shown] + [100.0 * a.analysed / a.submitted]
+        if sum(fmt.rounded(p, 0) for p in parts) != 100:
+            notes = (fmt.ROUNDING_NOTE,)
+    return TableModel(key="attrition",
+                      columns=("Step", "People removed", "% of submitted", "People remaining"),
+                      rows=tuple(rows), numeric=(False, True, True, True), widths=(6.0, 1.6, 1.6, 1.8),
                       bold_rows=frozenset({0, len(rows) - 1}),
-                      group_starts=frozenset({len(rows) - 1}))
+                      group_starts=frozenset({len(rows) - 1}), notes=notes)
 
 
 def _profile_table(d: DisclosedResult) -> TableModel | None:
     if not d.profile:
         return None
     rows, starts, last = [], set(), None
+    sums: dict[str, list[float | None]] = {}
     for r in d.profile:
         first = r.characteristic != last
         if first:
             starts.add(len(rows))
         rows.append((r.characteristic if first else "", r.category, fmt.count(r.treated_n),
                      fmt.pct(r.treated_pct), fmt.pct(r.comparison_pct)))
+        sums.setdefault(r.characteristic, []).append(r.treated_pct)
         last = r.characteristic
+    notes = ["Comparison group percentages are weighted by the matching weights."]
+    # a characteristic whose printed percentages (all shown, categories complete) miss 100
+    for vals in sums.values():
+        if all(v is not None for v in vals) and abs(sum(vals) - 100) < 0.5 and \
+                sum(fmt.rounded(v, 0) for v in vals) != 100:  # type: ignore[arg-type, misc]
+            notes.append(fmt.ROUNDING_NOTE)
+            break
     return TableModel(key="profile",
                       columns=("Characteristic", "Group", "Treatment group (number)",
                                "Treatment group (%)", "Comparison group (%)"),
                       rows=tuple(rows), numeric=(False, False, True, True, True),
                       widths=(2.9, 3.4, 1.6, 1.5, 1.6), group_starts=frozenset(starts),
-                      notes=("Comparison group percentages are weighted by the matching weights.",))
+                      notes=tuple(notes))
+
+
+def _not_included_table(d: DisclosedResult) -> TableModel | None:
+    if not d.not_included:
+        return None
+    rows, starts, last = [], set(), None
+    for r in d.not_included:
+        first = r.characteristic != last
+        if first:
+            starts.add(len(rows))
+        rows.append((r.characteristic if first else "", r.category, fmt.count(r.n), fmt.pct(r.pct)))
+        last = r.characteristic
+    return TableModel(key="not_included", columns=("Characteristic", "Group", "Number", "%"),
+                      rows=tuple(rows), numeric=(False, False, True, True), widths=(2.9, 3.4, 1.6, 1.5),
+                      group_starts=frozenset(starts),
+                      notes=("Age at the start of the programme, from the submitted file.",))
 
 
 def smd_scale(rows: list[BalanceRow]) -> float:
@@ -364,75 +289,74 @@ def smd_scale(rows: list[BalanceRow]) -> float:
     return 100.0
 
 
-def _covariate(name: str) -> str:
-    """A covariate name for readers: 'offence_group: burglary' -> 'Offence group: burglary'."""
-    if name == "distance":
-        return "Propensity score (logit)"
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
-
-
 _FLAG_WORDS = {"good": "Good", "acceptable": "Acceptable", "poor": "Poor (flagged)"}
 
 
-def _balance(d: DisclosedResult) -> tuple[str, TableModel | None]:
+def _balance(d: DisclosedResult) -> tuple[str, str, TableModel | None]:
+    """(matching summary for the main report, annex text, annex table)."""
     rows_in = d.balance
     if not rows_in:
-        return ("No balance summary was supplied with this result, so the quality of the matching "
-                "cannot be shown."), None
+        text = ("No balance summary was supplied with this result, so the quality of the matching "
+                "cannot be shown.")
+        return text, text, None
     scale = smd_scale(rows_in)
     rows, tones = [], {}
     for i, r in enumerate(rows_in):
         vr = f"{r.var_ratio_after:.2f}" if r.var_ratio_after is not None else "-"
-        rows.append((_covariate(r.covariate), fmt.smd(r.smd_before, scale), fmt.smd(r.smd_after, scale), vr,
-                     _FLAG_WORDS[r.flag]))
+        rows.append((W.covariate_name(r.covariate), fmt.smd(r.smd_before, scale),
+                     fmt.smd(r.smd_after, scale), vr, _FLAG_WORDS[r.flag]))
         tones[(i, 4)] = r.flag
     counts = {f: sum(r.flag == f for r in rows_in) for f in ("good", "acceptable", "poor")}
     n = len(rows_in)
 
     def num(k: int) -> str:
         return "none" if k == 0 else str(k)
-    text = (f"The standardised mean difference (SMD) compares the average of each characteristic "
-            f"in the two groups, in units of its standard deviation. After matching, "
-            f"{num(counts['good'])} of {n} characteristics are well balanced (SMD below 5%), "
-            f"{num(counts['acceptable'])} acceptably balanced (5% to 10%) and {num(counts['poor'])} "
-            f"poorly balanced (above 10%).")
-    poor = [_covariate(r.covariate) for r in rows_in if r.flag == "poor"]
+    summary = (f"Matching made the two groups alike on the characteristics recorded in the national "
+               f"data. After matching, {num(counts['good'])} of {n} characteristics are well balanced "
+               f"(difference below 5% of a standard deviation), {num(counts['acceptable'])} acceptably "
+               f"balanced (5% to 10%) and {num(counts['poor'])} poorly balanced (above 10%).")
+    poor = [W.covariate_name(r.covariate) for r in rows_in if r.flag == "poor"]
     if poor:
-        text += (f" Flagged: {', '.join(poor)}. The groups still differ on "
-                 f"{'this characteristic' if len(poor) == 1 else 'these characteristics'}, which could "
-                 f"bias the results.")
+        summary += (f" The groups still differ on {W.covariate_list([r.covariate for r in rows_in if r.flag == 'poor'])}, "
+                    f"which could bias the results.")
+    summary += " The full table is in the annex."
+    annex = ("The standardised mean difference (SMD) compares the average of each characteristic in "
+             "the two groups, in units of its standard deviation; below 5% is good, 5% to 10% "
+             "acceptable, above 10% poor.")
     table = TableModel(key="balance",
                        columns=("Characteristic", "SMD before matching", "SMD after matching",
                                 "Variance ratio after", "Balance after matching"),
                        rows=tuple(rows), numeric=(False, True, True, True, False),
                        widths=(3.8, 1.6, 1.6, 1.5, 1.9), tones=tones)
-    return text, table
+    return summary, annex, table
 
 
-_LEVELS = {"F": "Female", "M": "Male", "custody": "Custody", "community": "Community",
-           "caution": "Caution"}
-_VARIABLES = {"sex": "Sex", "age_band": "Age", "setting": "Setting"}
 _SHORT = {"rate": "Re-offending rate", "frequency": "Re-offences per person",
           "days_to_first": "Days to first re-offence"}
 
 
-def _subgroups(d: DisclosedResult) -> tuple[str, TableModel | None, tuple[str, ...]]:
-    notes = tuple(n for n in d.disclosure.notes if n.startswith("Subgroup"))
-    if not d.subgroups:
+def _subgroups(d: DisclosedResult, level: float, programme: str) -> tuple[str, TableModel | None, tuple[str, ...]]:
+    notes = tuple(W.note_text(n) for n in d.disclosure.notes if n.subgroup is not None)
+    from .disclosure import subgroup_name
+    skipped = tuple(
+        f"Sub-analysis {subgroup_name(s.variable, s.level) if s.level else W.covariate_name(s.variable)}: "
+        f"not analysed because {W.SUBGROUP_REASON_WORDS.get(s.reason_code or '', 'it could not be analysed')}."
+        for s in d.subgroups if s.status != "analysed")
+    notes = skipped + notes
+    analysed = [s for s in d.subgroups if s.status == "analysed"]
+    if not analysed:
         if notes:
-            return ("No subgroup results are shown: every subgroup was too small to report or would "
-                    "let the size of a small group be worked out."), None, notes
-        return ("The analysis did not produce results for subgroups (a subgroup is reported only "
-                "when it has enough people for a reliable comparison)."), None, notes
+            return ("No sub-analysis results are shown: every subgroup was too small to report or "
+                    "would let the size of a small group be worked out."), None, notes
+        return ("No sub-analyses were reported (a sub-analysis is reported only when it has enough "
+                "people for a reliable comparison)."), None, notes
     rows, tones, starts = [], {}, set()
-    for s in d.subgroups:
-        name = f"{_VARIABLES.get(s.variable, s.variable.replace('_', ' ').capitalize())}: " \
-               f"{_LEVELS.get(s.level, s.level)}"
+    for s in analysed:
+        name = subgroup_name(s.variable, s.level)
         starts.add(len(rows))
         for j, m in enumerate(s.measures):
-            v = verdict(m)
-            dec = fmt.DECIMALS.get(m.name, 2)
+            v = verdict(m, level, programme)
+            dec = fmt.decimals(m.name)
             gone = "treated_value" in m.suppressed or m.withheld
             diff = "-" if m.difference is None else (
                 f"{fmt.number(m.difference, dec, signed=True)} ({fmt.ci(m.ci_low, m.ci_high, dec)})")
@@ -442,53 +366,23 @@ def _subgroups(d: DisclosedResult) -> tuple[str, TableModel | None, tuple[str, .
             rows.append((name if j == 0 else "", fmt.count(s.n_treated) if j == 0 else "",
                          _SHORT.get(m.name, m.label), fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
                          fmt.value(m.name, m.comparison_value, m.unit, withheld=gone), diff, v.badge))
-    text = ("Subgroup results are less precise than the headline results because each is based on "
-            "fewer people; a difference that is significant for the whole group may not be for a "
-            "subgroup.")
+    n_tests = sum(len(s.measures) for s in analysed)
+    text = (f"Sub-analyses are exploratory: each is based on fewer people than the headline results, "
+            f"and this table holds {n_tests} tests, so some could appear significant by chance.")
+    if any(s.p_holm for s in analysed):
+        text += " The annex gives each test's p-value adjusted for the number of tests (Holm)."
     table = TableModel(key="subgroups",
                        columns=("Subgroup", "People (treatment)", "Measure", "Treatment", "Comparison",
-                                "Difference (95% CI)", "Result"),
+                                f"Difference ({W.level_text(level)} CI)", "Result"),
                        rows=tuple(rows), numeric=(False, True, False, True, True, True, False),
                        widths=(1.9, 1.2, 2.2, 1.2, 1.3, 2.4, 1.9), tones=tones,
                        group_starts=frozenset(starts))
     return text, table, notes
 
 
-_SPEC_NAMES = {
-    "method": "Matching method",
-    "distance": "Distance",
-    "propensity_model": "Propensity model",
-    "caliper_sd": "Caliper (standard deviations of the logit)",
-    "caliper": "Caliper",
-    "k": "Comparisons per treated person (k)",
-    "replace": "Matching with replacement",
-    "exact": "Exact matching on",
-    "covariates": "Characteristics in the propensity model",
-    "setting": "Setting",
-    "ci_method": "Confidence intervals",
-    "bootstrap_reps": "Bootstrap replicates (cross-check)",
-    "alpha": "Significance level",
-    "seed": "Random seed",
-}
-
-
-def _spec_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "Yes" if v else "No"
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_spec_value(x) for x in v) or "none"
-    if isinstance(v, dict):
-        return json.dumps(v, sort_keys=True, default=str)
-    if v is None:
-        return "-"
-    return str(v).replace("_", " ") if isinstance(v, str) else str(v)
-
-
-def _method(d: DisclosedResult, published: str) -> tuple[str, TableModel]:
+def _method(d: DisclosedResult, level: float) -> tuple[str, TableModel]:
     ds = d.dataset
-    rows: list[tuple[str, str]] = [
-        ("National dataset version", ds.version),
-    ]
+    rows: list[tuple[str, str]] = [("National dataset version", ds.version)]
     if ds.seed is not None:
         rows.append(("Dataset seed", str(ds.seed)))
     if ds.people is not None or ds.events is not None:
@@ -498,15 +392,16 @@ def _method(d: DisclosedResult, published: str) -> tuple[str, TableModel]:
     if ds.manifest_sha256:
         rows.append(("Dataset manifest (SHA-256)", ds.manifest_sha256))
     rows += [("Software version", d.software_version), ("Result schema version", d.schema_version),
-             ("Disclosure control", f"counts below {d.disclosure.threshold} withheld; subgroups need "
-                                    f"at least {d.disclosure.min_subgroup_n} people")]
-    for k, v in d.spec.items():
-        if k == "setting" and v == d.programme.setting:
+             ("Disclosure control", f"counts below {d.disclosure.threshold} withheld")]
+    for label, value in W.spec_rows(d.spec):
+        if label == "Setting" and value.lower() == d.programme.setting:
             continue   # already on the title page
-        rows.append((_SPEC_NAMES.get(k, k.replace("_", " ").capitalize()), _spec_value(v)))
+        rows.append((label, value))
     spec = d.spec
     k = spec.get("k")
     caliper = spec.get("caliper_sd", spec.get("caliper"))
+    unit = ("standard deviations of the logit" if "caliper_sd" in spec or spec.get("std_caliper", True)
+            else "logit units")
     text = (
         "Each person in the treatment group was found in the national re-offending data and given an "
         "index event (release from custody, or the start of a community sentence or caution) linked "
@@ -514,15 +409,80 @@ def _method(d: DisclosedResult, published: str) -> tuple[str, TableModel]:
         "regression estimated each person's chance of being in the treatment group from their "
         "demographics, criminal history, offence, sentence and employment, and each treated person "
         f"was matched to {('the ' + str(k)) if k else 'the'} most similar people who did not take part"
-        + (f", within a caliper of {caliper} standard deviations of the logit of that chance" if caliper else "")
+        + (f", within a caliper of {caliper:g} {unit}" if isinstance(caliper, (int, float)) else "")
         + ". Proven re-offending is an offence committed within one year of the index event and "
-        "proven by a conviction or caution within a further six months. Confidence intervals are 95% "
-        "intervals that allow for the matching; a result is called statistically significant when its "
-        "p-value is below 0.05. To reproduce the result, run the analysis on the same dataset version "
-        "with the settings below (they are also in report.json under \"spec\").")
+        "proven by a conviction or caution within a further six months. Confidence intervals are "
+        f"{W.level_text(level)} intervals that allow for the matching; a result is called statistically "
+        f"significant when its p-value is at most {fmt.number(1 - level, 2)}. To reproduce the result, "
+        "run the analysis on the same dataset version with the settings below (they are also in "
+        "report.json under \"spec\").")
     table = TableModel(key="method", columns=("Setting", "Value"), rows=tuple(rows),
                        numeric=(False, False), widths=(3.6, 6.4))
     return text, table
+
+
+def _tests_table(d: DisclosedResult) -> TableModel | None:
+    """Every test in the report: our p-value, the JDL's weighted t-test beside it (headline
+    measures) and the Holm-adjusted p-value (sub-analyses), when the result carries them."""
+    from .disclosure import subgroup_name
+
+    def jdl_t(m: Any) -> float | None:
+        for iv in getattr(m, "other_intervals", None) or []:
+            if W.field(iv, "method") == "jdl_weighted_t":
+                return W.field(iv, "p_value")
+        return None
+    rows = []
+    for m in list(d.measures) + list(getattr(d, "further_measures", []) or []):
+        if m.p_value is None:
+            continue
+        rows.append(("All analysed", m.label, fmt.p_value(m.p_value), fmt.p_value(jdl_t(m)), "-"))
+    for sg in d.subgroups:
+        holm = getattr(sg, "p_holm", None) or {}
+        for m in sg.measures:
+            if m.p_value is None:
+                continue
+            rows.append((subgroup_name(sg.variable, sg.level), m.label, fmt.p_value(m.p_value),
+                         fmt.p_value(jdl_t(m)), fmt.p_value(holm.get(m.name))))
+    has_jdl = any(r[3] != "-" for r in rows)
+    has_holm = any(r[4] != "-" for r in rows)
+    if not rows or not (has_jdl or has_holm):
+        return None
+    return TableModel(key="tests", columns=("Group", "Measure", "p-value", "JDL t-test p-value",
+                                            "Holm-adjusted p-value"),
+                      rows=tuple(rows), numeric=(False, False, True, True, True),
+                      widths=(2.2, 4.0, 1.2, 1.6, 1.8),
+                      notes=("Holm's adjustment allows for the number of sub-analysis tests; the JDL "
+                             "t-test is the weighted two-sample t-test the JDL used, shown beside "
+                             "this report's interval method.",))
+
+
+def _further_table(d: DisclosedResult, level: float, programme: str) -> TableModel | None:
+    """JDL Tables 4 to 7 (seriousness, custody) and any further measure, when the result has them."""
+    further = list(getattr(d, "further_measures", []) or [])
+    if not further:
+        return None
+    rows, tones = [], {}
+    for i, m in enumerate(further):
+        v = verdict(m, level, programme)
+        dec = fmt.decimals(m.name)
+        gone = "treated_value" in m.suppressed or m.withheld
+        if v.kind in ("not_estimable", "withheld"):
+            rows.append((m.label, fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
+                         fmt.value(m.name, m.comparison_value, m.unit, withheld=gone), "-", "-", v.badge))
+        else:
+            rows.append((m.label, fmt.value(m.name, m.treated_value, m.unit, withheld=gone),
+                         fmt.value(m.name, m.comparison_value, m.unit, withheld=gone),
+                         fmt.number(m.difference, dec, signed=True) if m.difference is not None else "-",
+                         fmt.ci(m.ci_low, m.ci_high, dec), v.badge))
+        tones[(i, 5)] = _tone(v)
+    return TableModel(key="further", columns=("Measure", "Treatment group", "Comparison group",
+                                              "Difference", f"{W.level_text(level)} confidence interval",
+                                              "Result"),
+                      rows=tuple(rows), numeric=(False, True, True, True, True, False),
+                      widths=(3.6, 1.2, 1.3, 1.1, 1.8, 2.3), tones=tones,
+                      notes=("Seriousness and custody measures are shown only when at least 30 people "
+                             "in the treatment group re-offended; a row is not shown when fewer than "
+                             "10 people in the treatment group had the outcome.",))
 
 
 # (topic pattern, caveat): a standard caveat is added unless the analysis supplied one on its topic
@@ -546,13 +506,16 @@ _DROPPED_CAVEAT = (r"no comparable|no similar|caliper|not in the analysis",
                    "Some people in the treatment group had no similar person within the caliper and "
                    "were left out by the matching; the results describe the people who could be "
                    "matched, not everyone who took part.")
+# caveats the analysis writes that the report says better elsewhere (with readable names)
+_REPLACED_CAVEATS = re.compile(r"still differ by more than 10%|index events in \d{4}", re.I)
 
 
 def _caveats(d: DisclosedResult) -> tuple[str, ...]:
     standard = list(_STANDARD_CAVEATS) + ([_DROPPED_CAVEAT] if d.dropped_treated != 0 else [])
-    supplied = " ".join(d.caveats).lower()
+    supplied_list = [c for c in d.caveats if not _REPLACED_CAVEATS.search(c)]
+    supplied = " ".join(supplied_list).lower()
     ours = [text for pattern, text in standard if not re.search(pattern, supplied)]
-    return _dedupe(ours + list(d.caveats))
+    return _dedupe(ours + [W.readable(c) for c in supplied_list])
 
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:
@@ -565,50 +528,168 @@ def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEFAULT_THRESHOLD) -> ReportContent:
-    """The report's content from a result (disclosure control is applied here if not already)."""
+def check_response(response: str | None) -> str | None:
+    """The organisation's response as it will be printed, or InvalidArgument saying what is wrong.
+
+    Plain text: HTML is printed as typed (the renderers escape it), control characters are refused
+    and the length is limited, so a response cannot break the page or the PDF.
+    """
+    if response is None:
+        return None
+    if not isinstance(response, str):
+        raise InvalidArgument(f"response: expected text, got {type(response).__name__}")
+    text = response.strip()
+    if len(text) > RESPONSE_MAX_CHARS:
+        raise InvalidArgument(f"response: {len(text)} characters is too long; at most "
+                              f"{RESPONSE_MAX_CHARS} are printed in the report")
+    try:
+        check_printable("response", text)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+    return text or None
+
+
+def _month(d: Any) -> str:
+    return d.strftime("%B %Y")
+
+
+def _reliable(d: DisclosedResult) -> tuple[bool, str | None]:
+    """Whether the result says a reliable comparison group was built, and why not if not
+    (the balance gate, methodology.md section 4)."""
+    gate = getattr(d, "gate", None)
+    ok = getattr(d, "verdict", True) is not False and (gate is None or W.field(gate, "passed", True))
+    if ok:
+        return True, None
+    failing = list(W.field(gate, "failing", []) or [])
+    tried = list(W.field(gate, "respecifications", []) or [])
+    threshold = W.field(gate, "threshold")
+    why = ""
+    if failing:
+        why = (f"after matching, the groups still differed on {W.covariate_list(failing)}"
+               + (f" by more than {fmt.number(100 * threshold, 0)}% of a standard deviation"
+                  if isinstance(threshold, (int, float)) else ""))
+        if tried:
+            why += (f", even after {len(tried)} documented "
+                    f"re-specification{'s' if len(tried) != 1 else ''} of the matching")
+    return False, why or None
+
+
+def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEFAULT_THRESHOLD,
+                  *, response: str | None = None) -> ReportContent:
+    """The report's content from a result (disclosure control is applied here if not already).
+
+    ``response``: the organisation's response, added during review; printed in its own section.
+    """
     d = result if isinstance(result, DisclosedResult) else apply_disclosure(result, threshold)
     t = d.disclosure.threshold
+    level = W.confidence_level(d.spec)
     measures = list(d.measures)
-    verdicts = [verdict(m) for m in measures]
-    published = d.created_at.strftime("%-d %B %Y")
     p = d.programme
+    verdicts = [verdict(m, level, p.programme) for m in measures]
+    published = d.created_at.strftime("%-d %B %Y")
     setting_label = "Custody" if p.setting == "custody" else "Community"
-
-    # what you can / cannot say: the measures first (the rate leads), then general points
-    can, cannot = [], []
-    for v in verdicts:
-        if v.kind in ("fall", "rise"):
-            can.append(v.statement)
-            if v.counter:
-                cannot.append(v.counter)
-        else:
-            cannot.append(v.statement)
-            if v.evidence:
-                can.append(v.evidence)
-    who = (f"the {fmt.count(d.n_treated)} people in the treatment group who could be analysed"
-           if d.n_treated is not None else "the people in the treatment group who could be analysed")
-    can.append(f"The results describe {who}, compared with similar people who did not take part.")
-    can += d.statements.can_say
-    cannot.append("You cannot say that these results apply to people who are different from those "
-                  "analysed, or to the people who could not be included.")
-    cannot.append("You cannot say anything about the outcome for any one person: the results are "
-                  "averages for the group.")
-    cannot += d.statements.cannot_say
-
     a = d.attrition
-    removed_words = ("Some people could not be included: the table shows how many were removed at each "
-                     "step and why.")
-    attrition_text = (f"Of {fmt.count(a.submitted)} people in the submitted file, {fmt.count(a.analysed)} "
-                      f"were analysed. {removed_words}")
-    if not a.steps:
-        attrition_text = (f"Of {fmt.count(a.submitted)} people in the submitted file, "
-                          f"{fmt.count(a.analysed)} were analysed. No breakdown of removals was supplied.")
+
+    # --- page 1: the facts, then the verdict (or why there is none)
+    facts = []
+    period = getattr(d, "index_period", None)
+    when = (f", with index dates (release from custody or start of the order) between "
+            f"{_month(period.first)} and {_month(period.last)}" if period is not None else "")
+    facts.append(f"The treatment group is {W.people(d.n_treated)} who took part in the programme"
+                 f"{when}.")
+    if d.n_comparison is not None:
+        larger = ("much larger" if d.n_treated is not None and d.n_comparison >= 3 * d.n_treated
+                  else "larger" if d.n_treated is not None and d.n_comparison > d.n_treated else "")
+        facts.append(f"The comparison group is {larger + ': ' if larger else ''}"
+                     f"{fmt.count(d.n_comparison)} records of similar people who did not take part, "
+                     f"chosen from {fmt.count(d.n_pool)} in the national data.")
+    if a.submitted is not None and a.analysed is not None:
+        left_out = a.submitted - a.analysed
+        facts.append(f"Of {W.people(a.submitted)} submitted, {W.people(left_out)} could not be "
+                     f"included; the results may not apply to them." if left_out > 0 else
+                     f"Everyone submitted ({W.people(a.submitted)}) was included.")
+    reliable, why_not = _reliable(d)
+    if not reliable:
+        verdicts = [W.no_finding(m) for m in measures]
+    sig = [v for v in verdicts if v.significant and v.kind in ("fall", "rise")]
+    if not reliable:
+        overall = ("A reliable comparison group could not be built for this cohort, so this report "
+                   "gives no finding about the programme's effect"
+                   + (f": {why_not.rstrip('.')}." if why_not else "."))
+    elif sig:
+        overall = ("The analysis found statistically significant differences: "
+                   + "; ".join(f"{v.label.split(' (')[0].lower()} ({v.badge.lower()})" for v in sig) + ".")
+    else:
+        overall = ("More people would need to be analysed to determine the way in which the programme "
+                   "affects re-offending, but this should not be taken to mean that it fails to affect it.")
+
+    estimates = tuple(v.estimate for v in verdicts)
+    can, cannot = W.statements(verdicts, d.n_treated)
+    if not reliable:
+        can = W.GENERAL_CAN_SAY(d.n_treated)
+        cannot = ("This analysis shows whether the programme changed re-offending: no reliable "
+                  "comparison group could be built.",) + W.GENERAL_CANNOT_SAY
+
+    # --- results in detail
+    covs = d.spec.get("covariates") if isinstance(d.spec.get("covariates"), (list, tuple)) else None
+    detail = []
+    if covs:
+        detail.append(f"The comparison group was matched on {W.covariate_list(list(covs))}"
+                      + (f", and exactly on {W.covariate_list(list(d.spec['exact']))}"
+                         if d.spec.get("exact") else "") + ".")
+    for m in measures:
+        if m.estimable and not m.withheld and m.n_treated is not None:
+            who = "re-offenders" if m.name == "days_to_first" else "people"
+            detail.append(f"{m.label}: {fmt.count(m.n_treated)} {who} in the treatment group and "
+                          f"{fmt.count(m.n_comparison)} comparison records.")
+            break
+    significant_results = tuple(f"{v.label}: {v.badge.lower()}." for v in sig) if reliable else ()
+    if reliable and not sig:
+        significant_results = ("None of the headline measures shows a statistically significant "
+                               "difference.",)
+
+    sens = getattr(d, "sensitivity", None)
+    rate_v = next((v for v in verdicts if v.measure == "rate"), None)
+    if sens is not None and rate_v is not None and rate_v.significant and reliable:
+        detail.append(
+            f"Sensitivity: to explain the difference in the re-offending rate away, a characteristic "
+            f"that was not measured would need to be associated with both taking part and re-offending "
+            f"by a risk ratio of at least {fmt.number(W.field(sens, 'e_value'), 1)} each (at least "
+            f"{fmt.number(W.field(sens, 'e_value_ci'), 1)} to move the interval to include no "
+            f"difference).")
+    n_tests = getattr(d, "n_tests", 0) or 0
+    if n_tests:
+        detail.append(f"This report contains {n_tests} significance "
+                      f"{'test' if n_tests == 1 else 'tests'}; the more tests, the more likely one is "
+                      f"significant by chance. Sub-analyses are exploratory.")
+    subgroup_text, subgroup_table, subgroup_notes = _subgroups(d, level, p.programme)
+    if not reliable:
+        subgroup_text = ("No sub-analyses are reported: without a reliable comparison group for the "
+                         "whole cohort, none is given for a part of it.")
+        subgroup_table, subgroup_notes = None, ()
+    matching_text, balance_text, balance_table = _balance(d)
+
+    # --- people
+    removed_words = ("The table shows how many were removed at each step and why, as a share of "
+                     "the people submitted.")
+    attrition_text = (f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
+                      f"analysed. {removed_words}" if a.steps else
+                      f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
+                      f"analysed. No breakdown of removals was supplied.")
     if d.dropped_treated != 0:
         attrition_text += (" People with no similar comparison inside the caliper were dropped by the "
                            "matching, so the results describe the people who could be matched.")
+    age = getattr(d, "age", None)
+    profile_text = ("The treatment group beside the matched comparison group. Matching aims to make "
+                    "the two groups alike on these characteristics." if d.profile else
+                    "No profile of the groups was supplied with this result.")
+    if age is not None:
+        profile_text += (f" Age at the index date: treatment group {fmt.number(age.treated_min, 0)} to "
+                         f"{fmt.number(age.treated_max, 0)} years, average {fmt.number(age.treated_mean, 0)}"
+                         + (f"; comparison group average {fmt.number(age.comparison_mean, 0)}"
+                            if age.comparison_mean is not None else "") + ".")
 
-    balance_text, balance_table = _balance(d)
+    # --- annex
     if d.overlap is not None:
         o = d.overlap
         overlap_text = (
@@ -616,20 +697,22 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
             "the treatment group, on the logit scale) for the treatment group, all candidate comparison "
             "records and the matched comparison group (weighted). Good overlap means the matched "
             "comparison group covers the same range as the treatment group.")
+        cal = d.spec.get("caliper_sd", d.spec.get("caliper"))
         if o.caliper is not None:
-            overlap_text += f" The caliper was {fmt.number(o.caliper, 2)} on the logit scale."
-    elif any("was malformed" in n for n in d.disclosure.notes):
+            overlap_text += (f" The caliper ({cal:g} standard deviations) is "
+                             if isinstance(cal, (int, float)) and d.spec.get("std_caliper", True)
+                             else " The caliper is ") + f"{fmt.number(o.caliper, 2)} on the logit scale."
+    elif any(n.kind == "overlap_malformed" for n in d.disclosure.notes):
         overlap_text = ("The propensity score summary supplied with this result was malformed, so no "
                         "overlap plot is shown.")
     else:
         overlap_text = "No propensity score summary was supplied with this result, so no overlap plot is shown."
+    method_text, method_table = _method(d, level)
 
-    subgroup_text, subgroup_table, subgroup_notes = _subgroups(d)
-    method_text, method_table = _method(d, published)
-
-    disclosure_text = (f"No individual's outcome is shown. Counts of fewer than {t} people are withheld "
-                       f"and shown as {SUPPRESSED}, as are other figures that would let such a count be "
-                       f"worked out.")
+    disclosure_text = (f"No individual's outcome is shown. Counts of fewer than {t} people that could "
+                       f"reveal an outcome are withheld and shown as {SUPPRESSED}, as are other figures "
+                       f"that would let such a count be worked out. The organisation's own figures "
+                       f"(rows that failed validation, duplicates, people not found) are shown.")
     if d.disclosure.suppressed_cells:
         disclosure_text += f" {d.disclosure.suppressed_cells} figures were withheld in this report."
 
@@ -640,32 +723,40 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         ("Candidate comparison records", fmt.count(d.n_pool)),
     )
     charts_text = ("Each chart shows the value for the treatment group and the matched comparison group, "
-                   "and the difference between them with its 95% confidence interval. Where the interval "
-                   "does not cross zero the difference is statistically significant.")
+                   f"and the difference between them with its {W.level_text(level)} confidence interval. "
+                   "Where the interval does not cross zero the difference is statistically significant.")
+    response = check_response(response)
     return ReportContent(
-        disclosed=d, threshold=t,
+        disclosed=d, threshold=t, level=level,
         title=f"Re-offending analysis: {p.programme}",
         organisation=p.organisation, programme=p.programme, description=p.description,
-        setting_label=setting_label, published=published, submission_id=d.submission_id or "-",
-        summary_lead=("For 100 typical people in the treatment group, compared with 100 similar people "
-                      "who did not take part in the programme:"),
-        summary_points=tuple(v.summary for v in verdicts),
+        setting_label=setting_label, published=published, submission_id=d.submission_id or "",
+        summary_facts=tuple(facts), overall=overall, reliable=reliable,
+        summary_lead=W.summary_lead(),
         key_figures=key_figures, verdicts=tuple(verdicts),
-        headline_table=_headline_table(measures, verdicts, t),
-        can_say=_dedupe(can), cannot_say=_dedupe(cannot), charts_text=charts_text,
-        attrition_text=attrition_text, attrition_table=_attrition_table(d),
-        profile_text=("The treatment group beside the matched comparison group. Matching aims to make "
-                      "the two groups alike on these characteristics." if d.profile else
-                      "No profile of the groups was supplied with this result."),
-        profile_table=_profile_table(d),
-        balance_text=balance_text, balance_table=balance_table, overlap_text=overlap_text,
+        headline_table=_headline_table(measures, verdicts, level),
+        estimates=estimates,
+        can_say=_dedupe(list(can)), cannot_say=_dedupe(list(cannot)), charts_text=charts_text,
+        own_words=getattr(p, "own_words", "") or "", selection=getattr(p, "selection", "") or "",
+        response=response,
+        detail_text=tuple(detail), significant_results=significant_results,
         subgroup_text=subgroup_text, subgroup_table=subgroup_table, subgroup_notes=subgroup_notes,
-        method_text=method_text, method_table=method_table,
-        caveats=_caveats(d), warnings=tuple(d.warnings),
+        profile_text=profile_text, profile_table=_profile_table(d),
+        not_included_table=_not_included_table(d),
+        matching_text=matching_text,
+        attrition_text=attrition_text, attrition_table=_attrition_table(d),
+        caveats=_caveats(d),
+        balance_text=balance_text, balance_table=balance_table, overlap_text=overlap_text,
+        method_text=method_text, method_table=method_table, tests_table=_tests_table(d),
+        further_table=_further_table(d, level, p.programme),
+        further_text=("The JDL's further measures: how serious the first proven re-offence was, "
+                      "re-offences by seriousness, custody for the first re-offence and custodial "
+                      "sentences, for the treatment group beside the matched comparison group."),
+        warnings=tuple(W.readable(w) for w in d.warnings),
         disclosure_text=disclosure_text,
         # notes about subgroups and measures are printed where those figures are
-        disclosure_notes=tuple(n for n in d.disclosure.notes
-                               if not n.startswith("Subgroup")
-                               and not any(n.startswith(m.label) for m in d.measures)),
+        disclosure_notes=tuple(W.note_text(n) for n in d.disclosure.notes
+                               if n.kind not in ("subgroup_too_small", "subgroup_sibling")
+                               and n.measure is None),
         footnote=d.disclosure.footnote,
     )

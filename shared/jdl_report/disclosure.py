@@ -27,9 +27,16 @@ Rules (applied to every table, the same way in the PDF, HTML and JSON):
    ``threshold`` people in each group. If the treated histogram's total would reveal a withheld
    count (people dropped by matching), treated bins are also rounded to multiples of the threshold.
 6. **Free text** (warnings and caveats): a number followed by a word for people that is below the
-   threshold, or equals a withheld count, is replaced by ``*``. Statements supplied with the result
-   that contain figures or a verdict are not carried over; the report derives its own from the
-   disclosure-controlled figures.
+   threshold, or equals a withheld count, is replaced by ``*``. A measure's reason that would carry
+   a withheld count is replaced by one without any count (a count that a printed rate and group
+   size give away must not be printed as "only * people").
+7. **Counts that reveal nothing about outcomes are not withheld**: the organisation's own rows
+   that failed validation or were duplicates, and people not found in the national data
+   (``PUBLIC_ATTRITION``). They are taken out of the margin before secondary suppression.
+
+Notes about what was withheld are typed (``DisclosureNote``: a kind and its figures); the words
+are made by ``wording.note_text``. Statements (what you can and cannot say) are not part of this
+view: ``wording`` makes them from the disclosure-controlled figures.
 """
 from __future__ import annotations
 
@@ -41,21 +48,26 @@ from pydantic import BaseModel, ConfigDict
 
 from jdl_core.errors import InvalidArgument
 from jdl_core.result import (
-    AnalysisResult, AttritionReason, BalanceRow, DatasetInfo, MeasureName, MeasureResult,
-    ProgrammeInfo, Statements,
+    AgeSummary, AnalysisResult, AttritionReason, BalanceGate, BalanceRow, DatasetInfo, IndexPeriod,
+    MeasureName, MeasureResult, ProgrammeInfo, Sensitivity,
 )
+
+from ._format import SUPPRESSED
 
 __all__ = ["DEFAULT_THRESHOLD", "DEFAULT_MIN_SUBGROUP_N", "SUPPRESSED", "apply_disclosure",
            "footnote", "DisclosedResult", "DisclosedAttrition", "DisclosedStep", "DisclosedMeasure",
            "DisclosedOverlap", "DisclosedProfileRow", "DisclosedSubgroup", "DisclosureInfo",
+           "DisclosureNote", "PUBLIC_ATTRITION",
            "protect_margin", "coarsen_bins", "redact_text"]
 
 DEFAULT_THRESHOLD = 5
 DEFAULT_MIN_SUBGROUP_N = 30
-SUPPRESSED = "*"          # how a withheld cell is printed
 
-_VERDICT_WORDS = re.compile(r"increas|reduc|decreas|fewer|more |lower|higher|shorten|lengthen|longer|"
-                            r"shorter|significant|chang|effect|impact|improv|worse|better", re.I)
+# attrition steps that are the organisation's own file, or say only that someone was not found:
+# they tell no one about an outcome, so they are printed even when small
+PUBLIC_ATTRITION: frozenset[str] = frozenset({"invalid_row", "duplicate", "not_found"})
+NoteKind = Literal["values_withheld", "measure_withheld", "subgroup_too_small", "subgroup_sibling",
+                   "overlap_merged", "overlap_rounded", "overlap_malformed", "text_redacted"]
 _PEOPLE_NOUNS = (r"people|persons?|individuals?|offenders?|re-offenders?|records?|participants?|men|"
                  r"women|cases?|rows?|matches|controls?")
 # a whole number (not part of a decimal), then at most three words or numbers ("3 of 324
@@ -73,6 +85,17 @@ def footnote(threshold: int) -> str:
 
 class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DisclosureNote(_View):
+    """What was withheld and why, as a code and its figures (words: ``wording.note_text``)."""
+    kind: NoteKind
+    threshold: int
+    measure: str | None = None         # measure name, for measure notes
+    label: str | None = None           # the measure's label
+    group: Literal["treatment", "comparison"] | None = None
+    subgroup: str | None = None        # "Sex: Female", for subgroup notes
+    min_n: int | None = None           # the subgroup minimum, for subgroup_too_small
 
 
 class DisclosedStep(_View):
@@ -111,7 +134,15 @@ class DisclosedMeasure(_View):
     higher_is_worse: bool = True
     withheld: bool = False         # the whole comparison withheld (too few people)
     suppressed: list[str] = []     # names of fields withheld by disclosure control
-    note: str | None = None        # plain words: what was withheld and why
+    note: DisclosureNote | None = None   # what was withheld and why
+    # JDL rules and further figures, when the analysis supplies them (issue 12)
+    jdl_measure: int | None = None
+    code: str | None = None                 # why not estimable / not shown (result.MeasureCode)
+    interval_method: str | None = None
+    treated_events: int | None = None       # n*p; withheld when small (it is an outcome count)
+    listed_significant: bool | None = None
+    other_intervals: list[Any] = []         # the same difference by other methods (JDL t-test...)
+    null_result: Any = None                 # number needed, power, detectable difference
 
 
 class DisclosedOverlap(_View):
@@ -133,11 +164,21 @@ class DisclosedProfileRow(_View):
     comparison_n: float | None = None
 
 
+class DisclosedGroupRow(_View):
+    characteristic: str
+    category: str
+    n: int | None                  # None: withheld
+    pct: float | None
+
+
 class DisclosedSubgroup(_View):
     variable: str
     level: str
     n_treated: int
     measures: list[DisclosedMeasure]
+    status: str = "analysed"               # or "not_analysed" (reason_code says why)
+    reason_code: str | None = None
+    p_holm: dict[str, float] = {}          # measure name -> Holm-adjusted p-value
 
 
 class DisclosureInfo(_View):
@@ -145,7 +186,7 @@ class DisclosureInfo(_View):
     min_subgroup_n: int
     suppressed_cells: int          # cells withheld across all tables
     footnote: str
-    notes: list[str]               # plain-words notes (dropped subgroups, withheld measures...)
+    notes: list[DisclosureNote]    # dropped subgroups, withheld measures...
 
 
 class DisclosedResult(_View):
@@ -160,12 +201,19 @@ class DisclosedResult(_View):
     n_comparison: int | None
     n_pool: int | None
     dropped_treated: int | None
+    index_period: IndexPeriod | None = None
+    age: AgeSummary | None = None
+    not_included: list[DisclosedGroupRow] = []
     measures: list[DisclosedMeasure]
+    further_measures: list[DisclosedMeasure] = []   # JDL measures 4-7 and beyond, when supplied
+    gate: BalanceGate | None = None        # the balance gate, when supplied
+    verdict: bool = True                   # False: no reliable comparison, no finding
+    sensitivity: Sensitivity | None = None  # E-value, when supplied
+    n_tests: int = 0
     balance: list[BalanceRow]
     overlap: DisclosedOverlap | None
     profile: list[DisclosedProfileRow]
     subgroups: list[DisclosedSubgroup]
-    statements: Statements         # only the supplied statements that carry no figures or verdicts
     caveats: list[str]
     warnings: list[str]
     software_version: str
@@ -258,16 +306,16 @@ class _Ledger:
     def __init__(self) -> None:
         self.cells = 0
         self.values: set[int] = set()
-        self.notes: list[str] = []
+        self.notes: list[DisclosureNote] = []
 
     def hide(self, v: float | None, cells: int = 1) -> None:
         self.cells += cells
         if v is not None and float(v).is_integer() and v > 0:
             self.values.add(int(v))
 
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
+    def note(self, note: DisclosureNote) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
 
 
 def _count(v: int | None, t: int, led: _Ledger) -> int | None:
@@ -279,12 +327,16 @@ def _count(v: int | None, t: int, led: _Ledger) -> int | None:
 
 def _attrition(result: AnalysisResult, t: int, led: _Ledger) -> tuple[DisclosedAttrition, int | None]:
     a = result.attrition
-    removed = [s.removed for s in a.steps]
-    primary = {i for i, v in enumerate(removed) if _sensitive(v, t)}
+    # the public steps are known to the organisation: they take no part in the margin
+    private = [i for i, s in enumerate(a.steps) if s.reason not in PUBLIC_ATTRITION]
+    removed = [a.steps[i].removed for i in private]
+    primary = {j for j, v in enumerate(removed) if _sensitive(v, t)}
     caliper_step = next((i for i, s in enumerate(a.steps) if s.reason == "no_match_in_caliper"), None)
-    if caliper_step is not None and _sensitive(result.dropped_treated, t):
-        primary.add(caliper_step)
-    hidden = protect_margin(removed, a.submitted - a.analysed, primary, t)
+    if caliper_step is not None and caliper_step in private and _sensitive(result.dropped_treated, t):
+        primary.add(private.index(caliper_step))
+    public_removed = sum(s.removed for s in a.steps if s.reason in PUBLIC_ATTRITION)
+    hidden = {private[j] for j in protect_margin(removed, a.submitted - a.analysed - public_removed,
+                                                 primary, t)}
     order = sorted(hidden)
     # running totals between the first and last withheld step would reveal the steps between them
     hide_remaining = set(range(order[0], order[-1])) if len(order) >= 2 else set()
@@ -343,6 +395,28 @@ def _profile(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedProf
     return rows
 
 
+def _not_included(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedGroupRow]:
+    """The profile of the people not included, with the profile's primary and secondary rules
+    (the margin of each characteristic is the number not included)."""
+    rows = list(result.not_included)
+    hide: set[int] = set()
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r.characteristic, []).append(i)
+    for idx in groups.values():
+        ns = [rows[i].n for i in idx]
+        # the printed percentages give away the characteristic's total, so it is the margin
+        hide |= {idx[j] for j in protect_margin(ns, sum(ns), [j for j, v in enumerate(ns)
+                                                              if _sensitive(v, t)], t)}
+    out = []
+    for i, r in enumerate(rows):
+        if i in hide:
+            led.hide(r.n, 2)
+        out.append(DisclosedGroupRow(characteristic=r.characteristic, category=r.category,
+                                     n=None if i in hide else r.n, pct=None if i in hide else r.pct))
+    return out
+
+
 def _as_share(value: float, unit: str) -> float:
     return value / 100.0 if ("%" in unit or value > 1.0) else value
 
@@ -362,23 +436,28 @@ def _outcome_sensitive(rate: MeasureResult | None, t: int) -> str | None:
 
 
 def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
-              scope: str) -> list[DisclosedMeasure]:
-    rate = next((m for m in measures if m.name == "rate"), None)
-    outcome_group = _outcome_sensitive(rate, t)
+              scope: str = "", rate: MeasureResult | None = None) -> list[DisclosedMeasure]:
+    rate = rate or next((m for m in measures if m.name == "rate"), None)
+    rate_group = _outcome_sensitive(rate, t)
     out = []
     for m in measures:
-        # only the fields the disclosed model knows: figures added to MeasureResult later (other
-        # intervals, null-result numbers) are not published until disclosure handles them
-        d = m.model_dump(include=set(DisclosedMeasure.model_fields))
+        # a share of people (further measures: "% with an indictable first re-offence") reveals
+        # outcomes on its own terms; everything else follows the re-offending rate
+        outcome_group = (_outcome_sensitive(m, t) if m.name != "rate" and "%" in m.unit
+                         else rate_group)
+        d = m.model_dump()
         suppressed: list[str] = []
         note = None
         withheld = False
         if not m.estimable:
             # nothing to compare: keep the reason (without small counts), drop any stray figures
-            if m.reason:
-                d["reason"] = redact_text(m.reason, t, led.values)
-                if d["reason"] != m.reason:
-                    led.hide(None)
+            if m.reason and redact_text(m.reason, t, led.values) != m.reason:
+                # the reason names a small count (often one a printed rate and group size give
+                # away): say why without any count rather than print "only * people"
+                d["reason"] = ("too few people in one of the groups re-offended to compare it "
+                               "reliably" if "re-offend" in m.reason else
+                               "too few people in one of the groups to compare it reliably")
+                led.hide(None)
             for f in ("treated_value", "comparison_value", "difference", "ci_low", "ci_high",
                       "p_value", "significant", "bootstrap_ci_low", "bootstrap_ci_high", "direction"):
                 d[f] = None
@@ -391,21 +470,18 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
                           "p_value"]
             led.hide(None, 5)
             who = "treatment" if _sensitive(m.n_treated, t) else "comparison"
-            note = (f"Not shown: fewer than {t} people in the {who} group re-offended, so an average "
-                    f"over them could reveal individual outcomes.")
-            led.note(f"{scope}{m.label}: not shown because fewer than {t} people in the {who} group "
-                     f"re-offended.")
-        elif m.name in ("rate", "frequency") and outcome_group is not None:
+            note = DisclosureNote(kind="measure_withheld", threshold=t, measure=m.name, label=m.label,
+                                  group=who, subgroup=scope or None)
+            led.note(note)
+        elif m.name != "days_to_first" and outcome_group is not None:
             d["treated_value"] = d["comparison_value"] = None
             suppressed = ["treated_value", "comparison_value"]
             led.hide(None, 2)
-            note = (f"The value for each group is not shown: fewer than {t} people in the "
-                    f"{outcome_group} group re-offended, or fewer than {t} did not, so it would "
-                    f"reveal individual outcomes. The difference and its interval are shown.")
-            led.note(f"{scope}{m.label}: group values withheld because fewer than {t} people in the "
-                     f"{outcome_group} group re-offended, or fewer than {t} did not.")
-        for f in ("n_treated", "n_comparison"):
-            if _sensitive(d[f], t):
+            note = DisclosureNote(kind="values_withheld", threshold=t, measure=m.name, label=m.label,
+                                  group=outcome_group, subgroup=scope or None)  # type: ignore[arg-type]
+            led.note(note)
+        for f in ("n_treated", "n_comparison", "treated_events"):
+            if _sensitive(d.get(f), t):
                 led.hide(d[f])
                 d[f] = None
                 suppressed.append(f)
@@ -414,7 +490,15 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
     return out
 
 
-_VARIABLE_NAMES = {"sex": "Sex", "age_band": "Age band", "setting": "Setting"}
+_VARIABLE_NAMES = {"sex": "Sex", "age_band": "Age", "setting": "Setting"}
+_LEVEL_NAMES = {"F": "Female", "M": "Male", "custody": "Custody", "community": "Community",
+                "caution": "Caution"}
+
+
+def subgroup_name(variable: str, level: str) -> str:
+    """'Sex: Female', 'Age: 18-24' (readable, never the code)."""
+    name = _VARIABLE_NAMES.get(variable, variable.replace("_", " ").capitalize())
+    return f"{name}: {_LEVEL_NAMES.get(level, level)}"
 
 
 def _subgroups(result: AnalysisResult, t: int, min_n: int, led: _Ledger) -> list[DisclosedSubgroup]:
@@ -427,21 +511,20 @@ def _subgroups(result: AnalysisResult, t: int, min_n: int, led: _Ledger) -> list
         small = {j for j, v in enumerate(ns) if v < min_n}
         h = protect_margin(ns, result.n_treated, small, t)
         drop |= {idx[j] for j in h}
-        name = _VARIABLE_NAMES.get(var, var.replace("_", " ").capitalize())
         for j in sorted(h):
-            level = result.subgroups[idx[j]].level
-            if j in small:
-                led.note(f"Subgroup {name} {level}: not shown because it has fewer than {min_n} people.")
-            else:
-                led.note(f"Subgroup {name} {level}: not shown so that the size of a smaller group "
-                         f"cannot be worked out.")
+            sg = subgroup_name(var, result.subgroups[idx[j]].level)
+            led.note(DisclosureNote(kind="subgroup_too_small" if j in small else "subgroup_sibling",
+                                    threshold=t, subgroup=sg, min_n=min_n if j in small else None))
     out = []
     for i, s in enumerate(result.subgroups):
         if i in drop:
             continue
-        name = _VARIABLE_NAMES.get(s.variable, s.variable)
         out.append(DisclosedSubgroup(variable=s.variable, level=s.level, n_treated=s.n_treated,
-                                     measures=_measures(s.measures, t, led, f"Subgroup {name} {s.level}, ")))
+                                     measures=_measures(s.measures, t, led,
+                                                        subgroup_name(s.variable, s.level)),
+                                     status=getattr(s, "status", "analysed"),
+                                     reason_code=getattr(s, "reason_code", None),
+                                     p_holm=dict(getattr(s, "p_holm", {}) or {})))
     return out
 
 
@@ -455,8 +538,7 @@ def _overlap(result: AnalysisResult, dropped_hidden: bool, t: int,
                                                          o.matched_counts], t)
     except InvalidArgument:
         # a malformed summary is an upstream bug; the rest of the report still stands
-        led.note("The propensity score summary supplied with the result was malformed (bin edges "
-                 "and counts do not line up), so no overlap plot is shown.")
+        led.note(DisclosureNote(kind="overlap_malformed", threshold=t))
         return None
     merged = len(edges) < len(o.bin_edges)
     treated = [int(v) for v in tc]
@@ -472,18 +554,12 @@ def _overlap(result: AnalysisResult, dropped_hidden: bool, t: int,
                             merged=merged, treated_rounded_to=rounded_to)
 
 
-def _carry_statements(st: Statements) -> Statements:
-    def keep(s: str) -> bool:
-        return not re.search(r"\d", s) and not _VERDICT_WORDS.search(s)
-    return Statements(can_say=[s for s in st.can_say if keep(s)],
-                      cannot_say=[s for s in st.cannot_say if keep(s)])
-
-
 def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
                      min_subgroup_n: int | None = None) -> DisclosedResult:
     """The disclosure-controlled view of ``result`` (see the module docstring for the rules).
 
-    ``min_subgroup_n`` defaults to the larger of 30 and the threshold.
+    ``min_subgroup_n`` defaults to the larger of the analysis's ``subgroup_min`` (30 when its spec
+    has none) and the threshold.
     """
     if not isinstance(result, AnalysisResult):
         raise InvalidArgument(f"result: expected an AnalysisResult, got {type(result).__name__}")
@@ -491,7 +567,11 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
         raise InvalidArgument(f"threshold={threshold!r} is not allowed: use a whole number of people "
                               f"from 1 to 100 (default {DEFAULT_THRESHOLD})")
     if min_subgroup_n is None:
-        min_subgroup_n = max(DEFAULT_MIN_SUBGROUP_N, threshold)
+        # one minimum in the whole report: the analysis's own (spec.subgroup_min) when it has one
+        spec_min = result.spec.get("subgroup_min") if isinstance(result.spec, dict) else None
+        base = spec_min if isinstance(spec_min, int) and not isinstance(spec_min, bool) else \
+            DEFAULT_MIN_SUBGROUP_N
+        min_subgroup_n = max(base, threshold)
     if isinstance(min_subgroup_n, bool) or not isinstance(min_subgroup_n, int) or min_subgroup_n < threshold:
         raise InvalidArgument(f"min_subgroup_n={min_subgroup_n!r} is not allowed: use a whole number "
                               f"no smaller than the threshold ({threshold})")
@@ -499,13 +579,17 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
     led = _Ledger()
     attrition, dropped = _attrition(result, t, led)
     profile = _profile(result, t, led)
+    not_included = _not_included(result, t, led)
     measures = _measures(result.measures, t, led, "")
+    further = list(getattr(result, "further_measures", []) or [])
+    # the further measures follow the same outcome rules; their rate-like rows are judged alone
+    further_d = _measures(further, t, led, "", rate=result.measure("rate"))
     subgroups = _subgroups(result, t, min_subgroup_n, led)
     overlap = _overlap(result, dropped is None and bool(result.dropped_treated), t, led)
     if overlap is not None and overlap.merged:
-        led.note(f"Propensity score bins were merged so that each holds no one or at least {t} people.")
+        led.note(DisclosureNote(kind="overlap_merged", threshold=t))
     if overlap is not None and overlap.treated_rounded_to:
-        led.note(f"Treatment group counts in the overlap plot are rounded to multiples of {t}.")
+        led.note(DisclosureNote(kind="overlap_rounded", threshold=t))
     n_treated = _count(result.n_treated, t, led)
     n_comparison = _count(result.n_comparison, t, led)
     n_pool = _count(result.n_pool, t, led)
@@ -513,13 +597,17 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
     warnings = [redact_text(w, t, withheld_values) for w in result.warnings]
     caveats = [redact_text(c, t, withheld_values) for c in result.caveats]
     if any(a != b for a, b in zip(warnings + caveats, result.warnings + result.caveats)):
-        led.note("Counts of fewer than the threshold were removed from the analysis's warnings.")
+        led.note(DisclosureNote(kind="text_redacted", threshold=t))
     return DisclosedResult(
         schema_version=result.schema_version, submission_id=result.submission_id,
         programme=result.programme, dataset=result.dataset, spec=result.spec,
         attrition=attrition, n_treated=n_treated, n_comparison=n_comparison, n_pool=n_pool,
-        dropped_treated=dropped, measures=measures, balance=list(result.balance), overlap=overlap,
-        profile=profile, subgroups=subgroups, statements=_carry_statements(result.statements),
+        dropped_treated=dropped, index_period=result.index_period, age=result.age,
+        not_included=not_included, further_measures=further_d,
+        gate=getattr(result, "gate", None), verdict=getattr(result, "verdict", True),
+        sensitivity=getattr(result, "sensitivity", None), n_tests=getattr(result, "n_tests", 0) or 0,
+        measures=measures, balance=list(result.balance), overlap=overlap,
+        profile=profile, subgroups=subgroups,
         caveats=caveats, warnings=warnings, software_version=result.software_version,
         created_at=result.created_at,
         disclosure=DisclosureInfo(threshold=t, min_subgroup_n=min_subgroup_n,

@@ -11,12 +11,12 @@ real people; every figure is invented.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Callable
 
 from jdl_core.result import (
-    AnalysisResult, Attrition, AttritionStep, BalanceRow, DatasetInfo, MeasureResult,
-    OverlapSummary, ProfileRow, ProgrammeInfo, Statements, SubgroupResult,
+    AgeSummary, AnalysisResult, Attrition, AttritionStep, BalanceRow, DatasetInfo, GroupProfileRow,
+    IndexPeriod, MeasureResult, OverlapSummary, ProfileRow, ProgrammeInfo, Statements, SubgroupResult,
 )
 
 __all__ = ["significant_reduction", "significant_increase", "non_significant", "degenerate",
@@ -95,6 +95,11 @@ def _not_estimable(name: str, reason: str, n_t: int = 0, n_c: int = 0) -> Measur
     return m.model_copy(update=dict(estimable=False, reason=reason, treated_value=None,
                                     comparison_value=None, difference=None, ci_low=None,
                                     ci_high=None, p_value=None, significant=None, direction=None))
+
+
+def _group(characteristic: str, cats: list[tuple[str, int]], total: int) -> list[GroupProfileRow]:
+    return [GroupProfileRow(characteristic=characteristic, category=c, n=k, pct=100 * k / total)
+            for c, k in cats]
 
 
 def _split(total: float, weights: list[float]) -> list[int]:
@@ -186,6 +191,10 @@ def significant_reduction() -> AnalysisResult:
                                    "no_index_event": 38, "followup_outside_coverage": 12,
                                    "no_match_in_caliper": 7}),
         n_treated=n, n_comparison=1482, n_pool=48310, dropped_treated=7,
+        index_period=IndexPeriod(first=date(2006, 3, 14), last=date(2009, 11, 27)),
+        age=AgeSummary(treated_min=18, treated_max=63, treated_mean=31.6, comparison_mean=31.9),
+        not_included=_group("Sex", [("Male", 78), ("Female", 13)], 91)
+        + _group("Age band", [("18-24", 30), ("25-34", 28), ("35-49", 25), ("50+", 8)], 91),
         measures=[
             _measure("rate", n, 1482, 38.3, 45.6, -12.4, -2.2, 0.005, (-12.1, -2.5)),
             _measure("frequency", n, 1482, 1.02, 1.41, -0.66, -0.12, 0.004, (-0.63, -0.14)),

@@ -18,7 +18,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, Image, KeepTogether, ListFlowable, ListItem,
-    PageTemplate, Paragraph, Spacer, Table, TableStyle,
+    PageBreak, PageTemplate, Paragraph, Spacer, Table, TableStyle,
 )
 
 from . import charts as ch
@@ -95,7 +95,7 @@ def _styles() -> dict[str, ParagraphStyle]:
                              spaceAfter=3, keepWithNext=1),
         "box": ParagraphStyle("box", parent=body, spaceAfter=3),
         "bullet": ParagraphStyle("bullet", parent=body, spaceAfter=2.5),
-        "bullet_s": ParagraphStyle("bullet_s", parent=body, fontSize=8.7, leading=11.6, spaceAfter=2.5),
+        "bullet_s": ParagraphStyle("bullet_s", parent=body, fontSize=8.4, leading=11, spaceAfter=2),
         "stat": ParagraphStyle("stat", parent=body, fontName=bold, fontSize=15, leading=17, spaceAfter=0),
         "stat_label": ParagraphStyle("stat_label", parent=body, fontSize=7.8, leading=9.5,
                                      textColor=SECONDARY, spaceAfter=0),
@@ -127,9 +127,9 @@ def _bullets(items: Sequence[str], style: str = "bullet") -> ListFlowable:
                         bulletColor=SECONDARY, bulletOffsetY=-1)
 
 
-def _bullet_paragraphs(items: Sequence[str]) -> list[Flowable]:
+def _bullet_paragraphs(items: Sequence[str], style: str = "bullet") -> list[Flowable]:
     """Bullets as separate paragraphs, so a long list can break between items."""
-    st = ParagraphStyle("bullet_p", parent=_styles()["bullet"], leftIndent=10, bulletIndent=0,
+    st = ParagraphStyle("bullet_p", parent=_styles()[style], leftIndent=10, bulletIndent=0,
                         bulletFontSize=6.5, bulletFontName=_fonts()[0])
     return [Paragraph(escape(s), st, bulletText="\u2022") for s in items]
 
@@ -234,38 +234,77 @@ def _profile_columns(tm: TableModel, footnote: str) -> list[Flowable]:
     half = (FRAME_WIDTH - gap) / 2
     widths = [half * w for w in (0.42, 0.17, 0.16, 0.25)]
 
-    def block(gs: list[tuple[str, list[tuple[str, ...]]]]) -> Table:
-        # two header rows: the group over its columns, then what each column holds
-        data: list[list[Any]] = [
-            ["", Paragraph("Treatment group", st["th_r"]), "", Paragraph("Comparison group", st["th_r"])],
-            [Paragraph(escape(h), st["th_r" if j else "th"]) for j, h in enumerate(("Group", "Number", "%", "%"))]]
-        style: list[tuple[Any, ...]] = [
-            ("SPAN", (1, 0), (2, 0)), ("LINEBELOW", (1, 0), (2, 0), 0.4, RULE),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"), ("VALIGN", (0, 0), (-1, 1), "BOTTOM"),
-            ("LINEBELOW", (0, 1), (-1, 1), 0.9, INK),
-            ("TOPPADDING", (0, 0), (-1, -1), 1.8), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.0),
-            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
+    def block(gs: list[tuple[str, list[tuple[str, ...]]]]) -> tuple[list[list[Any]], list[tuple[Any, ...]]]:
+        """Rows of one half (4 cells each) and their styles, columns 0-3 (shifted later)."""
+        data: list[list[Any]] = []
+        style: list[tuple[Any, ...]] = []
         for name, rows in gs:
             r = len(data)
             data.append([Paragraph(f"<b>{escape(name)}</b>", st["td"]), "", "", ""])
-            style += [("SPAN", (0, r), (-1, r)), ("TOPPADDING", (0, r), (-1, r), 5)]
-            if r > 2:
-                style.append(("LINEABOVE", (0, r), (-1, r), 0.7, SECONDARY))
+            style += [("SPAN", (0, r), (3, r)), ("TOPPADDING", (0, r), (3, r), 5)]
+            if r > 0:
+                style.append(("LINEABOVE", (0, r), (3, r), 0.7, SECONDARY))
             for cells in rows:
                 data.append([Paragraph(escape(x), st["td_r" if j else "td"]) for j, x in enumerate(cells)])
-                style.append(("LINEBELOW", (0, len(data) - 1), (-1, len(data) - 1), 0.25, RULE))
-        t = Table(data, colWidths=widths)
-        t.setStyle(TableStyle(style))
-        return t
+                style.append(("LINEBELOW", (0, len(data) - 1), (3, len(data) - 1), 0.25, RULE))
+        return data, style
 
-    pair = Table([[block(left), block(right)]], colWidths=[half + gap, half])
-    pair.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                              ("RIGHTPADDING", (0, 0), (0, 0), gap), ("RIGHTPADDING", (1, 0), (1, 0), 0),
-                              ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    def shift(style: list[tuple[Any, ...]], dc: int, dr: int) -> list[tuple[Any, ...]]:
+        return [(name, (a[0] + dc, a[1] + dr), (b[0] + dc, b[1] + dr), *rest)
+                for name, a, b, *rest in style]
+
+    # one table of 9 columns (4 + a gap + 4) so that it can split across pages between rows
+    ld, ls = block(left)
+    rd, rs = block(right)
+    n = max(len(ld), len(rd))
+    ld += [["", "", "", ""]] * (n - len(ld))
+    rd += [["", "", "", ""]] * (n - len(rd))
+    head = [["", Paragraph("Treatment group", st["th_r"]), "", Paragraph("Comparison group", st["th_r"])],
+            [Paragraph(escape(h), st["th_r" if j else "th"]) for j, h in enumerate(("Group", "Number", "%", "%"))]]
+    data = [a + [""] + b for a, b in zip(head + ld, head + rd)]
+    style: list[tuple[Any, ...]] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("VALIGN", (0, 0), (-1, 1), "BOTTOM"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.8), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.0),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (4, 0), (4, -1), 0), ("RIGHTPADDING", (4, 0), (4, -1), 0)]
+    for c0 in (0, 5):
+        style += [("SPAN", (c0 + 1, 0), (c0 + 2, 0)), ("LINEBELOW", (c0 + 1, 0), (c0 + 2, 0), 0.4, RULE),
+                  ("LINEBELOW", (c0, 1), (c0 + 3, 1), 0.9, INK)]
+    style += shift(ls, 0, 2) + shift(rs, 5, 2)
+    t = Table(data, colWidths=widths + [gap] + widths, repeatRows=2)
+    t.setStyle(TableStyle(style))
     notes: list[Flowable] = [Spacer(1, 3)] + [_p(n, "small") for n in tm.notes]
     if tm.has_suppressed:
         notes.append(_p(footnote, "small"))
-    return [pair, *notes, Spacer(1, 6)]
+    return [t, *notes, Spacer(1, 6)]
+
+
+def _can_cannot(c: ReportContent) -> Table:
+    st = _styles()
+    gap = 8
+    half = (FRAME_WIDTH - gap) / 2
+
+    def item(text: str | None) -> Any:
+        if text is None:
+            return ""
+        return Paragraph(escape(text), ParagraphStyle("cc", parent=st["bullet_s"], leftIndent=9,
+                                                      bulletIndent=0, bulletFontSize=6.5),
+                         bulletText="\u2022")
+    can, cannot = list(c.can_say), list(c.cannot_say)
+    n = max(len(can), len(cannot))
+    rows: list[list[Any]] = [[_heading("can_say"), "", _heading("cannot_say")]]
+    for i in range(n):
+        rows.append([item(can[i] if i < len(can) else None), "",
+                     item(cannot[i] if i < len(cannot) else None)])
+    t = Table(rows, colWidths=[half, gap, half], repeatRows=1)
+    t.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBEFORE", (0, 0), (0, -1), 4, GREEN), ("LINEBEFORE", (2, 0), (2, -1), 4, RED),
+        ("LEFTPADDING", (0, 0), (-1, -1), 11), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
+        ("LEFTPADDING", (1, 0), (1, -1), 0), ("RIGHTPADDING", (1, 0), (1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ("TOPPADDING", (0, 0), (-1, 0), 6), ("BOTTOMPADDING", (0, -1), (-1, -1), 6)]))
+    return t
 
 
 def _key_figures(c: ReportContent) -> Table:
@@ -349,7 +388,8 @@ class _Doc(BaseDocTemplate):
             canv.setLineWidth(0.4)
             canv.line(MARGINS[0], h - 14 * mm, w - MARGINS[1], h - 14 * mm)
         canv.drawString(MARGINS[0], 9 * mm,
-                        f"Reference {self.content.submission_id}  \u00b7  Published {self.content.published}"
+                        (f"Reference {self.content.submission_id}  \u00b7  " if self.content.submission_id else "")
+                        + f"Published {self.content.published}"
                         f"  \u00b7  Counts below {self.content.threshold} people are withheld ({SUPPRESSED})")
         canv.restoreState()
 
@@ -360,67 +400,108 @@ class _Doc(BaseDocTemplate):
         self._chrome(canv, running_head=True)
 
 
+def _section(key: str, *flowables: Flowable) -> list[Flowable]:
+    """A heading kept with the first flowable after it (never nests whole sections: a long
+    section in one KeepTogether jumps to the next page and leaves half a page empty)."""
+    if not flowables:
+        return [_heading(key)]
+    return [KeepTogether([_heading(key), flowables[0]]), *flowables[1:]]
+
+
+def _text_block(title: str | None, text: str, style: str = "body") -> list[Flowable]:
+    out: list[Flowable] = []
+    if title:
+        out.append(_p(title, "h3"))
+    for para in [x.strip() for x in text.split("\n") if x.strip()]:
+        out.append(_p(para, style))
+    return out
+
+
 def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     st = _styles()
     story: list[Flowable] = []
-    # --- page 1: title, summary, headline table, what you can and cannot say
+    # --- page 1: title, summary, overall measurements and estimates, what you can and cannot say
     story += [_p("JUSTICE DATA LAB  \u00b7  RE-OFFENDING ANALYSIS", "kicker"), _p(c.programme, "title"),
               _p(c.organisation, "subtitle"),
-              _p(f"{c.setting_label} programme  \u00b7  Published {c.published}  \u00b7  "
-                 f"Reference {c.submission_id}", "meta")]
-    if c.description:
-        story.append(_p(c.description, "desc"))
-    summary: list[Flowable] = [_heading("summary"), _p(c.summary_lead, "box"),
-                               _bullets(c.summary_points, "box"), Spacer(1, 5), _key_figures(c)]
-    story += [_boxed(summary, BLUE, LIGHT), Spacer(1, 4)]
-    story += [KeepTogether([_heading("headline"), *_table(c.headline_table, c.footnote)])]
-    # what you can and cannot say, side by side as in published JDL reports
-    half = (FRAME_WIDTH - 8) / 2
-    can = _boxed([_heading("can_say"), _bullets(c.can_say, "bullet_s")], GREEN, width=half)
-    cannot = _boxed([_heading("cannot_say"), _bullets(c.cannot_say, "bullet_s")], RED, width=half)
-    pair = Table([[can, cannot]], colWidths=[half + 8, half])
-    pair.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                              ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 0),
-                              ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
-    story.append(pair)
+              _p(f"{c.setting_label} programme  \u00b7  Published {c.published}"
+                 + (f"  \u00b7  Reference {c.submission_id}" if c.submission_id else ""), "meta")]
+    summary: list[Flowable] = [_heading("summary"), _bullets(c.summary_facts, "box"), Spacer(1, 3),
+                               Paragraph(f"<b>{escape(c.overall)}</b>", st["box"]), Spacer(1, 4),
+                               _key_figures(c)]
+    story += [_boxed(summary, BLUE if c.reliable else RED, LIGHT), Spacer(1, 4)]
+    story += [KeepTogether([_heading("measurements"), *_table(c.headline_table, c.footnote)])]
+    story += [KeepTogether([_heading("estimates"), _p(c.summary_lead, "body"),
+                            _bullets(c.estimates, "bullet_s")]), Spacer(1, 4)]
+    # what you can and cannot say, side by side as in published JDL reports; one row per pair of
+    # bullets so the panel can continue on the next page instead of leaving page 1 half empty
+    story.append(_can_cannot(c))
 
     # --- charts
-    story += [CondPageBreak(12 * 20), _heading("charts"), _p(c.charts_text, "body"), Spacer(1, 4)]
-    for v in c.verdicts:
-        story.append(KeepTogether([_image(png[f"measure_{v.measure}"]), _p(v.detail, "caption")]))
+    charts = [KeepTogether([_image(png[f"measure_{v.measure}"]), _p(v.detail, "caption")])
+              for v in c.verdicts]
+    story += [CondPageBreak(12 * 14), *_section("charts", _p(c.charts_text, "body"), *charts)]
 
-    # --- people: attrition and profile
-    story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
-                            *_table(c.attrition_table, c.footnote)]),
-              KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.8)])]
-    profile: list[Flowable] = [_heading("profile"), _p(c.profile_text, "body")]
+    # --- the organisation's voice
+    voice: list[Flowable] = []
+    if c.description:
+        voice.append(_p(c.description, "body"))
+    if c.own_words:
+        voice += [_p(f"{c.organisation} in their own words", "h3"), *_text_block(None, c.own_words)]
+    if c.selection:
+        voice += [_p("How people came to be on the programme", "h3"), *_text_block(None, c.selection)]
+    if not voice:
+        voice.append(_p("The organisation did not supply a description of the programme.", "body"))
+    story += _section("own_words", *voice)
+    if c.response:
+        story += _section("response", *_text_block(None, c.response))
+
+    # --- results in detail, with the sub-analyses
+    detail: list[Flowable] = [_p(x, "body") for x in c.detail_text]
+    detail += [_p("Statistically significant results", "h3"), _bullets(c.significant_results, "bullet_s")]
+    detail += [_p("Sub-analyses", "h3"), _p(c.subgroup_text, "body")]
+    if c.subgroup_table is not None:
+        detail += _table(c.subgroup_table, c.footnote)
+    detail += [_p(n, "small") for n in c.subgroup_notes]
+    story += _section("detail", *detail)
+    if c.further_table is not None:
+        # the heading stays with its introduction; the table may continue on the next page
+        story += _section("tables", _p(c.further_text, "body"), *_table(c.further_table, c.footnote))
+
+    # --- profile, matching summary, attrition
+    profile: list[Flowable] = [_p(c.profile_text, "body")]
     if c.profile_table is not None:
         profile += _profile_columns(c.profile_table, c.footnote)
-    story.append(KeepTogether(profile))
+    if c.not_included_table is not None:
+        profile.append(KeepTogether([_p("People who were not included", "h3"),
+                                     _p("The people submitted who could not be analysed: the "
+                                        "results may not apply to them.", "body"),
+                                     *_table(c.not_included_table, c.footnote)]))
+    story += [CondPageBreak(12 * 12), *_section("profile", *profile)]
+    story += _section("matching", _p(c.matching_text, "body"))
+    story += [*_section("attrition", _p(c.attrition_text, "body"), *_table(c.attrition_table, c.footnote)),
+              KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.62)])]
+    items = _bullet_paragraphs(c.caveats, "bullet_s")
+    story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
 
-    # --- matching quality
-    over: list[Flowable] = [_heading("matching"), _p("Overlap of propensity scores", "h3"),
-                            _p(c.overlap_text, "body")]
-    if "overlap" in png:
-        over.append(_image(png["overlap"]))
-    story.append(KeepTogether(over))
+    # --- annex for statisticians, on its own pages
+    story += [PageBreak(), _heading("annex"),
+              _p("Detail for statisticians: the full balance table, the overlap of propensity scores, "
+                 "the tests and the settings needed to reproduce the result.", "body")]
     balance: list[Flowable] = [_p("Balance of each characteristic", "h3"), _p(c.balance_text, "body")]
     if c.balance_table is not None:
         balance += _table(c.balance_table, c.footnote)
-    story.append(KeepTogether(balance))
-
-    sub: list[Flowable] = [_heading("subgroups"), _p(c.subgroup_text, "body")]
-    if c.subgroup_table is not None:
-        sub += _table(c.subgroup_table, c.footnote)
-    sub += [_p(n, "small") for n in c.subgroup_notes]
-    story.append(KeepTogether(sub))
-    story += [CondPageBreak(12 * 16), _heading("method"), _p(c.method_text, "body"),
+    story += [KeepTogether(balance[:3]), *balance[3:]]
+    over: list[Flowable] = [_p("Overlap of propensity scores", "h3"), _p(c.overlap_text, "body")]
+    if "overlap" in png:
+        over.append(_image(png["overlap"]))
+    story.append(KeepTogether(over))
+    if c.tests_table is not None:
+        story.append(KeepTogether([_p("Tests", "h3"), *_table(c.tests_table, c.footnote)]))
+    story += [CondPageBreak(12 * 12), _p("Method, data and settings", "h3"), _p(c.method_text, "body"),
               *_settings_grid(c.method_table)]
     story += [_p("Disclosure control", "h3"), _p(c.disclosure_text, "body")]
     if c.disclosure_notes:
         story.append(_bullets(c.disclosure_notes))
-    items = _bullet_paragraphs(c.caveats)
-    story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
     if c.warnings:
         warn = _bullet_paragraphs(c.warnings)
         story += [KeepTogether([_p("Warnings from the analysis", "h3"), *warn[:1]]), *warn[1:]]

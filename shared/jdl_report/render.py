@@ -19,6 +19,7 @@ from . import _format as fmt
 from . import charts
 from .catalogue import CatalogueEntry, catalogue_entry
 from .content import HEADINGS, ReportContent, build_content
+from . import wording as W
 from .disclosure import DEFAULT_THRESHOLD, apply_disclosure
 from .pdf import build_pdf
 
@@ -65,13 +66,13 @@ def _check(result: object) -> AnalysisResult:
     return result
 
 
-def _content(result: AnalysisResult, threshold: int) -> ReportContent:
-    return build_content(apply_disclosure(_check(result), threshold))
+def _content(result: AnalysisResult, threshold: int, response: str | None = None) -> ReportContent:
+    return build_content(apply_disclosure(_check(result), threshold), response=response)
 
 
 def _charts(c: ReportContent) -> dict[str, bytes]:
     d = c.disclosed
-    out = {f"measure_{m.name}": charts.measure_chart(m, v, c.threshold)
+    out = {f"measure_{m.name}": charts.measure_chart(m, v, c.threshold, level=c.level)
            for m, v in zip(d.measures, c.verdicts)}
     out["attrition"] = charts.attrition_chart(d.attrition)
     if d.overlap is not None:
@@ -93,40 +94,51 @@ def _pdf(c: ReportContent, png: dict[str, bytes]) -> bytes:
 def _html(c: ReportContent, png: dict[str, bytes]) -> str:
     img = {k: _data_uri(v) for k, v in png.items()}
     img.setdefault("overlap", "")
-    return _env().get_template("report.html.j2").render(c=c, h=HEADINGS, img=img, css=_css())
+    return _env().get_template("report.html.j2").render(c=c, h=HEADINGS, img=img, css=_css(),
+                                                        sections=c.present_sections())
 
 
 def _json(c: ReportContent) -> bytes:
     doc = {"report_schema_version": REPORT_JSON_SCHEMA_VERSION,
            **c.disclosed.model_dump(mode="json"),
+           # the same sentences as the PDF, HTML and `jdl analyse` (made by wording.py)
+           "statements": {"can_say": list(c.can_say), "cannot_say": list(c.cannot_say)},
            "report": c.to_json()}
+    doc["disclosure"]["notes_text"] = [W.note_text(n) for n in c.disclosed.disclosure.notes]
     return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-def render_pdf(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD) -> bytes:
-    """The A4 PDF report (about five pages) after disclosure control at ``threshold``."""
-    c = _content(result, threshold)
+def render_pdf(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD, *,
+               response: str | None = None) -> bytes:
+    """The A4 PDF report (about five pages and an annex) after disclosure control at ``threshold``.
+
+    ``response``: the organisation's response (added during review), printed in its own section.
+    """
+    c = _content(result, threshold, response)
     return _pdf(c, _charts(c))
 
 
-def render_html(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD) -> str:
+def render_html(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD, *,
+                response: str | None = None) -> str:
     """The same report as one self-contained HTML page (inline CSS, charts as data URIs)."""
-    c = _content(result, threshold)
+    c = _content(result, threshold, response)
     return _html(c, _charts(c))
 
 
-def render_json(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD) -> bytes:
+def render_json(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD, *,
+                response: str | None = None) -> bytes:
     """The disclosure-controlled aggregates and the report's wording as UTF-8 JSON.
 
     Withheld counts and values are ``null``; each measure lists its withheld fields in
     ``suppressed``; ``disclosure`` gives the threshold and notes.
     """
-    return _json(_content(result, threshold))
+    return _json(_content(result, threshold, response))
 
 
-def render_all(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD) -> dict[str, bytes]:
+def render_all(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD, *,
+               response: str | None = None) -> dict[str, bytes]:
     """{"pdf", "html", "json"} -> bytes, sharing one disclosure pass and one set of charts."""
-    c = _content(result, threshold)
+    c = _content(result, threshold, response)
     png = _charts(c)
     return {"pdf": _pdf(c, png), "html": _html(c, png).encode("utf-8"), "json": _json(c)}
 
@@ -137,7 +149,7 @@ def _catalogue_row(e: CatalogueEntry) -> dict[str, object]:
     else:
         tone = "neutral"
     diff = "-" if e.rate_difference is None else \
-        f"{fmt.number(e.rate_difference, 1, signed=True)} ({fmt.ci(e.ci_low, e.ci_high, 1)})"
+        f"{fmt.number(e.rate_difference, 0, signed=True)} ({fmt.ci(e.ci_low, e.ci_high, 0)})"
     withheld = e.rate_difference is not None
     return {
         "id": e.submission_id, "organisation": e.organisation, "programme": e.programme,

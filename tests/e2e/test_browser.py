@@ -36,6 +36,7 @@ def test_upload_page_to_finished_report(rt, cohort, browser, tmp_path):
     page.fill("#token", rt.tokens["demo-org"])
     for field in ("organisation", "name", "targets", "delivers", "selection", "contact_email"):
         page.fill(f"#{field}", PROGRAMME[field])
+    page.fill("#own_words", "We <b>listen</b> first.")     # printed as typed, never as markup
     page.select_option("#setting", "custody")
     page.set_input_files("#file", str(path))
     page.click("#submit")
@@ -51,6 +52,7 @@ def test_upload_page_to_finished_report(rt, cohort, browser, tmp_path):
     page.wait_for_function("document.body && document.body.innerText.includes('re-offending')", timeout=30_000)
     text = page.inner_text("body")
     assert "comparison" in text.lower()
+    assert "We <b>listen</b> first." in text and PROGRAMME["selection"] in text
     page.screenshot(path=str(tmp_path / "report.png"))
 
     page.goto(rt.api_url + "/catalogue")

@@ -50,12 +50,30 @@ def test_end_to_end_report_and_deletion(rt, cohort):
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         result = c.get(f"/v1/submissions/{sid}/report", params={"format": "json"}).json()
         assert any(m["name"] == "rate" for m in result.get("measures", result.get("result", {}).get("measures", [])))
+        # the service profiles the people not included (from the linkage stage's encrypted frame)
+        # and prints the same sentences as the JSON statements
+        # (small counts among them are withheld, so only the rows' presence is checked here)
+        assert {r["characteristic"] for r in result["not_included"]} == {"Sex", "Age band"}
+        assert result["statements"]["can_say"] == result["report"]["can_say"]
         # another organisation cannot see it
         with client(rt, "other-org") as o:
             assert o.get(f"/v1/submissions/{sid}").status_code == 404
             assert o.get(f"/v1/submissions/{sid}/report").status_code == 404
         catalogue = httpx.get(f"{rt.api_url}/v1/reports").json()
         assert any(e["submission_id"] == sid for e in catalogue)
+        # the purge published a checkpoint, signed with the runtime's key, covering this
+        # submission's certificate; the log in the store still extends every checkpoint
+        from jdl_infra.audit import AuditLog
+        from jdl_infra.checkpoint import CheckpointSigner, check_checkpoints, parse_checkpoints
+
+        published = httpx.get(f"{rt.api_url}/v1/audit/checkpoints").json()
+        key = CheckpointSigner(rt.checkpoint_key).public_key
+        assert published["signing_key"]["public_key"] == key
+        cps = parse_checkpoints(published, "api")
+        cert_seq = int(st["certificate_key"].rsplit("/", 1)[1].split(".")[0])
+        assert max(cp.seq for cp in cps) >= cert_seq
+        report = AuditLog(rt.store).verify()
+        assert report.ok and check_checkpoints(cps, report.hashes, trusted_public_key=key) == []
 
     # individual-level data gone: every version under the prefix, and the data key
     store = rt.store

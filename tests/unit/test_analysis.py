@@ -43,7 +43,9 @@ def test_result_is_complete(result, treated, national_dir):
     assert all(m.estimable for m in result.measures)
     assert result.balance[0].covariate == "distance"
     assert {b.flag for b in result.balance} <= {"good", "acceptable", "poor"}
-    assert result.statements.can_say and result.statements.cannot_say
+    # the analysis supplies figures and codes, never prose: the report's wording module makes the
+    # sentences (jdl_report.wording), so every output says the same thing
+    assert result.statements.can_say == [] and result.statements.cannot_say == []
     assert any("not recorded" in c for c in result.caveats)
     assert result.overlap is not None and sum(result.overlap.treated_counts) == len(treated)
     assert sum(result.overlap.matched_counts) == pytest.approx(result.n_comparison)
@@ -190,6 +192,14 @@ def test_cli_prints_the_headline_table_and_writes_the_result(national_dir, uploa
     assert "One-year proven re-offending rate" in run.output and "What you can say" in run.output
     result = AnalysisResult.model_validate_json(out.read_text())
     assert f"{result.n_treated:,} analysed" in run.output
+    # page 1 and the profile: the period, the age range and the people not included (aggregates)
+    assert result.index_period is not None and result.index_period.first <= result.index_period.last
+    assert result.age is not None and 10 <= result.age.treated_min <= result.age.treated_mean <= result.age.treated_max
+    not_in = sum(r.n for r in result.not_included if r.characteristic == "Sex")
+    assert 0 < not_in <= result.attrition.submitted - result.n_treated
+    assert not_in == sum(r.n for r in result.not_included if r.characteristic == "Age band")
+    # the result's statements are the report's (one source of the words)
+    assert result.statements.can_say and result.statements.can_say[0] in run.output
     bad = CliRunner().invoke(app, ["analyse", str(cohort), "--data", str(national_dir),
                                    "--setting", "prison"])
     assert bad.exit_code == 2 and "--setting" in bad.output

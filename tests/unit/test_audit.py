@@ -144,11 +144,11 @@ class _RacingStore(MemoryStore):
         super().__init__()
         self.raced = False
 
-    def exists(self, key: str) -> bool:
+    def put_if_absent(self, key: str, data: bytes) -> bool:
         if key.startswith("audit/log/") and not self.raced:
             self.raced = True
             AuditLog(self).append("note", {"from": "other writer"}, now=T0)
-        return super().exists(key)
+        return super().put_if_absent(key, data)
 
 
 def test_append_retries_after_a_concurrent_append():
@@ -163,12 +163,14 @@ def test_append_retries_after_a_concurrent_append():
 
 
 class _OverwritingStore(MemoryStore):
-    """Another writer overwrites our entry right after we write it."""
+    """A store whose conditional create is not atomic: another writer overwrites our entry
+    right after we create it."""
 
-    def put(self, key: str, data: bytes) -> None:
-        super().put(key, data)
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        created = super().put_if_absent(key, data)
         if key.startswith("audit/log/"):
             super().put(key, data.replace(b"me", b"it"))
+        return created
 
 
 def test_append_detects_an_overwrite():
@@ -293,3 +295,51 @@ def test_cli_show_errors(tmp_path):
     assert res.exit_code == 2 and "no such directory" in res.output
     res = runner.invoke(jdl, ["audit", "verify", "--store-url", _url(store), "--anchor", "x"])
     assert res.exit_code == 2 and "SEQ:HASH" in res.output
+
+
+# -- unreadable entries ---------------------------------------------------------------------------
+def test_unreadable_entry_is_named_and_purging_continues_past_it(store):
+    """A corrupt entry in the middle: verify names it (CLI exits 1, no traceback); a freshly
+    started purge service still lists certificates, purges and appends after it."""
+    log, sids = _fill(store, 3)
+    store.put(entry_key(2), b'{"seq": 2, "truncated')
+    fresh_seen: list[int] = []
+    fresh = AuditLog(store, on_unreadable=fresh_seen.append)    # a freshly started service
+    assert [e.seq for e in fresh.entries()] == [1, 3]
+    assert fresh.unreadable.keys() == {2} and fresh_seen == [2]
+    assert fresh.certificate(sids[0]).outcome == "purged"
+
+    master = MasterKey.from_base64(generate_master_key())
+    sid = new_submission_id()
+    KeyRing(store, master).create_data_key(sid)
+    put_encrypted(store, KeyRing(store, master), sid, submission_prefix(sid) + "c.enc", b"rows")
+    cert = purge_submission(store, KeyRing(store, None), fresh, sid, "failed", now=T0)
+    assert cert.outcome == "purged" and store.list_versions(submission_prefix(sid)) == []
+    assert fresh.entry_of(cert).seq == 4
+    assert fresh_seen == [2]        # the hook fires once per entry, not on every read
+
+    report = AuditLog(store).verify()
+    kinds = {(p.kind, p.seq) for p in report.problems}
+    # on the versioned bucket the overwrite that corrupted it is reported too
+    assert kinds == ({("unreadable", 2)} if isinstance(store, FilesystemStore)
+                     else {("unreadable", 2), ("rewritten", 2)})
+    root = store.root.as_uri() if isinstance(store, FilesystemStore) else None
+    if root:
+        result = runner.invoke(jdl, ["audit", "verify", "--store-url", root, "--chain-only"])
+        assert result.exit_code == 1
+        assert "entry seq 2 (audit/log/000000000002.json): unreadable" in result.output
+        assert "Traceback" not in result.output and result.exception is None or \
+            isinstance(result.exception, SystemExit)
+
+
+def test_append_after_an_unreadable_head_chains_to_its_bytes():
+    store = MemoryStore()
+    log = AuditLog(store)
+    log.append("note", {"n": 1}, now=T0)
+    store.put(entry_key(2), b"not json")
+    fresh = AuditLog(store)
+    after = fresh.append("note", {"n": 3}, now=T0)
+    assert after.seq == 3
+    import hashlib
+    assert after.prev_hash == hashlib.sha256(b"not json").hexdigest()
+    assert [(p.kind, p.seq) for p in fresh.verify().problems] == [("unreadable", 2)]

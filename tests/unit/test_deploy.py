@@ -107,7 +107,8 @@ def fake_secret_values() -> dict[str, str]:
     return {"JDL_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
             "JDL_S3_ACCESS_KEY": "prod-" + os.urandom(8).hex(),
             "JDL_S3_SECRET_KEY": os.urandom(20).hex(),
-            "JDL_INTAKE_TOKENS": json.dumps({os.urandom(16).hex(): "ops"})}
+            "JDL_INTAKE_TOKENS": json.dumps({os.urandom(16).hex(): "ops"}),
+            "JDL_PURGE_CHECKPOINT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode()}
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
@@ -315,7 +316,8 @@ class TestKustomizeStructure:
         assert template["kind"] == "Secret"
         for key, value in template["stringData"].items():
             assert value.startswith("<") or value == "{}", f"{key} in the template has a value"
-            assert key in env_names(settings_class("intake")), f"{key} is no setting"
+            assert any(key in env_names(settings_class(s)) for s in ("intake", "purge")), \
+                f"{key} is no setting"
 
 
 class TestKubernetesSchemas:

@@ -9,13 +9,16 @@ from jdl_infra.objectstore import (FilesystemStore, InvalidKey, MemoryStore, Obj
                                    ObjectStore, S3Store)
 
 
-@pytest.fixture(params=["filesystem", "s3", "memory"])
+@pytest.fixture(params=["filesystem", "s3", "s3-lease", "memory"])
 def store(request, tmp_path) -> ObjectStore:
     if request.param == "filesystem":
         return FilesystemStore(tmp_path / "store")
     if request.param == "memory":
         return MemoryStore()
     server = request.getfixturevalue("s3_server")
+    if request.param == "s3-lease":     # put_if_absent through a lease object, not If-None-Match
+        return S3Store(server.endpoint, f"l-{uuid.uuid4().hex[:12]}", "test", "test",
+                       conditional_writes="lease", lease_settle_seconds=0.05)
     return S3Store(server.endpoint, f"b-{uuid.uuid4().hex[:12]}", "test", "test")
 
 
@@ -58,6 +61,37 @@ def test_delete_prefix_removes_only_that_prefix_and_every_version(store):
     assert store.delete_prefix("sub/1/").keys == []   # idempotent
 
 
+def test_put_if_absent_creates_once(store):
+    assert store.put_if_absent("log/000001.json", b"first")
+    assert not store.put_if_absent("log/000001.json", b"second")
+    assert store.get("log/000001.json") == b"first"
+    assert store.list_versions("log/") == [("log/000001.json", store.list_versions("log/")[0][1])]
+    assert store.list("log/") == ["log/000001.json"]      # no temp file or probe left behind
+    assert [k for k in store.list() if k.startswith("_jdl/")] == []   # nor probe or lease
+    store.put("log/000002.json", b"plain")
+    assert not store.put_if_absent("log/000002.json", b"x")
+    with pytest.raises(InvalidKey):
+        store.put_if_absent("../x", b"x")
+
+
+def test_put_if_absent_after_delete_creates_again(store):
+    assert store.put_if_absent("d/k", b"1")
+    store.delete_prefix("d/")
+    assert store.put_if_absent("d/k", b"2")
+    assert store.get("d/k") == b"2"
+
+
+def test_put_if_absent_concurrent_threads_one_winner(store):
+    """Eight threads race to create the same key: exactly one succeeds, its bytes remain."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: store.put_if_absent("race/k", f"w{i}".encode()),
+                                range(8)))
+    assert results.count(True) == 1
+    assert store.get("race/k") == f"w{results.index(True)}".encode()
+
+
 def test_empty_object(store):
     store.put("e/empty", b"")
     assert store.get("e/empty") == b""
@@ -78,3 +112,19 @@ def test_versioned_bucket_keeps_versions_until_delete_prefix(s3_server):
     assert len(store.list_versions("sub/x/")) >= 2
     store.delete_prefix("sub/x/")
     assert store.list_versions("sub/x/") == []
+
+
+def test_s3_endpoint_ignoring_if_none_match_falls_back_to_a_lease(s3_server, monkeypatch):
+    """An endpoint that accepts a second create (conditional writes unsupported) is detected by
+    the probe and put_if_absent still creates once, through the lease."""
+    store = S3Store(s3_server.endpoint, f"n-{uuid.uuid4().hex[:12]}", "test", "test",
+                    lease_settle_seconds=0.05)
+    real = store.client._put_object
+
+    def ignoring(bucket, key, data, headers=None, query_params=None):
+        headers = {k: v for k, v in (headers or {}).items() if k != "If-None-Match"}
+        return real(bucket, key, data, headers=headers, query_params=query_params)
+    monkeypatch.setattr(store.client, "_put_object", ignoring)
+    assert store.put_if_absent("x/1", b"a") and not store.put_if_absent("x/1", b"b")
+    assert store._conditional is False and store.get("x/1") == b"a"
+    assert [k for k in store.list() if k.startswith("_jdl/")] == []

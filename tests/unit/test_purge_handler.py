@@ -116,7 +116,7 @@ CRASH_POINTS = [
     ("put", "purges/", 1),            # marker written, nothing deleted yet
     ("delete_prefix", "submissions/", 1),   # objects deleted, key not destroyed
     ("delete_prefix", "keys/", 1),    # key destroyed, not certified
-    ("put", "audit/log/", 1),         # certified, marker not removed
+    ("put_if_absent", "audit/log/", 1),   # certified, marker not removed
 ]
 
 
@@ -145,7 +145,7 @@ def test_interrupted_purge_retried_certifies_once(store, master, method, prefix,
     assert original.key_id_destroyed == key_id
     assert original.verification.passed
     assert original.requested_at == T0      # the first request, kept through the retry
-    if method == "put" and prefix == "audit/log/":
+    if method == "put_if_absent" and prefix == "audit/log/":
         assert cert.outcome == "already_purged"
         assert cert.previous_certificate_seq == certificates[0].seq
         assert [e.entry_type for e in audit.entries()] == [CERTIFICATE, PURGE_NOOP]

@@ -24,8 +24,9 @@ from jdl_report import (
     render_pdf,
 )
 from jdl_report import charts
-from jdl_report.content import SECTIONS, build_content, smd_scale
-from jdl_report.disclosure import coarsen_bins, protect_margin, redact_text
+from jdl_report.content import ANNEX_SECTIONS, SECTIONS, build_content, smd_scale
+from jdl_report.disclosure import PUBLIC_ATTRITION, coarsen_bins, protect_margin, redact_text
+from jdl_report.wording import note_text
 from jdl_report.examples import (
     degenerate, minimal, non_significant, significant_increase, significant_reduction,
 )
@@ -35,7 +36,7 @@ MAIN = {"significant_reduction": significant_reduction, "significant_increase": 
         "non_significant": non_significant, "degenerate": degenerate}
 COUNT_KEYS = {"submitted", "analysed", "removed", "remaining", "n_treated", "n_comparison", "n_pool",
               "dropped_treated", "treated_n", "comparison_n", "treated_counts", "pool_counts",
-              "matched_counts"}
+              "matched_counts", "n"}
 
 
 def flat(text: str) -> str:
@@ -122,17 +123,22 @@ def test_no_withheld_attrition_step_can_be_worked_out(name):
     assert len(hidden) != 1
     raw = {s.reason: s.removed for s in MAIN[name]().attrition.steps}
     for s in a.steps:
-        if 0 < raw[s.reason] < T:
+        if s.reason in PUBLIC_ATTRITION:
+            assert s.removed == raw[s.reason]            # the organisation's own figures: shown
+        elif 0 < raw[s.reason] < T:
             assert s.removed is None
 
 
 def test_attrition_suppression_in_the_reduction_example():
     d = apply_disclosure(significant_reduction(), T)
     by = {s.reason: s for s in d.attrition.steps}
-    assert by["duplicate"].removed is None and by["ambiguous"].removed is None      # 3 and 4
-    assert by["not_found"].removed == 21 and by["not_found"].remaining is None      # between them
-    assert by["ambiguous"].remaining == 378 and d.attrition.analysed == 321
-    assert d.dropped_treated == 7
+    # the organisation's own duplicates (3) reveal nothing about outcomes: shown
+    assert by["duplicate"].removed == 3 and by["not_found"].removed == 21
+    # ambiguous (4) is withheld, and so is the smallest other private step (caliper, 7)
+    assert by["ambiguous"].removed is None and by["no_match_in_caliper"].removed is None
+    assert by["followup_outside_coverage"].remaining is None                       # between them
+    assert d.attrition.analysed == 321
+    assert d.dropped_treated is None                 # the caliper step is withheld, so is its count
 
 
 def test_profile_suppression_is_primary_secondary_and_covers_implied_complements():
@@ -178,7 +184,9 @@ def test_a_malformed_overlap_summary_does_not_stop_the_report():
 def test_small_subgroups_are_dropped_with_a_note_and_siblings_protected():
     d = apply_disclosure(significant_reduction(), T)
     assert ("age_band", "50+") not in {(s.variable, s.level) for s in d.subgroups}
-    assert any("50+" in n and "fewer than 30" in n for n in d.disclosure.notes)
+    assert any(n.kind == "subgroup_too_small" and "50+" in n.subgroup and n.min_n == 30
+               for n in d.disclosure.notes)
+    assert any("Age: 50+" in t and "fewer than 30" in t for t in map(note_text, d.disclosure.notes))
     # a 4-person subgroup would be recoverable from its sibling: both go
     base = significant_reduction()
     m = base.subgroups[0].measures
@@ -186,7 +194,7 @@ def test_small_subgroups_are_dropped_with_a_note_and_siblings_protected():
             SubgroupResult(variable="sex", level="F", n_treated=4, measures=m)]
     d2 = apply_disclosure(base.model_copy(update={"subgroups": subs}), T)
     assert d2.subgroups == []
-    assert any("cannot be worked out" in n for n in d2.disclosure.notes)
+    assert any(n.kind == "subgroup_sibling" for n in d2.disclosure.notes)
 
 
 def test_outcomes_that_would_reveal_individuals_are_withheld():
@@ -250,23 +258,24 @@ def test_verdicts_follow_direction_and_significance():
     c = build_content(significant_reduction(), T)
     v = {x.measure: x for x in c.verdicts}
     assert v["rate"].kind == "fall" and v["rate"].favourable is True
-    assert v["rate"].statement == ("The programme reduced the one-year proven re-offending rate by "
-                                   "between 2.2 and 12.4 percentage points.")
+    assert v["rate"].can_say == ("This analysis provides evidence that taking part in Through the Gate "
+                                 "mentoring decreases the number of proven re-offenders during a one-year "
+                                 "period by between 2 and 12 people in every 100.",)
     assert v["days_to_first"].kind == "no_evidence"
-    assert "lengthened or shortened" in v["days_to_first"].statement
+    assert "shortens or lengthens" in v["days_to_first"].cannot_say[0]
     c = build_content(significant_increase(), T)
     v = {x.measure: x for x in c.verdicts}
-    assert v["rate"].statement.startswith("The programme increased the one-year proven re-offending rate by "
-                                          "between 1.1 and 10.3")
+    assert "increases the number of proven re-offenders during a one-year period by between 1 and 10 " \
+           "people in every 100" in v["rate"].can_say[0]
     # a shorter time to re-offend is the worse direction: higher_is_worse is False for days
     assert v["days_to_first"].kind == "fall" and v["days_to_first"].favourable is False
-    assert "shortened the time to first proven re-offence" in v["days_to_first"].statement
+    assert "shortens the average time to the first proven re-offence" in v["days_to_first"].can_say[0]
     assert v["days_to_first"].badge == "Significantly shorter"
     c = build_content(non_significant(), T)
     assert all(x.kind == "no_evidence" and x.significant is False for x in c.verdicts)
-    assert ("You cannot say that the programme increased or reduced the one-year proven "
-            "re-offending rate.") in c.cannot_say
-    assert not any(s.startswith("The programme") for s in c.can_say)
+    assert ("This analysis shows that taking part in Prison Education Bursaries decreases or increases the number of "
+            "proven re-offenders during a one-year period.") in c.cannot_say
+    assert not any("provides evidence that taking part in Prison Education Bursaries decreases" in s for s in c.can_say)
 
 
 def test_missing_significance_is_derived_from_the_interval():
@@ -276,15 +285,17 @@ def test_missing_significance_is_derived_from_the_interval():
     assert [x.kind for x in v] == ["fall", "fall", "no_evidence"]
 
 
-def test_statements_are_derived_when_missing_and_supplied_general_ones_kept():
+def test_statements_come_from_the_wording_module_not_the_analysis():
     c = build_content(degenerate(), T)          # the analysis supplied no statements
     assert c.can_say and c.cannot_say
     assert any("could not be estimated because no one in the treatment group" in s for s in c.cannot_say)
-    c = build_content(significant_reduction(), T)
-    assert "These results apply to people who are similar to those analysed." in c.can_say
-    # supplied statements with figures or verdicts are replaced by the derived wording
-    assert "You cannot say that the programme changed the time to first re-offence." not in c.cannot_say
-    assert sum("reduced the one-year proven re-offending rate" in s for s in c.can_say) == 1
+    # sentences supplied with the result are never printed: the words are made from the figures
+    r = significant_reduction()
+    supplied = r.statements.can_say + r.statements.cannot_say
+    c = build_content(r, T)
+    assert supplied and not set(supplied) & set(c.can_say + c.cannot_say)
+    assert sum("decreases the number of proven re-offenders" in s for s in c.can_say) == 1
+    assert any("has no effect on" in s for s in c.cannot_say)
 
 
 def test_smd_scale_detects_percentages():
@@ -301,12 +312,18 @@ def test_smd_scale_detects_percentages():
 @pytest.mark.parametrize("name", list(MAIN))
 def test_pdf_pages_are_neither_too_few_nor_too_many_nor_blank(rendered, name):
     r = rendered[name]
-    assert 4 <= len(r.pages) <= 7 and len(r.images) == len(r.pages)
+    annex = r.page_of("Annex: detail for statisticians")
+    assert 4 <= annex - 1 <= 6, (name, annex)            # the main report: about five pages, at most six
+    assert len(r.images) == len(r.pages) and len(r.pages) - annex + 1 <= 3
     for i, im in enumerate(r.images, 1):
         w, h = im.size
-        body = im.crop((0, int(h * 0.08), w, int(h * 0.93)))          # inside header and footer
-        dark = float((np.asarray(body) < 200).mean())
-        assert dark > 0.01, f"{name} page {i} is blank"
+        body = np.asarray(im.crop((0, int(h * 0.08), w, int(h * 0.93))))   # inside header and footer
+        dark = float((body < 200).mean())
+        assert dark > 0.004, f"{name} page {i} is blank"
+        if i < annex - 1:
+            # no half-empty page inside the main report: ink reaches the lower half of the page
+            rows = np.nonzero((body < 200).any(axis=1))[0]
+            assert rows.max() > body.shape[0] * 0.6, f"{name} page {i} is half empty"
 
 
 @pytest.mark.parametrize("name", list(MAIN))
@@ -321,42 +338,50 @@ def test_nothing_is_drawn_outside_the_text_frame(rendered, name):
 
 
 @pytest.mark.parametrize("name", list(MAIN) + ["minimal"])
-def test_every_section_heading_is_present_in_order(rendered, name):
+def test_every_section_heading_is_present_in_order_and_the_annex_last(rendered, name):
     r = rendered[name]
-    positions = [r.text.find(title) for _, title in SECTIONS]
-    assert all(p >= 0 for p in positions), [t for (_, t), p in zip(SECTIONS, positions) if p < 0]
+    sections = build_content(r.result, T).present_sections() + ANNEX_SECTIONS
+    assert ("response", "Response from the organisation") not in sections     # none was given
+    positions = [r.text.find(title) for _, title in sections]
+    assert all(p >= 0 for p in positions), [t for (_, t), p in zip(sections, positions) if p < 0]
     assert positions == sorted(positions)
+    annex = r.page_of("Annex: detail for statisticians")
+    for phrase in ("Balance of each characteristic", "Method, data and settings", "Disclosure control"):
+        assert r.page_of(phrase) >= annex, phrase
 
 
 def test_reduction_report_says_reduced_on_page_one(rendered):
     r = rendered["significant_reduction"]
-    assert r.page_of("The programme reduced the one-year proven re-offending rate by between 2.2 and "
-                     "12.4 percentage points.") == 1
     assert r.page_of("could be lower by between 2 and 12 people. This is a statistically significant "
                      "result.") == 1
-    assert r.page_of("You cannot say that the programme increased the one-year proven re-offending rate.") == 1
-    assert "programme increased the one-year proven re-offending rate by" not in r.text
+    assert r.page_of("The treatment group is 321 people") == 1
+    assert r.page_of("The comparison group is much larger: 1,482 records") == 1
+    assert r.page_of("Of 412 people submitted, 91 people could not be included") == 1
+    assert "decreases the number of proven re-offenders during a one-year period by between 2 and 12 " \
+           "people in every 100." in r.text
+    assert "increases the number of proven re-offenders during a one-year period by between" not in r.text
     assert r.page_of("Significant reduction") == 1
 
 
 def test_increase_report_says_increased_on_page_one(rendered):
     r = rendered["significant_increase"]
-    assert r.page_of("The programme increased the one-year proven re-offending rate by between 1.1 "
-                     "and 10.3 percentage points.") == 1
     assert r.page_of("could be higher by between 1 and 10 people") == 1
-    assert r.page_of("The programme shortened the time to first proven re-offence among people who "
-                     "re-offended by between 1 and 35 days.") == 1
-    assert "The programme reduced the one-year proven re-offending rate" not in r.text
-    assert r.page_of("You cannot say that the programme reduced the one-year proven re-offending rate.") == 1
+    assert "shortens the average time to the first proven re-offence of those who re-offended by " \
+           "between 1 and 35 days." in r.text
+    assert "decreases the number of proven re-offenders during a one-year period by between" not in r.text
 
 
 def test_non_significant_report_claims_neither_direction(rendered):
     r = rendered["non_significant"]
-    assert r.page_of("You cannot say that the programme increased or reduced the one-year proven "
-                     "re-offending rate.") == 1
-    assert r.page_of("could be anywhere from 8 people lower to 4 people higher. This is not a "
-                     "statistically significant result.") == 1
-    assert not re.search(r"The programme (reduced|increased|shortened|lengthened)", r.text)
+    assert r.page_of("could be lower by as many as 8 people or higher by as many as 4 people. This is "
+                     "not a statistically significant result. More people would need to be analysed to "
+                     "determine the direction of this difference.") == 1
+    assert r.page_of("More people would need to be analysed to determine the way in which the "
+                     "programme affects re-offending") == 1
+    assert "may decrease the number of proven re-offenders during a one-year period by up to 8 people " \
+           "in every 100, or may increase it by up to 4 people in every 100." in r.text
+    assert not re.search(r"provides evidence that taking part in [\w ]+ (decreases|increases|shortens|lengthens)",
+                         r.text)
 
 
 def test_suppressed_cells_print_as_star_with_footnote_and_small_counts_never_appear(rendered):
@@ -366,18 +391,26 @@ def test_suppressed_cells_print_as_star_with_footnote_and_small_counts_never_app
         for s in raw.attrition.steps:
             row = re.search(re.escape(s.label) + r" (\S+) (\S+)", r.text)
             assert row, (name, s.label)
-            if 0 < s.removed < T:
+            if 0 < s.removed < T and s.reason not in PUBLIC_ATTRITION:
                 assert row.group(1) == "*", (name, s.label)
                 assert "* Withheld: fewer than 5 people" in r.pages[r.page_of(s.label) - 1]
         profile = r.text[r.text.find("Profile of the treatment and comparison groups"):]
+        table = build_content(raw, T).profile_table
         for p in raw.profile:
             if 0 < p.treated_n < T:
-                after = profile[profile.find(p.characteristic):]       # rows follow their header
-                row = re.search(r"(?<![\w-])" + re.escape(p.category) + r" (\S+) (\S+)", after)
-                assert row and row.groups() == ("*", "*"), (name, p.characteristic, p.category)
+                # the profile prints in two columns read row by row, so check the table's own row
+                # and that the PDF has the category followed by withheld cells
+                row = next(x for x in table.rows if x[1] == p.category and
+                           table.rows.index(x) >= next(i for i, y in enumerate(table.rows)
+                                                       if y[0] == p.characteristic))
+                assert row[2:4] == ("*", "*"), (name, p.characteristic, p.category)
+                assert re.search(r"(?<![\w-])" + re.escape(p.category) + r" \* \*", profile), \
+                    (name, p.characteristic, p.category)
     r = rendered["significant_reduction"]
-    assert re.search(r"Same person submitted more than once \* \*", r.text)
-    assert re.search(r"Robbery \* \* \* Fraud \* \* \*", r.text)   # secondary for Fraud (3; weighted 3.5)
+    assert re.search(r"Same person submitted more than once 3 1% 403", r.text)     # own figures shown
+    assert re.search(r"More than one possible match in the national data \* \* \*", r.text)
+    # secondary for Fraud (3; weighted 3.5)
+    assert re.search(r"Robbery \* \* \*", r.text) and re.search(r"Fraud \* \* \*", r.text)
     assert "sub-4f1c2a9b8e7d6c5b4a39" in r.text
 
 
@@ -386,11 +419,11 @@ def test_degenerate_report_says_plainly_what_could_not_be_estimated(rendered):
     assert r.page_of("could not be estimated because no one in the treatment group had a proven "
                      "re-offence within the year, so there is no time to a first re-offence to compare.") == 1
     assert r.page_of("Not estimated") == 1
-    assert re.search(r"One-year proven re-offending rate \* \* −9\.4 −12\.8 to −6\.0 <0\.001 Significant reduction",
+    assert re.search(r"One-year proven re-offending rate \* \* −9 −13 to −6 <0\.01 Significant reduction",
                      r.text)
     assert "The value for each group is not shown: fewer than 5 people in the treatment group re-offended" in r.text
     assert "0.0%" not in r.pages[0]                           # the treated rate (0 of 62) is nowhere
-    assert "The analysis did not produce results for subgroups" in r.text
+    assert "No sub-analyses were reported" in r.text
     assert "* treated person had no comparison inside the caliper" in r.text
     assert "1 treated person" not in r.text
 
@@ -410,7 +443,7 @@ def test_html_has_the_same_verdicts_and_sections_and_no_external_assets(rendered
     c = build_content(r.result, T)
     for s in (*c.can_say, *c.cannot_say, *c.summary_points):
         assert flat(s) in text and flat(s) in r.text, s
-    for _, title in SECTIONS:
+    for _, title in c.present_sections() + ANNEX_SECTIONS:
         assert title in text
     without_data = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", r.html)
     assert not re.search(r"https?:|//[a-z]|@import|<link\b|<script\b|url\(", without_data, re.I)
@@ -437,8 +470,10 @@ def test_json_has_no_count_below_the_threshold(rendered, name):
     doc = rendered[name].json
     counts = list(_counts(doc))
     assert len(counts) > 20
-    assert [kv for kv in counts if 0 < kv[1] < T] == []
+    public = {s["removed"] for s in doc["attrition"]["steps"] if s["reason"] in PUBLIC_ATTRITION}
+    assert [kv for kv in counts if 0 < kv[1] < T and not (kv[0] == "removed" and kv[1] in public)] == []
     assert doc["disclosure"]["threshold"] == T
+    assert doc["statements"]["can_say"] == doc["report"]["can_say"]
     assert doc["report"]["can_say"] == list(build_content(MAIN[name](), T).can_say)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from jdl_events import events as ev
 from services.intake import status
 
@@ -82,6 +84,91 @@ def test_overdue_purge_gauge_counts_against_the_retention_setting_the_sweep_uses
     assert REGISTRY.get_sample_value("jdl_purges_overdue") == 1
     update_gauges([dict(stuck, purged=True)], T0 + timedelta(days=8), intake_days)
     assert REGISTRY.get_sample_value("jdl_purges_overdue") == 0
+
+
+# -- arrival order across topics ------------------------------------------------------------------
+def _lifecycle(failed: bool = False) -> list:
+    t = lambda s: T0 + timedelta(seconds=s)   # noqa: E731
+    events = [received(),
+              ev.CohortLinked(submission_id=SID, linked_key="k/l", n_linked=80,
+                              attrition={"not_found": 15}, occurred_at=t(5))]
+    if failed:
+        events += [ev.SubmissionFailed(submission_id=SID, stage="matching", reason_code="x",
+                                       reason="no comparison", occurred_at=t(9)),
+                   ev.PurgeRequested(submission_id=SID, trigger="failed", occurred_at=t(10))]
+    else:
+        events += [ev.ControlMatched(submission_id=SID, result_key="r", n_treated=78,
+                                     n_comparison=390, occurred_at=t(9)),
+                   ev.ReportReady(submission_id=SID, report_keys={"pdf": "reports/x.pdf"},
+                                  occurred_at=t(12))]
+    events += [ev.DataPurged(submission_id=SID, outcome="purged", objects_deleted=3,
+                             versions_deleted=3, key_destroyed=True,
+                             certificate_key="audit/log/000000000007.json", occurred_at=t(13)),
+               # a later repeat request, certified as a no-op: must not hide the real purge
+               ev.DataPurged(submission_id=SID, outcome="already_purged", objects_deleted=0,
+                             versions_deleted=0, key_destroyed=False,
+                             certificate_key="audit/log/000000000009.json", occurred_at=t(40))]
+    return events
+
+
+def _project(events, start=None):
+    rec = start
+    for e in events:
+        rec = status.apply_event(rec, e)
+    return rec
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["done", "failed"])
+def test_projection_is_the_same_for_every_arrival_order(failed):
+    import random
+
+    events = _lifecycle(failed)
+    expected = _project(events)
+    assert expected["state"] == ("failed" if failed else "done")
+    assert expected["counts"]["linked"] == 80 and expected["counts"]["rows_valid"] == 95
+    assert expected["purge_outcome"] == "purged"
+    assert expected["certificate_key"] == "audit/log/000000000007.json"
+    assert expected["completed_at"] == status.iso(T0 + timedelta(seconds=9 if failed else 12))
+    rnd = random.Random(11)
+    api_first = status.new_record(SID, "acme", T0)      # the API writes "received" first
+    for i in range(200):
+        shuffled = events[:]
+        rnd.shuffle(shuffled)
+        got = _project(shuffled, api_first if i % 2 else None)
+        assert got == expected, [e.event_type for e in shuffled]
+        ats = [h["at"] for h in got["history"]]
+        assert ats == sorted(ats, key=status.parse_iso)          # ordered by event time
+        # and every prefix of the shuffled stream keeps the linked count once it has been seen
+        partial = api_first if i % 2 else None
+        for e in shuffled:
+            partial = status.apply_event(partial, e)
+            if any(isinstance(x, ev.CohortLinked) for x in shuffled[:shuffled.index(e) + 1]):
+                assert partial["counts"]["linked"] == 80
+
+
+def test_a_late_event_never_overwrites_newer_counts_or_state():
+    t = lambda s: T0 + timedelta(seconds=s)   # noqa: E731
+    first = ev.CohortLinked(submission_id=SID, linked_key="k/l", n_linked=70, occurred_at=t(5))
+    redo = ev.CohortLinked(submission_id=SID, linked_key="k/l", n_linked=80, occurred_at=t(50))
+    matched = ev.ControlMatched(submission_id=SID, result_key="r", n_treated=1, n_comparison=1,
+                                occurred_at=t(60))
+    for order in ([first, redo, matched], [redo, matched, first], [matched, redo, first]):
+        rec = _project([received(), *order])
+        assert rec["counts"]["linked"] == 80 and rec["state"] == "reporting"
+    # two terminal events: the earlier one (by event time) decides, whichever arrives first
+    done = ev.ReportReady(submission_id=SID, report_keys={}, occurred_at=t(70))
+    late_fail = ev.SubmissionFailed(submission_id=SID, stage="reporting", reason_code="x",
+                                    reason="y", occurred_at=t(80))
+    assert _project([received(), late_fail, done])["state"] == "done"
+    assert _project([received(), done, late_fail])["state"] == "done"
+
+
+def test_refused_record_stays_refused():
+    rec = status.new_record(SID, "acme", T0, state="refused")
+    rec = status.apply_event(rec, ev.DataPurged(submission_id=SID, outcome="purged",
+                                                objects_deleted=0, versions_deleted=0,
+                                                key_destroyed=False))
+    assert rec["state"] == "refused" and rec["purged"]
 
 
 def test_a_refused_upload_certified_as_holding_nothing_counts_as_purged():

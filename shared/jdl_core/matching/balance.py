@@ -144,6 +144,8 @@ def balance_table(frame: pd.DataFrame, treated: np.ndarray, weights: np.ndarray,
     """
     t = np.asarray(treated, dtype=bool)
     w = np.asarray(weights, dtype=np.float64)
+    if before and int((~t).sum()) > KS_SAMPLE:
+        return _sampled(frame, t, w, covariates, distance, seed)
     if not before:
         rows_used = t | (w > 0)
         frame = frame[rows_used]
@@ -184,6 +186,36 @@ def balance_table(frame: pd.DataFrame, treated: np.ndarray, weights: np.ndarray,
     for name, x in balance_variables(frame, covariates):
         rows.append(one(name, x, t, w, ks_rows, used))
     out = pd.DataFrame(rows)
+    out["flag"] = [flag(v) for v in out["smd_after"]]
+    return out
+
+
+_AFTER = ("mean_treated_after", "mean_comparison_after", "smd_after", "var_ratio_after", "ks_after")
+
+
+def _sampled(frame: pd.DataFrame, t: np.ndarray, w: np.ndarray, covariates: Sequence[str],
+             distance: np.ndarray | None, seed: int) -> pd.DataFrame:
+    """Balance on a pool above KS_SAMPLE records: the before-matching figures from the treated
+    and a fixed random sample of KS_SAMPLE comparison records (a mean from 200,000 records is
+    within about 0.002 SD of the pool's), the after-matching ones exactly, from the treated and
+    the records used. Two passes over a fifth of the rows instead of one over all of them."""
+    ctrl = np.flatnonzero(~t)
+    sample = np.sort(np.random.default_rng(seed).choice(ctrl, KS_SAMPLE, replace=False))
+    rows_b = np.concatenate([np.flatnonzero(t), sample])
+    rows_a = np.flatnonzero(t | (w > 0))
+    d = None if distance is None else np.asarray(distance)
+    tb = balance_table(frame.iloc[rows_b], t[rows_b], np.zeros(len(rows_b)), covariates,
+                       None if d is None else d[rows_b], before=True, seed=seed)
+    ta = balance_table(frame.iloc[rows_a], t[rows_a], w[rows_a], covariates,
+                       None if d is None else d[rows_a], before=False, seed=seed)
+    after = ta.set_index("covariate")
+    out = tb.copy()
+    for col in _AFTER:
+        got = out["covariate"].map(after[col]) if col in after else np.nan
+        out[col] = got
+    # a level no treated person and no record used has: both after-means are 0
+    missing = out["smd_after"].isna() & ~out["covariate"].isin(after.index)
+    out.loc[missing, ["mean_treated_after", "mean_comparison_after", "smd_after"]] = 0.0
     out["flag"] = [flag(v) for v in out["smd_after"]]
     return out
 
