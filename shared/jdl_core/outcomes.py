@@ -112,6 +112,9 @@ OUTCOME_COLUMNS: Final = ("reoffended", "reoffence_count", "days_to_first")
 FURTHER_COLUMNS: Final = ("first_seriousness", "reoffences_indictable", "reoffences_either_way",
                           "reoffences_summary", "first_custodial", "custodial_sentences")
 POWER: Final = 0.8   # for the group size needed and the detectable difference
+# Above this many people a "number needed" says only that the difference is negligible (a JDL
+# cohort is at most a few thousand; millions would be more than the national data holds).
+NUMBER_NEEDED_LIMIT: Final = 100_000
 
 # Age bands for subgroups: (label, lowest age, highest age)
 AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
@@ -359,8 +362,13 @@ def null_result_info(difference: float, ci_low: float, ci_high: float, n: int,
     if d == 0 or not se > 0:
         return NullResultInfo(n_for_significance=None, n_for_80_power=None,
                               detectable_difference=(z + zp) * se)
-    return NullResultInfo(n_for_significance=int(math.ceil(n * (z * se / d) ** 2)),
-                          n_for_80_power=int(math.ceil(n * ((z + zp) * se / d) ** 2)),
+    n_sig = int(math.ceil(n * (z * se / d) ** 2))
+    n_pow = int(math.ceil(n * ((z + zp) * se / d) ** 2))
+    if n_pow > NUMBER_NEEDED_LIMIT:
+        return NullResultInfo(n_for_significance=n_sig if n_sig <= NUMBER_NEEDED_LIMIT else None,
+                              n_for_80_power=None, detectable_difference=(z + zp) * se,
+                              beyond_limit=True)
+    return NullResultInfo(n_for_significance=n_sig, n_for_80_power=n_pow,
                           detectable_difference=(z + zp) * se)
 
 

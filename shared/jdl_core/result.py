@@ -76,6 +76,8 @@ class NullResultInfo(_Model):
     n_for_80_power: int | None        # group size giving 80% power for the observed difference
     detectable_difference: float      # smallest difference detectable (80% power, 5% two-sided)
                                       # with the group analysed, in the measure's units
+    beyond_limit: bool = False        # a size would exceed outcomes.NUMBER_NEEDED_LIMIT (the
+                                      # difference is negligible): that size is left None
 
 
 class MeasureResult(_Model):

@@ -149,6 +149,9 @@ def test_number_needed_power_and_detectable_difference():
     assert info.n_for_80_power == math.ceil(100 * ((z + zp) * se / 4) ** 2)
     assert info.detectable_difference == pytest.approx((z + zp) * se, rel=1e-9)
     assert null_result_info(0.0, -5, 5, 100).n_for_significance is None
+    # a negligible difference: no size in the millions, a flag instead
+    tiny = null_result_info(-0.01, -5.0, 5.0, 400)
+    assert tiny.n_for_significance is None and tiny.n_for_80_power is None and tiny.beyond_limit
     # on a real frame: present for the non-significant rate, absent when significant
     ns = _all(frame(100, 38, n_c=600, reoff_c=200))["rate"]     # 38% against 33%
     assert not ns.significant and ns.null_result is not None
