@@ -21,7 +21,9 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, list[str]] = {
     "report": [],
     "cohort_validation": [],
+    "xlsx_memory": [],         # API RSS around four concurrent near-cap XLSX uploads
     "purge": [],
+    "reconcile": [],
     "generate": [],
     "linkage": [],
     "matching": ["--data", "/tmp/jdl-1m"],     # the 1M-person dataset the linkage run generates

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_core.errors import CohortError, JdlError
 from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
@@ -84,6 +85,12 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     parser = BoundedParser.from_settings(settings)   # XLSX in bounded child processes
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
+    # HTTP metrics (http_requests_total by route template, method and status class; latency and
+    # sizes) from a maintained library, served on /metrics below; JdlApiServerErrors reads them.
+    # A registry of this app's own: the library instruments only the first app of a process
+    # that uses the shared one.
+    http_metrics = CollectorRegistry(auto_describe=True)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz"], registry=http_metrics).instrument(app)
 
     def principal(request: Request) -> Principal:
         auth = request.headers.get("authorization", "")
@@ -137,7 +144,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     @app.get("/metrics")
     def metrics_page() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest() + generate_latest(http_metrics), media_type=CONTENT_TYPE_LATEST)
 
     async def record_refusal(sid: str, org_id: str, code: str, message: str, *,
                              notify: bool = True) -> None:
@@ -212,9 +219,6 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
         sid = new_submission_id()
         now = datetime.now(timezone.utc)
-        keyring.create_data_key(sid)
-        store.put(cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows), aad=cohort_key(sid)))
-        store.put(programme_key(sid), prog.model_dump_json().encode())
         for reason, n in cohort.counts.by_reason.items():   # a row may count under two reasons
             metrics.ROWS_REJECTED.labels(reason).inc(n)
         # attrition buckets of methodology.md section 3: each rejected row counted once
@@ -227,8 +231,17 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             rows_submitted=cohort.counts.submitted, rows_valid=len(cohort.rows),
             rows_rejected=cohort.counts.rejected, rejected_by_reason=by_reason,
             cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now)
-        store.put(intake_record_key(sid), make_marker("intake", [received]))
-        status.write_status(store, rec)
+
+
+        def store_upload() -> None:   # object-store round trips: off the event loop
+            keyring.create_data_key(sid)
+            store.put(cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows),
+                                                       aad=cohort_key(sid)))
+            store.put(programme_key(sid), prog.model_dump_json().encode())
+            store.put(intake_record_key(sid), make_marker("intake", [received]))
+            status.write_status(store, rec)
+
+        await asyncio.to_thread(store_upload)
         # all or nothing: 202 only once the broker has the event; else nothing is kept
         try:
             await send_bounded(received)

@@ -37,4 +37,5 @@ def create_app(settings: LinkageSettings) -> faust.App:
 
         await national.warm_up(prepare_linkage)
 
+    app.jdl_health_checks.append(national.health_problem)   # /healthz fails after a failed warm-up
     return app

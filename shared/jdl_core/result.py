@@ -204,6 +204,7 @@ SubgroupReason = Literal[
     "too_few_matched",             # fewer than subgroup_min left after its own matching
     "one_level",                   # the column has a single value: nothing to compare
     "identifying_values",          # free text, dates or near-unique values: could identify people
+    "too_many_levels",             # more than 12 distinct values: not a grouping (band it first)
     "no_reliable_comparison",      # its own balance gate failed after re-specification
     "no_overlap",                  # no comparable people in the national data
     "unknown_column",              # requested, but not in the upload

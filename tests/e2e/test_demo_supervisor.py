@@ -72,3 +72,38 @@ def test_demo_prints_its_certificate_sigterm_stops_every_process_and_audit_verif
     store = FilesystemStore(var / "store")
     assert store.list_versions(f"submissions/{sid}/") == [] and not store.exists(key_object(sid))
     assert store.exists(f"reports/{sid}/report.pdf")           # the published report stays
+
+
+def test_jdl_up_restarts_a_killed_worker_and_sigterm_leaves_no_process(tmp_path, national_dir):
+    var = tmp_path / "var"
+    out = (tmp_path / "up.out").open("wb")
+    up = subprocess.Popen([*JDL, "up", "--var", str(var), "--data-dir", str(national_dir)],
+                          stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    state = var / "runtime.json"
+    try:
+        deadline = time.monotonic() + 240
+        while "running; press Ctrl-C" not in (tmp_path / "up.out").read_text(errors="replace"):
+            assert up.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "up.out").read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+        pids = json.loads(state.read_text())["pids"]
+        os.kill(pids["matching"], signal.SIGKILL)               # a worker crashes
+        deadline = time.monotonic() + 60
+        while json.loads(state.read_text())["pids"]["matching"] == pids["matching"]:
+            assert time.monotonic() < deadline, "matching not restarted"
+            time.sleep(0.3)
+        pids = json.loads(state.read_text())["pids"]
+        assert alive(pids["matching"])
+        assert re.search(r"matching exited with code -9; restarting in \d+ s",
+                         (tmp_path / "up.out").read_text(errors="replace"))
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(90) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        out.close()
+    deadline = time.monotonic() + 20
+    while any(alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [name for name, p in pids.items() if alive(p)] == []
