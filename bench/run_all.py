@@ -21,6 +21,7 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, list[str]] = {
     "report": [],
     "cohort_validation": [],
+    "xlsx_memory": [],         # API RSS around four concurrent near-cap XLSX uploads
     "purge": [],
     "reconcile": [],
     "generate": [],

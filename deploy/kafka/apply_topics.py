@@ -4,8 +4,8 @@
         [--bootstrap HOST:PORT] [--replication-factor N] [--dry-run] [--wait SECONDS]
 
 Missing topics are created with their partitions, replication factor and config; existing ones
-get any differing config set (incrementally, nothing else touched). A partition count that
-differs is reported and not changed: adding partitions re-maps submission ids to partitions,
+get any differing config set (incrementally, nothing else touched). A partition count or a
+replication factor that differs is reported (drift, exit status 1) and not changed: adding partitions re-maps submission ids to partitions,
 which breaks the co-partitioning the faust status table relies on. Exit status 0 when the
 cluster matches the file, 1 when something could not be made to match, 2 on bad arguments.
 Runs in the service image (compose topic-init, the Kubernetes Job jdl-topics).
@@ -73,6 +73,12 @@ def load_plan(path: Path, replication_factor: int | None = None) -> list[TopicPl
     return plans
 
 
+def replication_of(topic: dict[str, Any]) -> int:
+    """The replication factor of a described topic: its smallest replica set (kafka-python
+    names the list ``replica_nodes``; older versions ``replicas``)."""
+    return min(len(p.get("replica_nodes", p.get("replicas", []))) for p in topic["partitions"])
+
+
 def _current_configs(admin: Any, names: list[str]) -> dict[str, dict[str, str]]:
     from kafka.admin import ConfigResource, ConfigResourceType
 
@@ -105,6 +111,14 @@ def apply(admin: Any, plans: list[TopicPlan], *, dry_run: bool = False,
             report.problems.append(
                 f"{p.name}: has {have} partitions, topics.yaml says {p.partitions}; not changed "
                 "(repartitioning moves submissions between partitions: migrate deliberately)")
+        replicas = replication_of(existing[p.name])
+        if replicas != p.replication_factor:
+            # typically a topic faust created before this Job ran: its min.insync.replicas
+            # from topics.yaml could then exceed its replicas and refuse every acks=all write
+            report.problems.append(
+                f"{p.name}: has replication factor {replicas}, topics.yaml (or "
+                f"--replication-factor) says {p.replication_factor}; not changed (raise it with "
+                "kafka-reassign-partitions.sh, or delete and recreate the topic while nothing runs)")
     if check_configs and present:
         current = _current_configs(admin, [p.name for p in present])
         changes: list[Any] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from jdl_infra.logs import setup_logging
+from jdl_infra.settings import load_settings
 
 from .settings import IntakeSettings
 
@@ -24,7 +25,7 @@ def build_api(settings: IntakeSettings):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    settings = IntakeSettings()
+    settings = load_settings(IntakeSettings)
     setup_logging(settings.infra.log_level)
     if len(sys.argv) > 1 and sys.argv[1] == "api":
         import uvicorn
@@ -40,9 +41,11 @@ def main() -> None:
                     access_log=False)
     else:
         from jdl_infra.faust_app import run_worker
+        from jdl_infra.preflight import run_preflight
 
-        from .app import create_app
+        from .app import APP_ID, create_app
 
+        run_preflight(settings.infra, APP_ID, tables=["status"])   # broker count, declared topics
         run_worker(create_app(settings), settings.infra.log_level)
 
 

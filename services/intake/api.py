@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_core.errors import CohortError, JdlError
 from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
@@ -28,6 +29,8 @@ from .errors import install_error_handlers
 from .parsing import BoundedParser
 from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
+from .plan_route import router as plan_router
+from .window import intake_window, window_router
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
@@ -82,6 +85,12 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     parser = BoundedParser.from_settings(settings)   # XLSX in bounded child processes
     app = FastAPI(title="Justice Data Lab", version="1.0",
                   description="Submit a cohort, follow its progress, fetch the report.")
+    # HTTP metrics (http_requests_total by route template, method and status class; latency and
+    # sizes) from a maintained library, served on /metrics below; JdlApiServerErrors reads them.
+    # A registry of this app's own: the library instruments only the first app of a process
+    # that uses the shared one.
+    http_metrics = CollectorRegistry(auto_describe=True)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz"], registry=http_metrics).instrument(app)
 
     def principal(request: Request) -> Principal:
         auth = request.headers.get("authorization", "")
@@ -97,6 +106,9 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         if rec is None or (not who.is_ops and rec["org_id"] != who.org_id):
             raise HTTPException(404, "no such submission for this organisation")
         return rec
+
+    app.include_router(plan_router)   # GET /v1/plan (services/intake/plan_route.py)
+    app.include_router(window_router(settings))   # GET /v1/window (services/intake/window.py)
 
     async def send_bounded(event: Any) -> None:
         """Send off the event loop, at most SEND_TIMEOUT_SECONDS (raises on failure/timeout)."""
@@ -132,7 +144,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     @app.get("/metrics")
     def metrics_page() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest() + generate_latest(http_metrics), media_type=CONTENT_TYPE_LATEST)
 
     async def record_refusal(sid: str, org_id: str, code: str, message: str, *,
                              notify: bool = True) -> None:
@@ -196,9 +208,11 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             # parsing a large XLSX takes seconds: keep it off the event loop
             # a workbook is read in a memory-limited child process (services/intake/parsing.py)
             frame = await parser.parse(data, file.filename or "upload", max_bytes=limit)
+            window = intake_window(settings)   # from the dataset's manifest
             cohort = await asyncio.to_thread(
-                validate_cohort, frame, setting=prog.setting, coverage_start=settings.coverage_start,
-                coverage_end=settings.coverage_end, min_size=settings.min_cohort_size)
+                validate_cohort, frame, setting=prog.setting, coverage_start=window.start,
+                coverage_end=window.end, min_size=settings.min_cohort_size,
+                coverage_note=window.note)
         except CohortError as e:
             rejected = [_rejection(r) for r in getattr(e, "rejections", []) or []]
             return await refuse(who, STATUS_OF_CODE.get(e.code, 422), e.code, str(e), rejected_rows=rejected)

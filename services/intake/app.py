@@ -20,13 +20,14 @@ from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake")
 APP_ID = "jdl-intake"
-PURGE_GRACE_SECONDS = 3600.0   # a finished submission not purged within an hour is overdue
+PURGE_GRACE_SECONDS = 3600.0   # default: a finished submission not purged within an hour is overdue
 
 
 def create_app(settings: IntakeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    metrics.prepare_intake_worker(settings.stage_age_warning_seconds, [topics.DATA_PURGED])
     send = sender(app)
     table = app.Table("status", default=None, partitions=None)
     source = app.topic(*EVENT_OF.keys(), key_serializer="raw", value_serializer="raw")
@@ -63,7 +64,8 @@ def create_app(settings: IntakeSettings) -> faust.App:
     @app.timer(interval=5.0)
     async def publish_gauges() -> None:
         records = await asyncio.to_thread(status.all_statuses, store)
-        update_gauges(records, datetime.now(timezone.utc), settings.infra.retention_days)
+        update_gauges(records, datetime.now(timezone.utc), settings.infra.retention_days,
+                      settings.purge_grace_seconds)
 
     app.jdl_send = send  # type: ignore[attr-defined]
     return app
@@ -78,11 +80,22 @@ def _count_transition(before: dict | None, after: dict) -> None:
     # fell due; observing it here too would count every purge twice
 
 
-def update_gauges(records: list[dict], now: datetime, retention_days: float) -> None:
+def update_gauges(records: list[dict], now: datetime, retention_days: float,
+                  purge_grace_seconds: float = PURGE_GRACE_SECONDS) -> None:
+    metrics.register_queue_gauges()   # this process alone exports the queue gauges
     view = status.queue_view(records, now)
     for stage, n in view["by_stage"].items():
         metrics.OPEN_REQUESTS.labels(stage).set(n)
     metrics.OLDEST_OPEN_AGE.set(view["oldest_age_seconds"])
+    # time in the current stage (since the event that moved it there): one stuck partition shows
+    # here even while the stage's other partitions keep finishing work
+    in_stage = {s: 0.0 for s in status.OPEN_STATES}
+    for r in records:
+        if r["state"] in in_stage:
+            entered = status.parse_iso(r.get("updated_at") or r["received_at"])
+            in_stage[r["state"]] = max(in_stage[r["state"]], (now - entered).total_seconds())
+    for stage, age in in_stage.items():
+        metrics.STAGE_OLDEST_AGE.labels(stage).set(age)
     overdue = 0
     for r in records:
         if status.is_purged(r):
@@ -91,6 +104,6 @@ def update_gauges(records: list[dict], now: datetime, retention_days: float) -> 
         if (now - received).total_seconds() > retention_days * 86400:
             overdue += 1
         elif r["state"] in status.TERMINAL and r.get("completed_at") and \
-                (now - status.parse_iso(r["completed_at"])).total_seconds() > PURGE_GRACE_SECONDS:
+                (now - status.parse_iso(r["completed_at"])).total_seconds() > purge_grace_seconds:
             overdue += 1
     metrics.PURGES_OVERDUE.set(overdue)

@@ -35,4 +35,5 @@ def create_app(settings: MatchingSettings) -> faust.App:
     async def warm_up() -> None:
         await national.warm_up()
 
+    app.jdl_health_checks.append(national.health_problem)   # /healthz fails after a failed warm-up
     return app

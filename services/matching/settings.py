@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from jdl_infra.settings import InfraSettings
+from jdl_infra.settings import InfraSettings, ServiceSettings
 
 
-class MatchingSettings(BaseSettings):
+class MatchingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_MATCHING_", extra="ignore")
 
     infra: InfraSettings = Field(default_factory=InfraSettings)

@@ -132,21 +132,37 @@ def create_app(settings: PurgeSettings) -> faust.App:
     # One purge agent with concurrency 1: the audit log needs a single writer (run one replica).
     add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
 
+    metrics.prepare_purge(settings.sweep_interval_seconds)
+
+    async def run_sweep() -> None:
+        try:
+            for req in await asyncio.to_thread(sweep, ports):
+                log.info("retention purge requested", extra={"submission_id": req.submission_id})
+                await send(topics.PURGE_REQUESTED, req.submission_id.encode(), dump_event(req))
+        except Exception as exc:  # noqa: BLE001 - retried next interval; JdlRetentionSweepLate alerts
+            log.error("retention sweep failed", extra={"error_type": type(exc).__name__})
+            return
+        metrics.RETENTION_SWEEP_LAST_RUN.set_to_current_time()
+
+    # once at start (a restart must not postpone the sweep by a full interval), then every interval
+    @app.task
+    async def retention_sweep_at_start() -> None:
+        await run_sweep()
+
     @app.task
     async def publish_at_start() -> None:
         await asyncio.to_thread(publish, ports)   # the head as found, before any new append
 
     @app.timer(interval=settings.sweep_interval_seconds)
     async def retention_sweep() -> None:
-        for req in await asyncio.to_thread(sweep, ports):
-            log.info("retention purge requested", extra={"submission_id": req.submission_id})
-            await send(topics.PURGE_REQUESTED, req.submission_id.encode(), dump_event(req))
+        await run_sweep()
 
     reconciler = make_reconciler(settings, ports, locked_trigger)
     for action in metrics.RECONCILE_ACTION_KINDS:   # series exist (at 0) before the first action
         metrics.RECONCILE_ACTIONS.labels(action)
     for result in ("ok", "error"):
         metrics.RECONCILE_RUNS.labels(result)
+    metrics.RECONCILE_INTERVAL.set(settings.reconcile_interval_seconds)
 
     @app.task
     async def reconcile_loop() -> None:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from jdl_infra.settings import InfraSettings
+from jdl_infra.settings import DEV_CHECKPOINT_SIGNING_KEY, InfraSettings, ServiceSettings
 
 
-class PurgeSettings(BaseSettings):
+class PurgeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_PURGE_", extra="ignore")
 
     infra: InfraSettings = Field(default_factory=InfraSettings)
@@ -34,4 +34,9 @@ class PurgeSettings(BaseSettings):
             raise ValueError("JDL_PURGE_CHECKPOINT_SIGNING_KEY is required when "
                              "JDL_ENVIRONMENT=production (audit checkpoints must be signed with a "
                              "key verifiers can pin)")
+        if self.infra.environment == "production" and self.checkpoint_signing_key and \
+                self.checkpoint_signing_key.get_secret_value().strip() == DEV_CHECKPOINT_SIGNING_KEY:
+            raise ValueError("JDL_PURGE_CHECKPOINT_SIGNING_KEY: the development key (published in "
+                             "deploy/k8s/overlays/dev/dev-secrets.env) is refused when "
+                             "JDL_ENVIRONMENT=production; generate one: openssl rand -base64 32")
         return self

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from jdl_infra.settings import InfraSettings
+from jdl_infra.settings import InfraSettings, ServiceSettings
 
 
-class ReportingSettings(BaseSettings):
+class ReportingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_REPORTING_", extra="ignore")
 
     infra: InfraSettings = Field(default_factory=InfraSettings)

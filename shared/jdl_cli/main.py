@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from . import analyse_cmd, audit_cmd, data_cmd, pipeline_cmd, report_cmd
+from . import analyse_cmd, audit_cmd, data_cmd, pipeline_cmd, plan_cmd, report_cmd
 
 app = typer.Typer(
     help="Justice Data Lab: re-offending analysis for organisations that work with offenders.",
@@ -14,6 +14,7 @@ app.add_typer(audit_cmd.app, name="audit", help="Verify the deletion audit log a
 analyse_cmd.register(app)
 report_cmd.register(app)
 pipeline_cmd.register(app)
+plan_cmd.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -32,8 +32,9 @@ from .outcomes import AGE_BANDS, compare_outcomes
 from .result import MeasureResult, SubgroupResult
 
 BUILT_IN: Final[tuple[str, ...]] = ("sex", "age_band", "setting")
-# An uploaded attribute with more distinct values than this, or with distinct values for more
-# than half its rows, is treated as identifying (free text, ids), not as a grouping.
+# An uploaded attribute with distinct values for more than half its rows (free text, ids) or
+# holding dates is treated as identifying; one with more distinct values than this is not a
+# grouping (a count of sessions, say: the organisation should band it).
 MAX_LEVELS: Final = 12
 
 
@@ -69,8 +70,10 @@ def attribute_problem(values: pd.Series, min_size: int) -> str | None:
     n_levels = int(v.astype(str).nunique())
     if n_levels <= 1:
         return "one_level"
-    if _looks_like_dates(v) or n_levels > MAX_LEVELS or n_levels > 0.5 * max(len(v), 1):
+    if _looks_like_dates(v) or n_levels > 0.5 * max(len(v), 1):
         return "identifying_values"
+    if n_levels > MAX_LEVELS:
+        return "too_many_levels"
     if int(v.astype(str).value_counts().max()) < min_size:
         return "too_few_people"
     return None
@@ -146,7 +149,7 @@ def analyse_subgroups(headline: MatchResult, spec: MatchSpec | None = None, *,
                 continue
             vals = lookup[col].reindex(treated["person_key"].to_numpy())
             problem = attribute_problem(vals, spec.subgroup_min)
-            if problem in ("one_level", "identifying_values"):
+            if problem in ("one_level", "identifying_values", "too_many_levels"):
                 out.append(_not_analysed(col, "", int(vals.notna().sum()), problem))
                 continue
             text = vals.astype("string").to_numpy(dtype=object, na_value=None)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -45,19 +46,45 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         broker_credentials=faust_credentials(infra),
     )
 
+    # /healthz fails (503) when this worker cannot do its work: no partition assigned for longer
+    # than the grace (a worker in no consumer group, or stuck out of it, looks alive but does
+    # nothing), or a registered check reports a problem (e.g. a failed warm-up). The probes
+    # restart or unroute it; the body says why.
+    health_checks: list[Callable[[], str | None]] = []
+    app.jdl_health_checks = health_checks  # type: ignore[attr-defined]
+    last_assigned = [time.monotonic()]     # start counts as assigned: the grace runs from it
+
     @app.page("/healthz")
     async def healthz(web, request):  # type: ignore[no-untyped-def]
         try:   # the partitions this worker consumes (operations: who holds what)
             assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
         except Exception:  # noqa: BLE001 - not yet started or rebalancing
             assigned = []
-        return web.json({"status": "ok", "app": app_id, "assigned": assigned})
+        now = time.monotonic()
+        if assigned:
+            last_assigned[0] = now
+        body = worker_health(app_id, assigned, now - last_assigned[0],
+                             infra.health_assignment_grace_seconds, health_checks)
+        return web.json(body, status=200 if body["status"] == "ok" else 503)
 
     @app.page("/metrics")
     async def metrics_page(web, request):  # type: ignore[no-untyped-def]
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
+
+
+def worker_health(app_id: str, assigned: list[str], unassigned_seconds: float, grace_seconds: float,
+                  checks: Sequence[Callable[[], str | None]]) -> dict:
+    """The body of a worker's /healthz: status "failing" with the problems, or "ok"."""
+    problems = [p for p in (check() for check in checks) if p]
+    if not assigned and unassigned_seconds > grace_seconds:
+        problems.append(f"no partition assigned for {unassigned_seconds:.0f} s "
+                        f"(JDL_HEALTH_ASSIGNMENT_GRACE_SECONDS={grace_seconds:g})")
+    body: dict = {"status": "failing" if problems else "ok", "app": app_id, "assigned": assigned}
+    if problems:
+        body["problems"] = problems
+    return body
 
 
 def run_worker(app: faust.App, log_level: str) -> None:
@@ -89,6 +116,7 @@ def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
 def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:
     """One agent: raw bytes in, Stage.process does decoding, dead-lettering and sending."""
     source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+    metrics.prepare_stage(stage.name, topic_names)   # alerts see the first failure or dead letter
     metrics.STAGE_RESENDS.labels(stage.name)          # exported at 0 from start-up
     metrics.STAGE_SEND_FAILURES.labels(stage.name)
 

@@ -19,6 +19,7 @@ class LazyNational:
         self.data_dir = Path(data_dir)
         self._value: Any = None
         self._lock = threading.Lock()
+        self.warm_up_error: str | None = None   # exception type of a failed warm-up
 
     def __call__(self) -> Any:
         if self._value is None:
@@ -42,11 +43,20 @@ class LazyNational:
 
         try:
             await asyncio.to_thread(work)
+            self.warm_up_error = None
             logging.getLogger("jdl.national").info("national dataset loaded",
                                                    extra={"data_dir": str(self.data_dir)})
         except Exception as exc:  # noqa: BLE001 - the worker stays up; requests report the error
+            # and /healthz fails (health_problem), so the orchestrator restarts or flags the pod
+            self.warm_up_error = type(exc).__name__
             logging.getLogger("jdl.national").error("national dataset warm-up failed",
                                                     extra={"error_type": type(exc).__name__})
+
+    def health_problem(self) -> str | None:
+        """For the worker's /healthz: why this worker cannot serve, or None."""
+        if self.warm_up_error and self._value is None:
+            return f"national dataset warm-up failed ({self.warm_up_error})"
+        return None
 
 
 def frame_to_bytes(df: pd.DataFrame) -> bytes:

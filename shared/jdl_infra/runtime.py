@@ -242,7 +242,9 @@ class EmbeddedRuntime:
                                        f"log {p.log_path}:\n{tail}")
                 try:
                     r = httpx.get(p.health_url, timeout=1.0)
-                    if r.status_code == 200 and (p.name == "api" or r.json().get("assigned")):
+                    # a worker consumes once it holds partitions, even if its health reports a
+                    # failed warm-up (workers started without a dataset, prepare_data=False)
+                    if (r.status_code == 200 if p.name == "api" else bool(r.json().get("assigned"))):
                         pending.remove(p)
                 except (httpx.HTTPError, ValueError):
                     pass

@@ -196,21 +196,21 @@ class Stage:
             try:
                 return list(await asyncio.to_thread(self.handler, event))
             except JdlError as e:
-                metrics.SUBMISSIONS_FAILED.labels(self.name, e.code).inc()
+                metrics.count_failure(self.name, e.code)
                 log.warning("stage refused submission", extra={"stage": self.name,
                                                                 "submission_id": sid, "code": e.code})
                 return [self._failed(sid, e.code, e.message)]
             except (TRANSIENT + (ObjectNotFound,)) as e:
                 if attempt == self.retries:
                     code = "missing_object" if isinstance(e, ObjectNotFound) else "transient_error"
-                    metrics.SUBMISSIONS_FAILED.labels(self.name, code).inc()
+                    metrics.count_failure(self.name, code)
                     return [self._failed(sid, code, f"the {self.name} stage could not reach its "
                                          f"inputs after {self.retries} attempts")]
                 await asyncio.sleep(0.5 * 2 ** attempt)
             except Exception as e:  # never die on one submission; no message text (may hold data)
                 log.error("stage crashed on submission", extra={"stage": self.name, "submission_id": sid,
                                                                 "exc_type": type(e).__name__})
-                metrics.SUBMISSIONS_FAILED.labels(self.name, "internal_error").inc()
+                metrics.count_failure(self.name, "internal_error")
                 return [self._failed(sid, "internal_error",
                                      f"an unexpected error ({type(e).__name__}) stopped the "
                                      f"{self.name} stage; operations have been alerted")]

@@ -300,12 +300,16 @@ def _balance(d: DisclosedResult) -> tuple[str, str, TableModel | None]:
                 "cannot be shown.")
         return text, text, None
     scale = smd_scale(rows_in)
+    has_ks = any(getattr(r, "ks_after", None) is not None for r in rows_in)
     rows, tones = [], {}
     for i, r in enumerate(rows_in):
         vr = f"{r.var_ratio_after:.2f}" if r.var_ratio_after is not None else "-"
-        rows.append((W.covariate_name(r.covariate), fmt.smd(r.smd_before, scale),
-                     fmt.smd(r.smd_after, scale), vr, _FLAG_WORDS[r.flag]))
-        tones[(i, 4)] = r.flag
+        ks = getattr(r, "ks_after", None)
+        cells = [W.covariate_name(r.covariate), fmt.smd(r.smd_before, scale), fmt.smd(r.smd_after, scale), vr]
+        if has_ks:
+            cells.append("-" if ks is None else fmt.number(ks, 2))
+        rows.append((*cells, _FLAG_WORDS[r.flag]))
+        tones[(i, len(cells))] = r.flag
     counts = {f: sum(r.flag == f for r in rows_in) for f in ("good", "acceptable", "poor")}
     n = len(rows_in)
 
@@ -323,11 +327,14 @@ def _balance(d: DisclosedResult) -> tuple[str, str, TableModel | None]:
     annex = ("The standardised mean difference (SMD) compares the average of each characteristic in "
              "the two groups, in units of its standard deviation; below 5% is good, 5% to 10% "
              "acceptable, above 10% poor.")
-    table = TableModel(key="balance",
-                       columns=("Characteristic", "SMD before matching", "SMD after matching",
-                                "Variance ratio after", "Balance after matching"),
-                       rows=tuple(rows), numeric=(False, True, True, True, False),
-                       widths=(3.8, 1.6, 1.6, 1.5, 1.9), tones=tones)
+    columns = ("Characteristic", "SMD before matching", "SMD after matching", "Variance ratio after",
+               *(("KS distance after",) if has_ks else ()), "Balance after matching")
+    table = TableModel(key="balance", columns=columns, rows=tuple(rows),
+                       numeric=(False, True, True, True, *((True,) if has_ks else ()), False),
+                       widths=(3.8, 1.5, 1.5, 1.4, *((1.4,) if has_ks else ()), 1.9), tones=tones)
+    if has_ks:
+        annex += (" The Kolmogorov-Smirnov distance is the largest gap between the two groups' "
+                  "cumulative distributions (0 to 1), for characteristics that are not yes/no.")
     return summary, annex, table
 
 
@@ -393,6 +400,16 @@ def _method(d: DisclosedResult, level: float) -> tuple[str, TableModel]:
         rows.append(("Dataset manifest (SHA-256)", ds.manifest_sha256))
     rows += [("Software version", d.software_version), ("Result schema version", d.schema_version),
              ("Disclosure control", f"counts below {d.disclosure.threshold} withheld")]
+    spec_name = getattr(d, "specification", "")
+    if spec_name:
+        rows.append(("Propensity model chosen by balance", spec_name.replace("_", " ")))
+    gate = getattr(d, "gate", None)
+    if gate is not None:
+        rows.append(("Balance gate", {"balanced": "passed", "rebalanced": "passed after re-specification",
+                                      "no_reliable_comparison": "failed: no reliable comparison",
+                                      "not_checked": "not checked"}.get(W.field(gate, "code"), "-")
+                     + f" (key characteristics within {fmt.number(100 * W.field(gate, 'threshold', 0.1), 0)}% "
+                       "of a standard deviation)"))
     for label, value in W.spec_rows(d.spec):
         if label == "Setting" and value.lower() == d.programme.setting:
             continue   # already on the title page
@@ -648,6 +665,10 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         significant_results = ("None of the headline measures shows a statistically significant "
                                "difference.",)
 
+    for m in measures:
+        extra = W.detectable(m, d.n_treated) if reliable else None
+        if extra:
+            detail.append(extra)
     sens = getattr(d, "sensitivity", None)
     rate_v = next((v for v in verdicts if v.measure == "rate"), None)
     if sens is not None and rate_v is not None and rate_v.significant and reliable:

@@ -207,6 +207,7 @@ class DisclosedResult(_View):
     measures: list[DisclosedMeasure]
     further_measures: list[DisclosedMeasure] = []   # JDL measures 4-7 and beyond, when supplied
     gate: BalanceGate | None = None        # the balance gate, when supplied
+    specification: str = ""                # the propensity-model specification chosen by balance
     verdict: bool = True                   # False: no reliable comparison, no finding
     sensitivity: Sensitivity | None = None  # E-value, when supplied
     n_tests: int = 0
@@ -605,6 +606,7 @@ def apply_disclosure(result: AnalysisResult, threshold: int = DEFAULT_THRESHOLD,
         dropped_treated=dropped, index_period=result.index_period, age=result.age,
         not_included=not_included, further_measures=further_d,
         gate=getattr(result, "gate", None), verdict=getattr(result, "verdict", True),
+        specification=getattr(result, "specification", "") or "",
         sensitivity=getattr(result, "sensitivity", None), n_tests=getattr(result, "n_tests", 0) or 0,
         measures=measures, balance=list(result.balance), overlap=overlap,
         profile=profile, subgroups=subgroups,

@@ -33,7 +33,10 @@ def rt(tmp_path_factory, s3_server):
                                          # that a busy stage on 2 cores is not re-driven
                                          "JDL_PURGE_STALL_SECONDS": str(STALL_SECONDS),
                                          "JDL_PURGE_TERMINAL_GRACE_SECONDS": "5",
-                                         "JDL_FAULT_DIR": str(fault_dir)})
+                                         "JDL_FAULT_DIR": str(fault_dir),
+                                         # overdue-purge gauge after 2 s, not 1 h: the alert
+                                         # test (test_alerts_e2e) can see a purge left pending
+                                         "JDL_INTAKE_PURGE_GRACE_SECONDS": "2"})
     with runtime:
         runtime.store = S3Store(s3_server.endpoint, bucket, "test", "test")
         runtime.fault_dir = fault_dir

@@ -106,6 +106,20 @@ def test_a_topic_with_other_partitions_is_reported_not_changed(broker, admin, pr
     assert len(described["partitions"]) == victim["partitions"] + 2
 
 
+def test_a_topic_with_another_replication_factor_is_reported_as_drift(broker, admin, private_plan, capsys):
+    """The race of the audit: faust created its changelog with one replica before the Job ran
+    with three; the Job must say so (min.insync.replicas 2 on one replica refuses every write)."""
+    path, doc = private_plan
+    assert run(path, broker) == 0          # everything exists with one replica
+    capsys.readouterr()
+    assert run(path, broker, "--replication-factor", "3", "--dry-run") == 1
+    err = capsys.readouterr().err
+    changelog = next(t for t in doc["topics"] if t["kind"] == "changelog")
+    assert f"{changelog['name']}: has replication factor 1, topics.yaml (or --replication-factor) says 3" in err
+    assert err.count("has replication factor 1") == len(doc["topics"])
+    assert run(path, broker) == 0           # and no drift at the factor the topics have
+
+
 def test_bad_file_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / "nope.yaml"
     assert apply_topics.main(["--file", str(missing), "--bootstrap", "127.0.0.1:1"]) == 2

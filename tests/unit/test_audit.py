@@ -343,3 +343,26 @@ def test_append_after_an_unreadable_head_chains_to_its_bytes():
     import hashlib
     assert after.prev_hash == hashlib.sha256(b"not json").hexdigest()
     assert [(p.kind, p.seq) for p in fresh.verify().problems] == [("unreadable", 2)]
+
+
+def test_purge_service_hook_raises_the_unreadable_gauge_and_still_purges():
+    """The purge service's hook (services.purge.app) sets jdl_audit_unreadable_entries, the
+    gauge behind the JdlAuditEntryUnreadable alert, and the purge goes through."""
+    from prometheus_client import REGISTRY
+
+    from jdl_events.events import PurgeRequested
+    from services.purge.app import PurgePorts, _unreadable_entry, handle_trigger
+
+    store = MemoryStore()
+    _fill(store, 2)
+    store.put(entry_key(1), b"\x00garbage")
+    audit = AuditLog(store, on_unreadable=lambda seq: _unreadable_entry(audit, seq))
+    master = MasterKey.from_base64(generate_master_key())
+    sid = new_submission_id()
+    KeyRing(store, master).create_data_key(sid)
+    put_encrypted(store, KeyRing(store, master), sid, submission_prefix(sid) + "c.enc", b"rows")
+    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit, retention_days=30)
+    (purged,) = handle_trigger(PurgeRequested(submission_id=sid, trigger="manual"), ports)
+    assert purged.outcome == "purged" and purged.certificate_key == entry_key(3)
+    assert REGISTRY.get_sample_value("jdl_audit_unreadable_entries") == 1
+    assert store.list_versions(submission_prefix(sid)) == []

@@ -108,6 +108,8 @@ def fake_secret_values() -> dict[str, str]:
             "JDL_S3_ACCESS_KEY": "prod-" + os.urandom(8).hex(),
             "JDL_S3_SECRET_KEY": os.urandom(20).hex(),
             "JDL_INTAKE_TOKENS": json.dumps({os.urandom(16).hex(): "ops"}),
+            "JDL_KAFKA_SASL_USERNAME": "jdl-services",
+            "JDL_KAFKA_SASL_PASSWORD": os.urandom(16).hex(),
             "JDL_PURGE_CHECKPOINT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode()}
 
 
@@ -218,9 +220,34 @@ SCALEDOBJECT_SCHEMA = {
 }
 
 
+# KEDA's TriggerAuthentication (keda.sh/v1alpha1): the secretTargetRef form used here.
+TRIGGERAUTH_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {"type": "object", "additionalProperties": False, "required": ["secretTargetRef"],
+                 "properties": {"secretTargetRef": {"type": "array", "minItems": 1, "items": {
+                     "type": "object", "additionalProperties": False,
+                     "required": ["parameter", "name", "key"],
+                     "properties": {"parameter": {"type": "string"}, "name": {"type": "string"},
+                                    "key": {"type": "string"}}}}}},
+    },
+}
+SCALEDOBJECT_SCHEMA["properties"]["spec"]["properties"]["triggers"]["items"]["properties"][
+    "authenticationRef"] = {"type": "object", "additionalProperties": False, "required": ["name"],
+                            "properties": {"name": {"type": "string"},
+                                           "kind": {"enum": ["TriggerAuthentication",
+                                                             "ClusterTriggerAuthentication"]}}}
+
+
 def validate_object(obj: dict[str, Any]) -> None:
     if obj["kind"] == "ScaledObject":
         jsonschema.validate(obj, SCALEDOBJECT_SCHEMA)
+    elif obj["kind"] == "TriggerAuthentication":
+        jsonschema.validate(obj, TRIGGERAUTH_SCHEMA)
     else:
         k8s_validate(obj)
 
@@ -808,6 +835,22 @@ class TestKafkaTopics:
                 assert "compact" in changelog["config"]["cleanup.policy"]
         assert "jdl-intake-status-changelog" in entries
 
+    def test_workers_wait_for_exactly_the_topics_the_job_declares(self):
+        """The start-up check (jdl_infra.preflight) waits for topics by name: each must be one
+        the kafka-topics Job creates, or the worker would wait for ever and refuse to start."""
+        from jdl_infra.preflight import required_topics
+
+        declared = {t["name"] for t in yaml.safe_load((DEPLOY / "kafka" / "topics.yaml").read_text())["topics"]}
+        for service, app_id in app_ids_in_code().items():
+            source = (ROOT / "services" / service / "app.py").read_text()
+            tables = re.findall(r'\.Table\(\s*"([A-Za-z0-9_.-]+)"', source)
+            main = (ROOT / "services" / service / "__main__.py").read_text()
+            assert "run_preflight(settings.infra, APP_ID" in main, f"{service} starts without the check"
+            for table in tables:
+                assert f'tables=["{table}"]' in main, f"{service}: preflight misses table {table}"
+            missing = set(required_topics(app_id, tables)) - declared
+            assert not missing, f"{service} would wait for undeclared topics {sorted(missing)}"
+
     def test_nothing_about_a_submission_outlives_the_bounds(self):
         day = 86400 * 1000
         purge_retention_ms = InfraSettings.model_fields["retention_days"].default * day
@@ -945,7 +988,7 @@ class TestPrometheus:
     def test_overdue_purge_alert_is_critical_after_five_minutes(self):
         [rule] = [r for r in all_rules() if r.get("alert") == "JdlPurgeOverdue"]
         assert rule["labels"]["severity"] == "critical" and rule["for"] == "5m"
-        assert re.search(r"jdl_purges_overdue\)?\s*>\s*0\b", rule["expr"])
+        assert re.search(r"jdl_purges_overdue(\{[^}]*\})?\)?\s*>\s*0\b", rule["expr"])
 
     def test_rules_use_only_exported_metrics_and_labels(self):
         recorded = {r["record"] for r in all_rules() if "record" in r}
@@ -1022,3 +1065,310 @@ class TestGrafana:
         path = tmp_path / "dashboard-queries.yml"
         path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
         run_promtool(promtool, "check", "rules", str(path))
+
+
+# --- the dashboard's turnaround and stage-time panels on real and day-scale data --------------
+RECORDED = PROM / "tests" / "recorded"
+
+
+def histogram_input_series(exposition: str, job: str, instance: str) -> list[dict[str, str]]:
+    """promtool input series: every counter and histogram sample of a scrape, 0 for ten minutes
+    (the process just started) then the scraped value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = []
+    for family in text_string_to_metric_families(exposition):
+        if family.type not in ("counter", "histogram"):
+            continue
+        for s in family.samples:
+            if s.name.endswith("_created"):
+                continue
+            labels = dict(s.labels, job=job, instance=instance)
+            body = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            out.append({"series": f"{s.name}{{{body}}}", "values": f"0x10 {s.value!r}x50"})
+    return out
+
+
+def quantile_bucket(expositions: str | list[str], name: str, q: float,
+                    **labels: str) -> tuple[float, float]:
+    """The bucket (lower, upper] that histogram_quantile(q) of the summed scrapes interpolates in."""
+    from collections import Counter as Tally
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    summed: Tally[float] = Tally()
+    for text in [expositions] if isinstance(expositions, str) else expositions:
+        for f in text_string_to_metric_families(text):
+            for s in f.samples:
+                if s.name == f"{name}_bucket" and all(s.labels.get(k) == v for k, v in labels.items()):
+                    summed[float(s.labels["le"])] += s.value
+    buckets = sorted(summed.items())
+    total = buckets[-1][1]
+    assert total > 0, f"{name} {labels}: no observation in the scrape"
+    lower = 0.0
+    for upper, cumulative in buckets:
+        if cumulative >= q * total:
+            return lower, upper
+        lower = upper
+    raise AssertionError("unreachable")
+
+
+def in_range_test(expr: str, lo: float, hi: float, eval_time: str = "60m") -> dict[str, Any]:
+    """promtool expression test: `expr` has one sample and lo <= value <= hi."""
+    return {"expr": f"count(({expr}) >= {lo!r} <= {hi!r})", "eval_time": eval_time,
+            "exp_samples": [{"labels": "{}", "value": 1}]}
+
+
+def run_panel_test(promtool: str, tmp_path: Path, series: list[dict], checks: list[dict]) -> None:
+    doc = {"rule_files": [str(PROM / "rules" / "recording.yml"), str(PROM / "rules" / "turnaround-sla.yml")],
+           "evaluation_interval": "1m",
+           "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}]}
+    path = tmp_path / "panels_test.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_promtool(promtool, "test", "rules", str(path), cwd=tmp_path)
+
+
+class TestDashboardResolution:
+    def panel_exprs(self) -> set[str]:
+        d = json.loads((GRAFANA / "dashboards" / "jdl-queue.json").read_text())
+        return {t["expr"] for _, t in dashboard_targets(d)}
+
+    def test_second_scale_turnaround_and_stage_times_of_a_recorded_run(self, promtool, tmp_path):
+        """The recorded scrape of a real run (a report in a few seconds): the turnaround panels
+        read a value in the bucket of the real turnaround (at most 10 s, where the old 60 s first
+        bucket read 30 s and 57 s), and each stage's 95th percentile reads within its bucket."""
+        assert {"jdl:turnaround_seconds:p50_28d", "jdl:turnaround_seconds:p95_28d",
+                "stage:jdl_stage_duration_seconds:p95_1h"} <= self.panel_exprs()
+        series, checks = [], []
+        scrapes = {p.stem: p.read_text() for p in RECORDED.glob("*.prom")}
+        assert {"intake", "linkage", "matching", "reporting", "purge"} <= set(scrapes)
+        for name, text in scrapes.items():
+            series += histogram_input_series(text, f"jdl-{name.split('-')[0]}", f"{name}:1")
+        intake = scrapes["intake"]
+        for q, rule in ((0.5, "jdl:turnaround_seconds:p50_28d"), (0.95, "jdl:turnaround_seconds:p95_28d")):
+            lo, hi = quantile_bucket(intake, "jdl_turnaround_seconds", q)
+            assert hi <= 10, "the recorded run's reports took seconds"
+            checks.append(in_range_test(rule, lo, hi))
+        checks.append({"expr": "jdl:turnaround_within_14d:ratio28d", "eval_time": "60m",
+                       "exp_samples": [{"labels": "jdl:turnaround_within_14d:ratio28d", "value": 1}]})
+        for stage in ("linkage", "matching", "reporting", "purge"):
+            replicas = [text for name, text in scrapes.items() if name.split("-")[0] == stage]
+            lo, hi = quantile_bucket(replicas, "jdl_stage_duration_seconds", 0.95, stage=stage)
+            checks.append(in_range_test(f'stage:jdl_stage_duration_seconds:p95_1h{{stage="{stage}"}}', lo, hi))
+        run_panel_test(promtool, tmp_path, series, checks)
+
+    def test_day_scale_turnarounds_read_between_the_day_buckets(self, promtool, tmp_path):
+        from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+        registry = CollectorRegistry()
+        h = Histogram("jdl_turnaround_seconds", "t", buckets=metrics.TURNAROUND_BUCKETS, registry=registry)
+        day = metrics.DAY
+        for days in (2.5, 8, 8.5, 9, 9.2, 9.5, 11, 12, 13, 15):    # one past the 14-day level
+            h.observe(days * day)
+        text = generate_latest(registry).decode()
+        series = histogram_input_series(text, "jdl-intake", "intake:6066")
+        p50, p95 = quantile_bucket(text, "jdl_turnaround_seconds", 0.5), \
+            quantile_bucket(text, "jdl_turnaround_seconds", 0.95)
+        # the 10-day warning line has its own bucket edge: the median (9.1 d) reads 7-10 days
+        assert p50 == (7 * day, 10 * day) and p95 == (14 * day, float("inf"))
+        checks = [in_range_test("jdl:turnaround_seconds:p50_28d", *p50),
+                  # above the highest bucket histogram_quantile answers its bound: "14 days or more"
+                  {"expr": "jdl:turnaround_seconds:p95_28d", "eval_time": "60m",
+                   "exp_samples": [{"labels": "jdl:turnaround_seconds:p95_28d", "value": 14 * day}]},
+                  {"expr": "jdl:turnaround_within_14d:ratio28d", "eval_time": "60m",
+                   "exp_samples": [{"labels": "jdl:turnaround_within_14d:ratio28d", "value": 0.9}]}]
+        run_panel_test(promtool, tmp_path, series, checks)
+
+    def test_buckets_span_seconds_to_fourteen_days_and_milliseconds_for_stages(self):
+        t = metrics.TURNAROUND_BUCKETS
+        assert t[:6] == (1, 2.5, 5, 10, 30, 60) and t[-2:] == (10 * metrics.DAY, 14 * metrics.DAY)
+        assert list(t) == sorted(t) and metrics.STAGE_BUCKETS[0] == 0.005
+
+
+# --- production shape: purge, Ingress, NetworkPolicy, Kafka replication and security ---------
+def env_set_in_deploy(rendered: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """Every JDL_* variable deploy/ sets: k8s (base and both overlays, ConfigMaps, Secret template,
+    container env), compose (services and .env.example) and the Dockerfile."""
+    names: set[str] = set()
+    template = load_yaml_docs(K8S / "base" / "secret.example.yaml")[0]
+    names |= set(template["stringData"])
+    for objs in [base_objects()] + list(rendered.values()):
+        for cm in by_kind(objs, "ConfigMap").values():
+            names |= set(cm.get("data") or {})
+        for kind in ("Deployment", "Job"):
+            for obj in by_kind(objs, kind).values():
+                for c in obj["spec"]["template"]["spec"]["containers"]:
+                    names |= {e["name"] for e in c.get("env", [])}
+    doc = compose_doc()
+    for svc in doc["services"].values():
+        env = svc.get("environment") or {}
+        names |= set(env if isinstance(env, dict) else [e.split("=")[0] for e in env])
+    names |= set(env_file(COMPOSE.parent / ".env.example"))
+    dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
+    names |= set(re.findall(r"\b(JDL_[A-Z0-9_]+)=", dockerfile))
+    return {n for n in names if n.startswith("JDL_")}
+
+
+# Read by a setting but deliberately set nowhere in deploy/ (the reason is the value).
+NOT_SET_IN_DEPLOY = {
+    "JDL_KAFKA_SSL_CAFILE": "a path to a mounted CA file; only with a private CA (deploy/README.md)",
+}
+
+
+class TestProductionShape:
+    def test_every_variable_set_in_deploy_is_read_and_every_setting_is_set(self, rendered):
+        read = set().union(*(env_names(settings_class(s)) for s in SERVICE_DIRS))
+        set_in_deploy = env_set_in_deploy(rendered)
+        assert set_in_deploy - read == set(), "set in deploy/ but read by no settings class"
+        missing = read - set_in_deploy - set(NOT_SET_IN_DEPLOY)
+        assert missing == set(), f"read by a settings class but set nowhere in deploy/: {sorted(missing)}"
+
+    def test_purge_is_one_pod_replaced_by_recreate_and_never_scaled(self, rendered):
+        for objs in [base_objects()] + list(rendered.values()):
+            purge = by_kind(objs, "Deployment")["purge"]
+            assert purge["spec"]["strategy"] == {"type": "Recreate"}
+            assert purge["spec"]["replicas"] == 1
+            for scaler in by_kind(objs, "ScaledObject").values():
+                assert scaler["spec"]["scaleTargetRef"]["name"] != "purge"
+            assert "HorizontalPodAutoscaler" not in {o["kind"] for o in objs}
+        assert "never scaled" in (K8S / "base" / "deployment-purge.yaml").read_text()
+
+    def test_prod_ingress_routes_the_public_api_only(self, rendered):
+        from services.intake.api import create_api
+        from services.intake.settings import IntakeSettings
+        from jdl_infra.objectstore import MemoryStore
+
+        [ingress] = by_kind(rendered["prod"], "Ingress").values()
+        paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"]
+                 for p in rule["http"]["paths"]]
+
+        def routed(url: str) -> bool:
+            for path, kind in paths:
+                if kind == "Exact" and url == path:
+                    return True
+                if kind == "Prefix" and (url == path or url.startswith(path.rstrip("/") + "/")):
+                    return True
+            return False
+
+        for private in ("/metrics", "/docs", "/redoc", "/openapi.json", "/healthz", "/docs/oauth2-redirect"):
+            assert not routed(private), f"the prod Ingress publishes {private}"
+        api = create_api(IntakeSettings(), MemoryStore(), None, lambda e: None)
+        paths_served = set(api.openapi()["paths"]) | {getattr(r, "path", "") for r in api.routes}
+        public = {p for p in paths_served if p.startswith("/v1/") or p in ("/", "/status", "/catalogue")}
+        assert "/v1/submissions" in public
+        for url in public:
+            assert routed(re.sub(r"\{[^}]+\}", "x", url)), f"{url} is not routed"
+
+    def test_only_prometheus_reaches_the_workers(self, rendered):
+        for objs in [base_objects()] + list(rendered.values()):
+            policies = by_kind(objs, "NetworkPolicy")
+            workers = policies["workers-scraped-by-prometheus-only"]
+            selector = workers["spec"]["podSelector"]["matchLabels"]
+            for name, d in workload_deployments(objs).items():
+                labels = d["spec"]["template"]["metadata"]["labels"]
+                if name != "intake-api":
+                    assert selector.items() <= labels.items(), f"{name} is not covered"
+                    ports = {p["name"] for p in d["spec"]["template"]["spec"]["containers"][0]["ports"]}
+                    assert ports == {"web"}
+            [rule] = workers["spec"]["ingress"]
+            [peer] = rule["from"]
+            assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+            assert [p["port"] for p in rule["ports"]] == ["web"]
+            assert "intake-api-from-ingress-and-prometheus" in policies
+
+    def test_replication_three_with_two_in_sync_in_prod_and_one_for_a_single_broker(self, rendered):
+        topics_doc = yaml.safe_load((DEPLOY / "kafka" / "topics.yaml").read_text())
+        prod = by_kind(rendered["prod"], "ConfigMap")["jdl-config"]["data"]
+        assert prod["JDL_KAFKA_REPLICATION_FACTOR"] == str(topics_doc["replication_factor"]) == "3"
+        assert topics_doc["min_insync_replicas"] == 2
+        assert int(prod["JDL_KAFKA_TOPIC_WAIT_SECONDS"]) > 0
+        dev = by_kind(rendered["dev"], "ConfigMap")["jdl-config"]["data"]
+        assert dev["JDL_KAFKA_REPLICATION_FACTOR"] == "1"
+        dev_job = by_kind(rendered["dev"], "Job")["kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
+        assert dev_job["command"][-2:] == ["--replication-factor", "1"]
+        env = interpolate(compose_doc(), filled_env())["services"]["linkage"]["environment"]
+        assert env["JDL_KAFKA_REPLICATION_FACTOR"] == "1"
+        assert "--replication-factor" in compose_doc()["services"]["kafka-topics"]["command"]
+
+    def test_kafka_security_reaches_the_job_the_services_and_keda(self, rendered, monkeypatch):
+        prod = rendered["prod"]
+        config = by_kind(prod, "ConfigMap")["jdl-config"]["data"]
+        assert config["JDL_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        secrets = fake_secret_values()
+        job = by_kind(prod, "Job")["kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
+        job_env = container_env(job, prod, secrets)
+        for key in ("JDL_KAFKA_BOOTSTRAP", "JDL_KAFKA_SECURITY_PROTOCOL", "JDL_KAFKA_SASL_MECHANISM",
+                    "JDL_KAFKA_SASL_USERNAME", "JDL_KAFKA_SASL_PASSWORD"):
+            assert key in job_env, f"the kafka-topics Job lacks {key}"
+        # what apply_topics would connect with (it reads InfraSettings from the same variables)
+        from jdl_infra.kafka_io import client_security
+
+        infra = build_settings(InfraSettings, job_env, monkeypatch)
+        security = client_security(infra)
+        assert security["security_protocol"] == "SASL_SSL"
+        assert security["sasl_plain_username"] == secrets["JDL_KAFKA_SASL_USERNAME"]
+        for name, d in workload_deployments(prod).items():
+            env = container_env(d["spec"]["template"]["spec"]["containers"][0], prod, secrets)
+            assert env["JDL_KAFKA_SASL_PASSWORD"] == secrets["JDL_KAFKA_SASL_PASSWORD"], name
+        [trigger] = by_kind(prod, "ScaledObject")["linkage"]["spec"]["triggers"]
+        keda_sasl = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256", "PLAIN": "plaintext"}
+        assert trigger["metadata"]["sasl"] == keda_sasl[config["JDL_KAFKA_SASL_MECHANISM"]]
+        assert trigger["metadata"]["tls"] == "enable"
+        assert re.fullmatch(r"\d+\.\d+\.\d+", trigger["metadata"]["version"])
+        auth = by_kind(prod, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+        refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+        template = load_yaml_docs(K8S / "base" / "secret.example.yaml")[0]
+        assert refs["username"]["key"] == "JDL_KAFKA_SASL_USERNAME" in template["stringData"]
+        assert refs["password"]["key"] == "JDL_KAFKA_SASL_PASSWORD" in template["stringData"]
+        # base and dev: plaintext, no authentication, but the version is still pinned
+        for objs in (base_objects(), rendered["dev"]):
+            [t] = by_kind(objs, "ScaledObject")["linkage"]["spec"]["triggers"]
+            assert "authenticationRef" not in t and t["metadata"]["version"] == trigger["metadata"]["version"]
+
+    def test_compose_delivers_alerts_to_an_alertmanager(self):
+        services = compose_doc()["services"]
+        am = services["alertmanager"]
+        assert am["image"].startswith("prom/alertmanager:v")
+        assert "../alertmanager:/etc/alertmanager:ro" in am["volumes"]
+        config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+        [target] = [t for a in config["alerting"]["alertmanagers"] for sc in a["static_configs"]
+                    for t in sc["targets"]]
+        host, port = target.split(":")
+        assert host == "alertmanager" and f"127.0.0.1:{port}:{port}" in am["ports"]
+        assert services["prometheus"]["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+        routing = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+        receivers = {r["name"] for r in routing["receivers"]}
+        assert routing["route"]["receiver"] in receivers
+        for sub in routing["route"]["routes"]:
+            assert sub["receiver"] in receivers
+        # every severity the rules use has a route
+        severities = {r["labels"]["severity"] for r in all_rules() if "alert" in r}
+        routed = {m.split("=")[1].strip().strip('"') for sub in routing["route"]["routes"]
+                  for m in sub["matchers"] if m.startswith("severity")}
+        assert severities - routed <= {"warning"}     # warning: the default route
+
+    def test_object_store_image_is_built_from_the_release_that_fixes_cve_2025_62506(self):
+        fixed = "RELEASE.2025-10-15T17-29-55Z"
+        dockerfile = (DEPLOY / "docker" / "minio.Dockerfile").read_text()
+        assert f"ARG MINIO_RELEASE={fixed}" in dockerfile
+        assert re.search(r"^FROM \$\{GO_IMAGE\} AS build", dockerfile, re.M)
+        services = compose_doc()["services"]
+        for name in ("minio", "minio-init"):
+            svc = services[name]
+            assert svc["image"] == f"jdl-minio:{fixed}", name
+            assert svc["build"]["dockerfile"] == "deploy/docker/minio.Dockerfile"
+        dev = (K8S / "overlays" / "dev" / "minio.yaml").read_text()
+        assert "minio/minio:" not in dev and "minio/mc:" not in dev
+        assert dev.count(f"jdl-minio:{fixed}") == 2
+        text = (DEPLOY / "README.md").read_text()
+        assert "CVE-2025-62506" in text
+
+    def test_disruption_budgets_never_block_a_drain(self, rendered):
+        """A budget that allows no disruption for the replicas it selects blocks every drain."""
+        for overlay, objs in rendered.items():
+            deployments = by_kind(objs, "Deployment")
+            for name, pdb in by_kind(objs, "PodDisruptionBudget").items():
+                replicas = deployments[name]["spec"].get("replicas", 1)   # KEDA: at least 1
+                spec = pdb["spec"]
+                allowed = spec["maxUnavailable"] if "maxUnavailable" in spec else replicas - spec["minAvailable"]
+                assert allowed >= 1, f"{overlay}: PodDisruptionBudget {name} allows no disruption"

@@ -32,7 +32,8 @@ def test_no_reliable_comparison_gives_no_finding_and_says_why(tmp_path):
     gate = BalanceGate(code="no_reliable_comparison", passed=False, threshold=0.1, chance_threshold=0.08,
                        failing=["prev_offences", "ogrs_score"], failing_first=["prev_offences"],
                        respecifications=["exact_offending_band", "tighter_caliper"], specification="flexible")
-    r = significant_reduction().model_copy(update={"gate": gate, "verdict": False})
+    r = significant_reduction().model_copy(update={"gate": gate, "verdict": False,
+                                                   "specification": "flexible"})
     c = build_content(r, T)
     assert not c.reliable
     assert c.overall == ("A reliable comparison group could not be built for this cohort, so this report "
@@ -46,6 +47,17 @@ def test_no_reliable_comparison_gives_no_finding_and_says_why(tmp_path):
     assert "A reliable comparison group could not be built" in first
     assert "Significant reduction" not in text and "statistically significant result" not in text
     assert "prev_offences" not in text and "No sub-analyses are reported" in text
+    annex = text[text.find("Annex: detail for statisticians"):]
+    assert "Balance gate failed: no reliable comparison (key characteristics within 10% of a standard deviation)" in annex
+    assert "Propensity model chosen by balance flexible" in annex
+
+
+def test_the_annex_balance_table_shows_the_ks_distance_when_the_result_has_it():
+    r = significant_reduction()
+    rows = [b.model_copy(update={"ks_before": 0.3, "ks_after": 0.061}) for b in r.balance]
+    t = build_content(r.model_copy(update={"balance": rows}), T).balance_table
+    assert "KS distance after" in t.columns and t.rows[0][4] == "0.06"
+    assert "KS distance after" not in build_content(r, T).balance_table.columns
 
 
 def test_sensitivity_number_of_tests_and_holm_in_the_annex(tmp_path):

@@ -133,16 +133,20 @@ def test_uploaded_attributes_bad_and_good(national, custody):
         "mentor": rng.choice(["A", "B", "C", "D", "E", "F", "G"], n),  # levels of ~40 people
         "notes": [f"met on {i} occasions, said x{i}" for i in range(n)],  # free text
         "referred_on": pd.date_range("2009-01-01", periods=n, freq="D").strftime("%d/%m/%Y"),
+        "sessions": rng.integers(0, 20, n),                             # a count, not banded
+        "empty": np.full(n, np.nan),                                   # nothing filled in
     })
     r = match(cohort, custody, SPEC)
     subs = analyse_subgroups(r, SPEC, attributes=attrs,
                              requested=["completed", "cohort_name", "mentor", "notes",
-                                        "referred_on", "sessions"])
+                                        "referred_on", "sessions", "empty", "location"])
     lines = {(s.variable, s.level): s for s in subs if s.variable not in ("sex", "age_band", "setting")}
     assert lines[("cohort_name", "")].reason_code == "one_level"
     assert lines[("notes", "")].reason_code == "identifying_values"
     assert lines[("referred_on", "")].reason_code == "identifying_values"
-    assert lines[("sessions", "")].reason_code == "unknown_column"
+    assert lines[("sessions", "")].reason_code == "too_many_levels"
+    assert lines[("empty", "")].reason_code == "one_level"
+    assert lines[("location", "")].reason_code == "unknown_column"
     assert all(s.reason_code == "too_few_people" for k, s in lines.items() if k[0] == "mentor")
     done = [s for k, s in lines.items() if k[0] == "completed"]
     assert {s.level for s in done} == {"yes", "no"}
@@ -170,3 +174,33 @@ def test_analysis_result_counts_tests_and_labels_exploratory(national, custody):
             if m.estimable:
                 assert s.p_holm[m.name] >= m.p_value
     assert res.specification and res.gate is not None and res.verdict
+
+
+def test_a_subgroup_failing_its_own_gate_is_not_analysed(national):
+    """400 ordinary people plus 100 young prolific ones (uploaded as completed = yes) against a
+    pool with only three other young prolific people: the headline passes its gate, the
+    'completed = yes' sub-analysis cannot be balanced and gets a not-analysed line with its
+    failing variables, never a finding."""
+    ev = national.events
+    cus = ev[(ev["disposal"] == "custody") & ev["followup_complete"] & ev["index_year"].between(2005, 2009)]
+    corner = (cus["age_at_index"] <= 21) & (cus["prev_offences"] >= 12)
+    young = cus[corner].drop_duplicates("person_key").head(100)
+    others = cus[corner & ~cus["person_key"].isin(young["person_key"])]
+    few = others.sort_values(["age_at_index", "prev_offences"], ascending=[False, True]).head(3)
+    pool = with_person_columns(cus[~cus["event_id"].isin(others["event_id"].drop(few.index))],
+                               national.people)
+    rest = pool[~pool["person_key"].isin(young["person_key"])
+                & ~((pool["age_at_index"] <= 21) & (pool["prev_offences"] >= 12))]
+    rest = rest.drop_duplicates("person_key").sample(400, random_state=1)
+    cohort = pd.concat([with_person_columns(young, national.people), rest])
+    r = match(cohort, pool, SPEC)
+    assert r.gate.passed
+    attrs = pd.DataFrame({"person_key": cohort["person_key"].to_numpy(),
+                          "completed": np.where(cohort["person_key"].isin(young["person_key"]),
+                                                "yes", "no")})
+    subs = {(s.variable, s.level): s for s in analyse_subgroups(r, SPEC, attributes=attrs)}
+    yes = subs[("completed", "yes")]
+    assert yes.status == "not_analysed" and yes.reason_code == "no_reliable_comparison"
+    assert yes.measures == [] and yes.gate is not None and not yes.gate.passed
+    assert {"prev_offences", "log_prev_offences"} <= set(yes.gate.failing)
+    assert subs[("completed", "no")].status == "analysed"

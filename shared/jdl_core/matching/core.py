@@ -248,7 +248,6 @@ def _fit(prob: _Problem, covariates: Sequence[str], spec: MatchSpec,
     ``start``: the same model fitted on a sample of the pool, to start Newton from."""
     frame = prob.both if rows is None else prob.both.iloc[rows]
     is_t = prob.is_t if rows is None else prob.is_t[rows]
-    n_t = int(is_t.sum())
     keep, notes = support_masks(frame, is_t, covariates)
     if not keep[is_t].any():
         raise NoOverlap("no treated person shares the characteristics of any comparison record "
@@ -268,7 +267,6 @@ def _fit(prob: _Problem, covariates: Sequence[str], spec: MatchSpec,
     caliper = spec.caliper
     if caliper is not None and spec.std_caliper:
         caliper = caliper * float(np.std(logit[keep], ddof=1))  # MatchIt: sd over all units
-    del n_t
     return _Fit(model, logit, keep, caliper, notes)
 
 
@@ -467,7 +465,7 @@ def _select(prob: _Problem, spec: MatchSpec
     return chosen.name, tried, fits
 
 
-def _respecifications(prob: _Problem, failing: Sequence[str], name: str
+def _respecifications(prob: _Problem, failing: Sequence[str], name: str, refit: bool = True
                       ) -> list[tuple[str, str, list[str], float | None]]:
     """The documented re-specifications (methodology.md section 4), in the order tried:
     (label, terms, extra exact columns, caliper in SDs or None for the spec's).
@@ -476,6 +474,7 @@ def _respecifications(prob: _Problem, failing: Sequence[str], name: str
        index offence, OGRS and Copas quartile bands), same model;
     2. the same with the interactions model;
     3. the same with a tighter caliper (0.1 SD).
+    A sub-analysis (``refit=False``) keeps the headline's model: steps 1 and 3 on it.
     """
     bands: list[str] = []
     for v in failing:
@@ -490,6 +489,8 @@ def _respecifications(prob: _Problem, failing: Sequence[str], name: str
         return []
     label = "exact on " + ", ".join(b.strip("_") for b in bands)
     out = [(f"{name}; {label}", name, bands, None)]
+    if not refit:
+        return out + [(f"{name}; {label}; caliper 0.1 SD", name, bands, 0.1)]
     if name != "interactions":
         out.append((f"interactions; {label}", "interactions", bands, None))
     out.append((f"interactions; {label}; caliper 0.1 SD", "interactions", bands, 0.1))
@@ -528,7 +529,7 @@ def _gated(prob: _Problem, fit: _Fit, spec: MatchSpec, name: str, result: MatchR
                                                              "specification": name}))
     tried: list[str] = []
     fits = {name: fit}
-    for label, terms_name, bands, cal_sd in _respecifications(prob, first.failing, name):
+    for label, terms_name, bands, cal_sd in _respecifications(prob, first.failing, name, refit):
         tried.append(label)
         try:
             _add_bands(prob, bands)
@@ -595,15 +596,11 @@ def match_within(headline: MatchResult, t_sel: np.ndarray, c_sel: np.ndarray | N
     if prob is None:
         raise ValueError("match_within needs a MatchResult made by match() in this process")
     spec = headline.spec
-    terms_name = headline.specification if headline.specification in SPECIFICATIONS else (
-        headline.gate.specification.split(";")[0] if headline.gate else "linear")
-    terms = [t for t in SPECIFICATIONS.get(terms_name, ()) if t in prob.balance_covariates]
     fit = headline.fit
     assert fit is not None
     exact = list(spec.exact)
     r = _assemble(prob, fit, spec, exact=exact, caliper=headline.caliper, t_sel=t_sel,
                   c_sel=c_sel, extra_strata=extra_strata, before=False,
-                  name=name or terms_name, warn=False)
-    del terms
+                  name=name or headline.specification, warn=False)
     return _gated(prob, fit, spec, r.specification, r, t_sel=t_sel, c_sel=c_sel,
                   extra_strata=extra_strata, before=False, refit=False)
