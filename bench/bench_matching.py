@@ -13,10 +13,12 @@ with risk. Each pool size runs in its own subprocess; peak RSS is that process's
 
 What is timed: ``match(treated, pool, MatchSpec())`` (the propensity specification chosen by
 balance from linear / flexible / interactions, matching, weights, balance with KS on every term,
-the balance gate) + ``compare_outcomes`` (three measures, two-way cluster-robust CIs, 999 cluster
-bootstrap replicates) + every sub-analysis (sex, age band and an uploaded "completed" attribute,
-each matched, balance-checked and gated, with its three measures and Holm) + the E-value: the
-whole statistical analysis of ``analyse_index_events`` (issue 12: under 10 s and 6 GiB at 1M). R: ``matchit()`` with the same settings (glm + nearest, k=5 with
+the balance gate) + ``compare_outcomes`` and ``compare_further`` (the JDL's seven measures in 12
+rows plus days free: score or two-way cluster-robust intervals, the JDL t-test, 999 bootstrap
+replicates shared by every measure) + every sub-analysis (sex, age band and an uploaded
+"completed" attribute, each matched, balance-checked and gated, with its three measures and Holm)
++ the E-value: the whole statistical analysis of ``analyse_index_events`` (issue 12: under 10 s
+and 6 GiB at 1M). R: ``matchit()`` with the same settings (glm + nearest, k=5 with
 replacement, caliper 0.2 SD of the logit, exact on sex; disposal is constant in the custody pool), then ``summary()`` and the
 effect (``get_matches`` + ``lm`` + ``vcovCL(~subclass + person_key)``), reading the CSV excluded.
 """
@@ -91,7 +93,7 @@ def build_problem(data: str, size: int, seed: int = 7) -> tuple[pd.DataFrame, pd
 
 def child(data: str, size: int, r_csv: str | None) -> None:
     from jdl_core.matching import MatchSpec, match
-    from jdl_core.outcomes import compare_outcomes
+    from jdl_core.outcomes import compare_further, compare_outcomes
     from jdl_core.sensitivity import rate_sensitivity
     from jdl_core.subgroups import analyse_subgroups
 
@@ -116,6 +118,7 @@ def child(data: str, size: int, r_csv: str | None) -> None:
     result = match(treated, pool, spec)
     t1 = time.perf_counter()
     measures = compare_outcomes(result, spec)
+    compare_further(result, spec)        # JDL measures 4-7 and days free, same bootstrap
     t2 = time.perf_counter()
     attrs = pd.DataFrame({"person_key": treated["person_key"].to_numpy(),
                           "completed": np.where(np.arange(len(treated)) % 3 == 0, "no", "yes")})

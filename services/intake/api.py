@@ -30,6 +30,8 @@ from .errors import install_error_handlers
 from .parsing import BoundedParser
 from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
+from .plan_route import router as plan_router
+from .window import intake_window, window_router
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
@@ -105,6 +107,9 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         if rec is None or (not who.is_ops and rec["org_id"] != who.org_id):
             raise HTTPException(404, "no such submission for this organisation")
         return rec
+
+    app.include_router(plan_router)   # GET /v1/plan (services/intake/plan_route.py)
+    app.include_router(window_router(settings))   # GET /v1/window (services/intake/window.py)
 
     async def send_bounded(event: Any) -> None:
         """Send off the event loop, at most SEND_TIMEOUT_SECONDS (raises on failure/timeout)."""
@@ -204,9 +209,11 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             # parsing a large XLSX takes seconds: keep it off the event loop
             # a workbook is read in a memory-limited child process (services/intake/parsing.py)
             frame = await parser.parse(data, file.filename or "upload", max_bytes=limit)
+            window = intake_window(settings)   # from the dataset's manifest
             cohort = await asyncio.to_thread(
-                validate_cohort, frame, setting=prog.setting, coverage_start=settings.coverage_start,
-                coverage_end=settings.coverage_end, min_size=settings.min_cohort_size)
+                validate_cohort, frame, setting=prog.setting, coverage_start=window.start,
+                coverage_end=window.end, min_size=settings.min_cohort_size,
+                coverage_note=window.note)
         except CohortError as e:
             rejected = [_rejection(r) for r in getattr(e, "rejections", []) or []]
             return await refuse(who, STATUS_OF_CODE.get(e.code, 422), e.code, str(e), rejected_rows=rejected)

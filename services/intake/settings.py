@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -17,8 +18,11 @@ class IntakeSettings(ServiceSettings):
     api_port: int = 8080
     max_upload_bytes: int = 20 * 1024 * 1024
     min_cohort_size: int = 60
-    coverage_start: str = "2002-01-01"
-    coverage_end: str = "2010-12-31"
+    # Intervention dates accepted at upload. Unset (the default): the national dataset's own
+    # window from its manifest in JDL_DATA_DIR (intervention starts whose index event the data
+    # can follow up); set (YYYY-MM-DD, checked at start-up), they can only narrow it.
+    coverage_start: date | None = None
+    coverage_end: date | None = None
     # JSON object {token: org_id}; the org "ops" sees the operations queue.
     tokens: SecretStr = SecretStr("{}")
     # JdlStageSlow warns when a submission has spent this long in one stage (reports take

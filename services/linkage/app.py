@@ -24,7 +24,8 @@ def create_app(settings: LinkageSettings) -> faust.App:
     store = open_store(infra)
     national = LazyNational(infra.data_dir)
     ports = LinkagePorts(store=store, keyring=KeyRing(store, MasterKey.from_settings(infra)),
-                         national=national, threshold=settings.match_threshold)
+                         national=national, threshold=settings.match_threshold,
+                         max_gap_days=settings.max_gap_days)
     app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
     stage = Stage(STAGE, functools.partial(handle_submission_received, ports=ports), store,
                   sender(app), expected=(SubmissionReceived,))

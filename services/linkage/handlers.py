@@ -18,6 +18,7 @@ class LinkagePorts:
     keyring: Any
     national: NationalLoader
     threshold: float = 0.95
+    max_gap_days: int | None = 90
 
 
 def linked_key(submission_id: str) -> str:
@@ -40,7 +41,8 @@ def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Ev
     rows = get_frame_encrypted(ports.store, ports.keyring, sid, event.cohort_key)
     national = ports.national()
     linkage = link_cohort(rows, national, threshold=ports.threshold)
-    selection = select_index_events(linkage.links, rows, national, event.setting)
+    selection = select_index_events(linkage.links, rows, national, event.setting,
+                                    max_gap_days=ports.max_gap_days)
     linked = selection.events[["row_number", "person_key", "event_id"]].reset_index(drop=True)
     put_frame_encrypted(ports.store, ports.keyring, sid, linked_key(sid), linked)
     put_frame_encrypted(ports.store, ports.keyring, sid, cohort_profile_key(sid),

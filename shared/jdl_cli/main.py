@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from . import analyse_cmd, audit_cmd, data_cmd, pipeline_cmd, publication_cmd, report_cmd
+from . import analyse_cmd, audit_cmd, data_cmd, pipeline_cmd, plan_cmd, publication_cmd, report_cmd
 
 app = typer.Typer(
     help="Justice Data Lab: re-offending analysis for organisations that work with offenders.",
@@ -15,6 +15,7 @@ analyse_cmd.register(app)
 report_cmd.register(app)
 pipeline_cmd.register(app)
 publication_cmd.register(app)
+plan_cmd.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

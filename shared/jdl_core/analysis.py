@@ -26,7 +26,7 @@ from .matching.balance import flag as balance_flag
 from .national import NationalData
 from .sensitivity import rate_sensitivity
 from .subgroups import analyse_subgroups, count_tests
-from .outcomes import AGE_BANDS, age_band, compare_outcomes
+from .outcomes import AGE_BANDS, age_band, compare_further, compare_outcomes, has_further_outcomes
 from .result import (
     AgeSummary,
     AnalysisResult,
@@ -356,6 +356,7 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
                  "period; check the setting, or submit more people")
 
     measures = compare_outcomes(result, spec)
+    further = compare_further(result, spec) if has_further_outcomes(result.matched) else []
     verdict = result.gate is None or result.gate.passed
     if verdict:
         subgroups = analyse_subgroups(result, spec, attributes=attributes, requested=sub_analyses)
@@ -364,7 +365,9 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
     else:
         # no reliable comparison group: the figures stay for the statistician, but nothing is
         # called significant and nothing is said about the programme
-        measures = [m.model_copy(update={"significant": None}) for m in measures]
+        no_claim = {"significant": None, "listed_significant": None}
+        measures = [m.model_copy(update=no_claim) for m in measures]
+        further = [m.model_copy(update=no_claim) for m in further]
         subgroups = []
         sensitivity = None
     attr = _build_attrition(submitted, steps, result.n_treated, n_received, warnings)
@@ -404,6 +407,8 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         overlap=result.overlap,
         profile=profile(result),
         subgroups=subgroups,
+        further_measures=further,
+        window=_window(national, treated),
         specification=result.gate.specification if result.gate else result.specification,
         specifications=result.specifications,
         gate=result.gate,
@@ -416,6 +421,19 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
         caveats=caveats,
         warnings=warnings,
     )
+
+
+def _window(national: NationalData, treated: pd.DataFrame) -> dict[str, Any]:
+    """The dataset's window (from its manifest) and the period of the analysed index events."""
+    try:
+        out: dict[str, Any] = national.window.to_dict()
+    except DataError:
+        out = {}
+    if "index_date" in treated.columns and len(treated):
+        dates = pd.to_datetime(treated["index_date"])
+        out["analysed_from"] = str(dates.min().date())
+        out["analysed_to"] = str(dates.max().date())
+    return out
 
 
 def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | None = None,
@@ -432,7 +450,9 @@ def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | N
     from .linkage import link_cohort
 
     info = _programme_info(programme)
-    validated = validate_cohort(upload_df, setting=info.setting)
+    window = national.window     # intake's window comes from the dataset's manifest too
+    validated = validate_cohort(upload_df, setting=info.setting, coverage_start=window.index_start,
+                                coverage_end=window.intake_end, coverage_note=window.note())
     linkage = link_cohort(validated.rows, national)
     selection = select_index_events(linkage, validated.rows, national, info.setting)
     attrition = selection.to_attrition(invalid_rows=validated.counts.invalid,

@@ -879,12 +879,14 @@ def validate_cohort(
     coverage_end: date | str = COVERAGE_END,
     min_size: int = DEFAULT_MIN_SIZE,
     today: date | None = None,
+    coverage_note: str = "",
 ) -> ValidatedCohort:
     """Check every row of a parsed upload (see the module doc for the rules and choices).
 
     ``df`` is what ``parse_upload`` returns, or any frame with the canonical column names (a
     frame without ``row_number`` is numbered as a spreadsheet would: first row = 2). ``setting``
     is the programme's setting; ``today`` (default: the current date) bounds dates of birth.
+    ``coverage_note`` says why the coverage ends where it does (national.DataWindow.note).
     Raises ``CohortTooSmall`` when fewer than ``min_size`` rows are accepted.
     """
     if setting not in SETTINGS:
@@ -909,7 +911,8 @@ def validate_cohort(
     msg = dict(_MESSAGES)
     msg["outside_coverage", "intervention_start"] = (
         "intervention start date is outside the period covered by the national data "
-        f"({start_bound.isoformat()} to {end_bound.isoformat()})")
+        f"({start_bound.isoformat()} to {end_bound.isoformat()})"
+        + (f": {coverage_note}" if coverage_note else ""))
     msg["setting_mismatch", "setting"] = (
         f"setting differs from the programme's setting ({setting}); people from the other "
         "setting need a submission of their own")

@@ -8,6 +8,13 @@ Rules (methodology.md section 3):
   (``start_date <= intervention_start <= end_date``; if several are, the one that started last,
   being the order the programme most likely responded to), else the next order starting after it.
 
+A maximum gap applies (default ``DEFAULT_MAX_GAP_DAYS`` = 90, a setting): the gap is 0 when the
+person was serving the sentence at the intervention start (in custody between reception and
+release; a community order in force), else the days from the intervention start to the start of
+the chosen sentence (reception into custody, the next order's start). A chosen event further away
+than the maximum is a different sentence from the one the programme worked with, so the person
+counts as "no_index_event" (``IndexSelection.beyond_max_gap`` says how many for this reason).
+
 The event is chosen first and its follow-up checked second: an event whose one-year follow-up
 plus six months for the proving conviction ends after ``followup_end`` drops the person
 ("followup_outside_coverage"); a later event is not substituted, as it would be a different
@@ -48,6 +55,9 @@ ATTRITION_LABELS: Final[dict[str, str]] = {
     "no_index_event": "No eligible index event for the programme",
     "followup_outside_coverage": "One-year follow-up not inside the data",
 }
+# Days between the intervention start and the start of the chosen sentence beyond which the event
+# is not taken to be the one the programme worked with (methodology.md section 3.3).
+DEFAULT_MAX_GAP_DAYS: Final = 90
 _LINKED: Final = frozenset({"linked_pnc", "linked_prison_number", "linked_probabilistic"})
 assert set(INDEX_STAGE_REASONS) <= set(get_args(AttritionReason))
 
@@ -61,6 +71,8 @@ class IndexSelection:
     setting: str
     followup_end: str
     submitted: int                            # rows given (linked or not)
+    max_gap_days: int | None = DEFAULT_MAX_GAP_DAYS
+    beyond_max_gap: int = 0                   # of attrition["no_index_event"]: event too far
 
     def to_attrition(self, *, invalid_rows: int = 0, intake_duplicates: int = 0) -> Attrition:
         """The report's attrition table from the uploaded rows to the people with an index event.
@@ -118,18 +130,25 @@ def select_index_events(
     national: NationalData,
     setting: str,
     *,
-    followup_end: str | date | pd.Timestamp = schema.FOLLOWUP_END,
+    followup_end: str | date | pd.Timestamp | None = None,
+    max_gap_days: int | None = DEFAULT_MAX_GAP_DAYS,
 ) -> IndexSelection:
     """Pick each linked person's index event (module docstring) and count attrition by reason.
 
     ``links`` is ``link_cohort(...)`` (or its ``.links``); ``rows`` the canonical cohort rows it
-    linked (``row_number``, ``intervention_start``). ``followup_end`` may be earlier than the
-    dataset's (to reproduce an older analysis) but not later: outcomes after it do not exist.
+    linked (``row_number``, ``intervention_start``). ``followup_end`` defaults to the dataset's
+    (its manifest); it may be earlier (to reproduce an older analysis) but not later: outcomes
+    after it do not exist. ``max_gap_days`` None switches the maximum gap off.
     """
     if setting not in schema.SETTINGS:
         raise InvalidArgument(f"setting is {setting!r}; allowed: {', '.join(schema.SETTINGS)}")
-    end = _timestamp(followup_end, "followup_end")
+    if max_gap_days is not None and (isinstance(max_gap_days, bool)
+                                     or not isinstance(max_gap_days, (int, np.integer))
+                                     or max_gap_days < 0):
+        raise InvalidArgument(f"max_gap_days is {max_gap_days!r}; allowed: a whole number of "
+                              "days >= 0, or None for no limit")
     data_end = _coverage_followup_end(national)
+    end = data_end if followup_end is None else _timestamp(followup_end, "followup_end")
     if end > data_end:
         raise InvalidArgument(
             f"followup_end is {end.date()}; allowed: on or before the dataset's follow-up end "
@@ -167,6 +186,12 @@ def select_index_events(
     people = people.loc[~duplicate]
 
     chosen = _choose(people, national.events, setting)
+    beyond = 0
+    if max_gap_days is not None and len(chosen):
+        too_far = chosen["_gap_days"].to_numpy() > max_gap_days
+        beyond = int(too_far.sum())
+        chosen = chosen.loc[~too_far]
+    chosen = chosen.drop(columns=["_gap_days"])
     attrition["no_index_event"] = int(len(people) - len(chosen))
     limit = end - pd.Timedelta(days=schema.FOLLOWUP_DAYS + schema.PROVING_DAYS)
     complete = pd.to_datetime(chosen["index_date"]) <= limit
@@ -177,12 +202,20 @@ def select_index_events(
     events = events.sort_values("row_number", kind="stable")[columns].reset_index(drop=True)
     return IndexSelection(
         events=events, attrition=attrition, setting=setting, followup_end=str(end.date()),
-        submitted=int(len(order)),
+        submitted=int(len(order)), max_gap_days=max_gap_days, beyond_max_gap=beyond,
     )
 
 
+def _gap_days(sentence_start: pd.Series, start: pd.Series) -> np.ndarray:
+    """Days from the intervention start to the sentence's start; 0 when it started earlier (the
+    person was already serving it)."""
+    days = (pd.to_datetime(sentence_start) - start).dt.days.to_numpy()
+    return np.maximum(days, 0)
+
+
 def _choose(people: pd.DataFrame, events: pd.DataFrame, setting: str) -> pd.DataFrame:
-    """One event per person row (people without a qualifying event are left out)."""
+    """One event per person row (people without a qualifying event are left out), with its
+    ``_gap_days`` from the intervention start."""
     disposal = "custody" if setting == "custody" else "community"
     mine = events.loc[(events["disposal"] == disposal) & events["person_key"].isin(people["person_key"])]
     pairs = people[["row_number", "person_key", "intervention_start"]].merge(mine, on="person_key")
@@ -191,7 +224,8 @@ def _choose(people: pd.DataFrame, events: pd.DataFrame, setting: str) -> pd.Data
         # First release on or after the start: earliest index_date, then lowest event id.
         candidates = pairs.loc[pd.to_datetime(pairs["index_date"]) >= start]
         ranked = candidates.sort_values(["row_number", "index_date", "event_id"], kind="stable")
-        return ranked.drop_duplicates("row_number", keep="first")
+        out = ranked.drop_duplicates("row_number", keep="first")
+        return out.assign(_gap_days=_gap_days(out["start_date"], out["intervention_start"]))
     order_start = pd.to_datetime(pairs["start_date"])
     order_end = pd.to_datetime(pairs["end_date"])
     in_force = (order_start <= start) & (start <= order_end)
@@ -203,4 +237,5 @@ def _choose(people: pd.DataFrame, events: pd.DataFrame, setting: str) -> pd.Data
     )
     candidates = pairs.loc[pairs["_rank"] < 2]
     ranked = candidates.sort_values(["row_number", "_rank", "_key", "event_id"], kind="stable")
-    return ranked.drop_duplicates("row_number", keep="first").drop(columns=["_rank", "_key"])
+    out = ranked.drop_duplicates("row_number", keep="first").drop(columns=["_rank", "_key"])
+    return out.assign(_gap_days=_gap_days(out["start_date"], out["intervention_start"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,82 @@ _FILES = (schema.PEOPLE_FILE, schema.ALIASES_FILE, schema.EVENTS_FILE, schema.MA
           schema.RISK_MODEL_FILE)
 
 
+@dataclass(frozen=True)
+class DataWindow:
+    """The periods a dataset can answer for, all from its manifest (one source).
+
+    ``index_start``..``index_end``: the index events the data holds (the intake window for
+    intervention dates); ``followup_end``: the last day outcomes are observed;
+    ``last_analysable``: the last index date whose one-year follow-up plus six-month proving
+    period ends by ``followup_end``. An intervention starting after ``last_analysable`` can
+    never be analysed, so intake refuses it (``intake_end``).
+    """
+
+    index_start: date
+    index_end: date
+    followup_end: date
+    followup_days: int
+    proving_days: int
+
+    @property
+    def last_analysable(self) -> date:
+        return self.followup_end - timedelta(days=self.followup_days + self.proving_days)
+
+    @property
+    def intake_end(self) -> date:
+        """Last intervention start accepted at upload: inside the data and followed up."""
+        return min(self.index_end, self.last_analysable)
+
+    @property
+    def followup_limited(self) -> bool:
+        """True when the follow-up, not the index window, ends the intake window."""
+        return self.last_analysable < self.index_end
+
+    def note(self) -> str:
+        """Why intake's window ends where it does (for the refusal of a row), or ""."""
+        if not self.followup_limited:
+            return ""
+        return (f"the national data follows outcomes up to {self.followup_end.isoformat()}, and "
+                f"each person needs {self.followup_days} days of follow-up and "
+                f"{self.proving_days} more for the conviction to be proven, so an intervention "
+                f"starting after {self.last_analysable.isoformat()} cannot be analysed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index_start": self.index_start.isoformat(), "index_end": self.index_end.isoformat(),
+                "followup_end": self.followup_end.isoformat(),
+                "last_analysable": self.last_analysable.isoformat(),
+                "intake_start": self.index_start.isoformat(),
+                "intake_end": self.intake_end.isoformat(),
+                "followup_days": self.followup_days, "proving_days": self.proving_days}
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> "DataWindow":
+        cov = manifest.get("coverage") if isinstance(manifest, dict) else None
+        if not isinstance(cov, dict):
+            raise DataError("the dataset manifest has no 'coverage' section; regenerate the data")
+        try:
+            return cls(index_start=date.fromisoformat(str(cov["start"])),
+                       index_end=date.fromisoformat(str(cov["end"])),
+                       followup_end=date.fromisoformat(str(cov["followup_end"])),
+                       followup_days=int(cov.get("followup_days", schema.FOLLOWUP_DAYS)),
+                       proving_days=int(cov.get("proving_days", schema.PROVING_DAYS)))
+        except (KeyError, ValueError, TypeError) as e:
+            raise DataError(f"the dataset manifest's coverage is incomplete or not dates "
+                            f"({type(e).__name__}: {e}); regenerate the data") from None
+
+    @classmethod
+    def default(cls) -> "DataWindow":
+        """The generator's window (schema constants), for code with no dataset at hand."""
+        return cls(date.fromisoformat(schema.COVERAGE_START), date.fromisoformat(schema.COVERAGE_END),
+                   date.fromisoformat(schema.FOLLOWUP_END), schema.FOLLOWUP_DAYS,
+                   schema.PROVING_DAYS)
+
+
+def data_window(path: str | Path) -> DataWindow:
+    """The window of the dataset at ``path``, read from its manifest only (cheap)."""
+    return DataWindow.from_manifest(read_manifest(path))
+
+
 @dataclass(eq=False)
 class NationalData:
     """The national dataset in memory. Personal data: never log or print its rows."""
@@ -32,6 +109,11 @@ class NationalData:
     events: pd.DataFrame = field(repr=False)
     manifest: dict[str, Any]
     path: Path | None = None
+
+    @property
+    def window(self) -> DataWindow:
+        """Index, follow-up and intake windows from the manifest."""
+        return DataWindow.from_manifest(self.manifest)
 
     @property
     def risk_model(self) -> dict[str, Any]:
@@ -124,4 +206,5 @@ def load_national(path: str | Path, *, verify: bool = False) -> NationalData:
                         p.absolute())
 
 
-__all__ = ["NationalData", "load_national", "pandas_dtypes", "read_manifest"]
+__all__ = ["DataWindow", "NationalData", "data_window", "load_national", "pandas_dtypes",
+           "read_manifest"]

@@ -13,7 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RESULT_SCHEMA_VERSION = "1"
 
-MeasureName = Literal["rate", "frequency", "days_to_first"]
+MeasureName = Literal[
+    "rate", "frequency", "days_to_first",                       # JDL measures 1-3 (headline)
+    "first_indictable", "first_either_way", "first_summary",     # 4: seriousness of the first
+    "reoffences_indictable", "reoffences_either_way", "reoffences_summary",  # 5: by seriousness
+    "first_custodial",                                           # 6: custody for the first
+    "custodial_sentences",                                       # 7: custodial sentences
+    "days_free",            # beyond: restricted mean days free within the year, everyone
+]
+# Why a measure carries no figures (or is not listed as significant): codes, not prose, so the
+# wording module (jdl_report) words them once.
+MeasureCode = Literal[
+    "too_few_treated_reoffenders",   # JDL: measures 3-7 need >= 30 treated re-offenders
+    "np_below_min",                  # JDL: seriousness row with n*p < 10 in the treatment group
+    "too_few_people",                # fewer than 2 in a group
+    "no_variation",                  # everyone has the same value
+    "no_uncertainty",                # the difference has no estimable standard error
+]
 AttritionReason = Literal[
     "invalid_row",                 # failed validation at intake
     "duplicate",                   # same person submitted twice
@@ -43,6 +59,27 @@ class Attrition(_Model):
     analysed: int                  # treated people in the final analysis
 
 
+class IntervalResult(_Model):
+    """An interval of the same difference by another method, stored beside the main one."""
+    method: str                    # "cluster_t", "jdl_weighted_t", "bootstrap_two_sample"
+    difference: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    df: float | None = None
+
+
+class NullResultInfo(_Model):
+    """What a non-significant difference means (JDL "number needed", and beyond)."""
+    n_for_significance: int | None    # treatment-group size at which the observed difference
+                                      # would reach p <= 0.05 (None when it is 0)
+    n_for_80_power: int | None        # group size giving 80% power for the observed difference
+    detectable_difference: float      # smallest difference detectable (80% power, 5% two-sided)
+                                      # with the group analysed, in the measure's units
+    beyond_limit: bool = False        # a size would exceed outcomes.NUMBER_NEEDED_LIMIT (the
+                                      # difference is negligible): that size is left None
+
+
 class MeasureResult(_Model):
     name: MeasureName
     label: str                     # "One-year proven re-offending rate"
@@ -63,6 +100,13 @@ class MeasureResult(_Model):
     bootstrap_ci_high: float | None = None
     direction: Literal["reduction", "increase", "none"] | None = None  # of the point estimate
     higher_is_worse: bool = True            # false for days_to_first
+    jdl_measure: int | None = None          # the JDL's measure number (1-7); None: beyond
+    code: MeasureCode | None = None         # why not estimable / not shown
+    interval_method: str | None = None      # "newcombe_wilson" (proportions) or "cluster_t"
+    treated_events: int | None = None       # n*p: treated people with the outcome (counts > 0)
+    listed_significant: bool | None = None  # significant and n*p >= 10 (JDL's listing rule)
+    other_intervals: list[IntervalResult] = Field(default_factory=list)
+    null_result: NullResultInfo | None = None  # for a non-significant rate difference
 
 
 class BalanceRow(_Model):
@@ -238,6 +282,12 @@ class AnalysisResult(_Model):
     overlap: OverlapSummary | None = None
     profile: list[ProfileRow] = Field(default_factory=list)
     subgroups: list[SubgroupResult] = Field(default_factory=list)
+    # JDL measures 4-7 and the beyond-JDL days free (outcomes.FURTHER_MEASURES), gated as the JDL
+    # does; the three headline measures stay in ``measures``
+    further_measures: list[MeasureResult] = Field(default_factory=list)
+    # the dataset's window (national.DataWindow.to_dict) and the period of the analysed index
+    # events, so the report states the period from the manifest, not from a constant
+    window: dict[str, Any] = Field(default_factory=dict)
     specification: str = ""        # propensity-model specification used (see specifications)
     specifications: list[SpecificationTried] = Field(default_factory=list)
     gate: BalanceGate | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-DATASET_VERSION: Final = "1.0"
+DATASET_VERSION: Final = "1.1"   # 1.1: outcomes to 2012-06-30, measures 4-7 columns
 
 PEOPLE_FILE: Final = "people.parquet"
 ALIASES_FILE: Final = "aliases.parquet"
@@ -18,10 +18,14 @@ RISK_MODEL_FILE: Final = "risk_model.json"
 LINKAGE_MODEL_FILE: Final = "linkage_model.json"  # trained Splink model, versioned, beside the data
 
 # Index events run over this window; an event is eligible for analysis only when its one-year
-# follow-up plus six months for the proving conviction ends on or before FOLLOWUP_END.
+# follow-up plus six months for the proving conviction ends on or before FOLLOWUP_END. Outcomes
+# are observed to 2012-06-30 so that every index event of 2002-2010 has its follow-up (the
+# seed's "2010 cohort, outcomes in 2011-12"). These are the generator's defaults: everything
+# downstream (intake window, analysable window, the report's period) reads them from the
+# dataset's manifest (``national.DataWindow``), so a dataset is its own single source.
 COVERAGE_START: Final = "2002-01-01"
 COVERAGE_END: Final = "2010-12-31"
-FOLLOWUP_END: Final = "2011-06-30"
+FOLLOWUP_END: Final = "2012-06-30"
 FOLLOWUP_DAYS: Final = 365
 PROVING_DAYS: Final = 182
 
@@ -80,7 +84,17 @@ EVENT_COLUMNS: Final = {
     "reoffended": "Int8",           # 0/1, null when follow-up is not complete
     "reoffence_count": "Int16",     # proven re-offences in the year, null when incomplete
     "days_to_first": "Int16",       # days to first proven re-offence, null if none/incomplete
+    # JDL measures 4-7 (null when follow-up is incomplete):
+    "first_seriousness": "string",  # one of SERIOUSNESS for the first re-offence, null if none
+    "reoffences_indictable": "Int16",   # re-offences in the year by seriousness (sum = count)
+    "reoffences_either_way": "Int16",
+    "reoffences_summary": "Int16",
+    "first_custodial": "Int8",      # 0/1: custodial sentence for the first re-offence (0 if none)
+    "custodial_sentences": "Int16",  # custodial sentences for re-offences in the year
 }
+# Seriousness of a proven re-offence (the JDL's Tables 4-5): indictable only, triable either
+# way, summary.
+SERIOUSNESS: Final = ("indictable", "either_way", "summary")
 
 # The Data Upload Template (methodology.md section 2): columns of a submitted cohort file.
 UPLOAD_REQUIRED: Final = ("forename", "surname", "date_of_birth", "sex", "intervention_start", "setting")

@@ -665,6 +665,10 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         significant_results = ("None of the headline measures shows a statistically significant "
                                "difference.",)
 
+    for m in measures:
+        extra = W.detectable(m, d.n_treated) if reliable else None
+        if extra:
+            detail.append(extra)
     sens = getattr(d, "sensitivity", None)
     rate_v = next((v for v in verdicts if v.measure == "rate"), None)
     if sens is not None and rate_v is not None and rate_v.significant and reliable:

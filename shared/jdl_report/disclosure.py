@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict
 from jdl_core.errors import InvalidArgument
 from jdl_core.result import (
     AgeSummary, AnalysisResult, AttritionReason, BalanceGate, BalanceRow, DatasetInfo, IndexPeriod,
-    MeasureName, MeasureResult, ProgrammeInfo, Sensitivity,
+    IntervalResult, MeasureCode, MeasureName, MeasureResult, NullResultInfo, ProgrammeInfo, Sensitivity,
 )
 
 from ._format import SUPPRESSED
@@ -137,12 +137,12 @@ class DisclosedMeasure(_View):
     note: DisclosureNote | None = None   # what was withheld and why
     # JDL rules and further figures, when the analysis supplies them (issue 12)
     jdl_measure: int | None = None
-    code: str | None = None                 # why not estimable / not shown (result.MeasureCode)
+    code: MeasureCode | None = None         # why not estimable / not shown
     interval_method: str | None = None
     treated_events: int | None = None       # n*p; withheld when small (it is an outcome count)
     listed_significant: bool | None = None
-    other_intervals: list[Any] = []         # the same difference by other methods (JDL t-test...)
-    null_result: Any = None                 # number needed, power, detectable difference
+    other_intervals: list[IntervalResult] = []   # the same difference by other methods (JDL t-test...)
+    null_result: NullResultInfo | None = None    # number needed, power, detectable difference
 
 
 class DisclosedOverlap(_View):
@@ -446,7 +446,9 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
         # outcomes on its own terms; everything else follows the re-offending rate
         outcome_group = (_outcome_sensitive(m, t) if m.name != "rate" and "%" in m.unit
                          else rate_group)
-        d = m.model_dump()
+        # only the fields this view knows: a figure added to MeasureResult later is not published
+        # until disclosure control has a rule for it
+        d = m.model_dump(include=set(DisclosedMeasure.model_fields))
         suppressed: list[str] = []
         note = None
         withheld = False

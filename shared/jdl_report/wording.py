@@ -226,6 +226,9 @@ def _between(a: float, b: float, w: MeasureWords) -> str:
 def _number_needed(m: Any) -> str | None:
     nr = getattr(m, "null_result", None)
     n = field(nr, "n_for_significance") if nr is not None else getattr(m, "number_needed", None)
+    if n is None and field(nr, "beyond_limit", False):
+        return ("The difference is so small that more than 100,000 people would need to be analysed "
+                "for it to be statistically significant.")
     if n is None or (isinstance(n, float) and not n == n):
         return None
     n = int(round(float(n)))
@@ -233,6 +236,23 @@ def _number_needed(m: Any) -> str | None:
         return None
     return (f"It is estimated that about {fmt.count(n)} people would need to be analysed in the "
             f"treatment group for a difference of this size to be statistically significant.")
+
+
+def detectable(m: Any, n_analysed: int | None) -> str | None:
+    """Beyond the JDL: the smallest difference the group analysed could detect (80% power)."""
+    nr = getattr(m, "null_result", None)
+    dd = field(nr, "detectable_difference")
+    if dd is None:
+        return None
+    w = measure_words(m)
+    amount = _with_noun(_amount(dd, w), w)
+    who = f"the {people(n_analysed)} analysed" if n_analysed is not None else "the people analysed"
+    size = field(nr, "n_for_80_power")
+    text = (f"With {who}, a difference in {w.object} of about {amount}{w.per} or more would be "
+            f"detected 80% of the time")
+    if size:
+        text += f"; about {fmt.count(size)} people would give that power for the difference observed"
+    return text + "."
 
 
 def _code(m: Any) -> str | None:

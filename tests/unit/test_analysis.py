@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jdl_core import schema
 from jdl_core.analysis import analyse_index_events, comparison_pool
 from jdl_core.errors import ConstantCovariates, InvalidArgument, NoOverlap, TooFewAnalysed
 from jdl_core.matching import MatchSpec
@@ -53,7 +54,7 @@ def test_result_is_complete(result, treated, national_dir):
 def test_dataset_and_spec_are_recorded(result, national_dir):
     manifest = (national_dir / "manifest.json").read_bytes()
     assert result.dataset.manifest_sha256 == hashlib.sha256(manifest).hexdigest()
-    assert result.dataset.version == "1.0" and result.dataset.seed == 7
+    assert result.dataset.version == schema.DATASET_VERSION and result.dataset.seed == 7
     assert MatchSpec.from_dict(result.spec) == MatchSpec(bootstrap_reps=99)
 
 
@@ -112,8 +113,12 @@ def test_attrition_from_earlier_stages_is_carried_on(national, treated):
 
 def test_incomplete_followup_and_repeated_people_are_counted(national, treated):
     ev = national.events
-    incomplete = ev[(ev["disposal"] == "custody") & ~ev["followup_complete"]
-                    & ~ev["person_key"].isin(treated["person_key"])].head(3)
+    # dataset 1.1 follows every event up; events of a dataset with an earlier follow-up end
+    # (flag false, outcomes null) are still counted out
+    incomplete = ev[(ev["disposal"] == "custody")
+                    & ~ev["person_key"].isin(treated["person_key"])].head(3).copy()
+    incomplete["followup_complete"] = False
+    incomplete["reoffended"] = pd.NA
     again = ev[ev["person_key"].isin(treated["person_key"]) & ~ev["event_id"].isin(treated["event_id"])
                & (ev["disposal"] == "custody") & ev["followup_complete"]].head(2)
     r = analyse_index_events(pd.concat([treated, incomplete, again]), national,

@@ -30,7 +30,9 @@ def _events(*specs: tuple[int, int, str, str, str]) -> pd.DataFrame:
             "age_at_index": 30, "prev_offences": 3, "prev_custody": 1, "age_first_contact": 16,
             "copas_rate": 0.1, "ogrs_score": 40.0, "employed": False, "on_benefit": True,
             "region": "London", "followup_complete": True, "reoffended": 0,
-            "reoffence_count": 0, "days_to_first": pd.NA,
+            "reoffence_count": 0, "days_to_first": pd.NA, "first_seriousness": pd.NA,
+            "reoffences_indictable": 0, "reoffences_either_way": 0, "reoffences_summary": 0,
+            "first_custodial": 0, "custodial_sentences": 0,
         })
     return pd.DataFrame(rows)
 
@@ -41,7 +43,9 @@ def _national(events: pd.DataFrame) -> NationalData:
         aliases=pd.DataFrame(columns=list(schema.ALIAS_COLUMNS)),
         events=events,
         manifest={"dataset_version": schema.DATASET_VERSION,
-                  "coverage": {"followup_end": schema.FOLLOWUP_END}},
+                  # these frames' follow-up rule is tested against this end (the cases below
+                  # are built around it), read from the manifest as for a real dataset
+                  "coverage": {"followup_end": "2011-06-30"}},
         path=None,
     )
 
@@ -80,7 +84,9 @@ def test_custody_first_release_on_or_after_the_start():
         (5, 103, "linked_pnc", "2009-07-01"),
         (6, 104, "linked_pnc", "2009-07-01"),
     )
-    sel = select_index_events(links, rows, _national(CUSTODY), "custody")
+    # the choice rule alone (the maximum gap is tested below; row 2's release ends a spell that
+    # began 245 days after the start)
+    sel = select_index_events(links, rows, _national(CUSTODY), "custody", max_gap_days=None)
     assert sel.events["row_number"].tolist() == [2, 3, 5]
     assert sel.events["event_id"].tolist() == [2, 4, 6]
     assert (sel.events["disposal"] == "custody").all()
@@ -111,7 +117,7 @@ COMMUNITY = _events(
 )
 def test_community_order_in_force_else_next(start, expected):
     links, rows = _cohort((1, 200, "linked_pnc", start))
-    sel = select_index_events(links, rows, _national(COMMUNITY), "community")
+    sel = select_index_events(links, rows, _national(COMMUNITY), "community", max_gap_days=None)
     if expected is None:
         assert sel.events.empty and sel.attrition["no_index_event"] == 1
     else:
@@ -139,7 +145,7 @@ def test_duplicates_keep_the_first_row_and_attrition_adds_up():
         (11, 104, "linked_pnc", "2009-07-01"),           # follow-up outside the data
         (12, 101, "linked_pnc", "2004-02-01"),
     )
-    sel = select_index_events(links, rows, _national(CUSTODY), "custody")
+    sel = select_index_events(links, rows, _national(CUSTODY), "custody", max_gap_days=None)
     assert sel.events["row_number"].tolist() == [5, 12]      # row 5 came first in the file
     assert sel.attrition == {"duplicate": 1, "not_found": 1, "ambiguous": 1,
                              "no_index_event": 1, "followup_outside_coverage": 1}
@@ -152,11 +158,50 @@ def test_duplicates_keep_the_first_row_and_attrition_adds_up():
     assert [s.remaining for s in table.steps] == [9, 6, 5, 4, 3, 2]
 
 
+GAPS = _events(
+    (20, 300, "custody", "2004-05-01", "2004-11-01"),     # reception 120 days after the start
+    (21, 301, "custody", "2004-03-01", "2004-09-01"),     # reception 61 days before: in custody
+    (22, 302, "custody", "2004-04-01", "2004-07-01"),     # reception exactly 90 days after
+    (23, 303, "community", "2004-05-01", "2005-05-01"),   # next order 120 days after
+    (24, 304, "community", "2003-06-01", "2004-06-01"),   # order in force at the start
+)
+
+
+@pytest.mark.parametrize(("setting", "person", "kept"), [
+    ("custody", 300, False), ("custody", 301, True), ("custody", 302, True),
+    ("community", 303, False), ("community", 304, True)])
+def test_maximum_gap_between_intervention_and_index_event(setting, person, kept):
+    start = "2004-01-02" if person != 301 else "2004-05-01"
+    links, rows = _cohort((1, person, "linked_pnc", start))
+    sel = select_index_events(links, rows, _national(GAPS), setting)   # default: 90 days
+    assert sel.max_gap_days == 90
+    assert (len(sel.events) == 1) is kept
+    # a 120-day gap is excluded as "no eligible index event", and counted as too far
+    assert sel.attrition["no_index_event"] == (0 if kept else 1)
+    assert sel.beyond_max_gap == (0 if kept else 1)
+    # the gap is a setting: 120 days allowed when the limit is 120 (or off)
+    assert len(select_index_events(links, rows, _national(GAPS), setting,
+                                   max_gap_days=120).events) == 1
+    assert len(select_index_events(links, rows, _national(GAPS), setting,
+                                   max_gap_days=None).events) == 1
+
+
+def test_followup_end_defaults_to_the_datasets_manifest():
+    links, rows = _cohort((1, 104, "linked_pnc", "2009-07-01"))
+    national = _national(CUSTODY)
+    assert select_index_events(links, rows, national, "custody").followup_end == "2011-06-30"
+    national.manifest["coverage"]["followup_end"] = "2012-06-30"
+    sel = select_index_events(links, rows, national, "custody")   # the 2009-12-31 release counts
+    assert sel.followup_end == "2012-06-30" and sel.events["event_id"].tolist() == [7]
+
+
 def test_bad_arguments_are_named():
     links, rows = _cohort((1, 100, "linked_pnc", "2004-05-01"))
     national = _national(CUSTODY)
     with pytest.raises(InvalidArgument, match="setting"):
         select_index_events(links, rows, national, "caution")
+    with pytest.raises(InvalidArgument, match="max_gap_days"):
+        select_index_events(links, rows, national, "custody", max_gap_days=-1)
     with pytest.raises(InvalidArgument, match="followup_end"):
         select_index_events(links, rows, national, "custody", followup_end="2012-01-01")
     with pytest.raises(InvalidArgument, match="followup_end"):

@@ -85,7 +85,7 @@ def test_measures_on_a_matched_cohort(matched):
     rate, freq, days = compare_outcomes(matched)
     for m in (rate, freq, days):
         assert m.estimable and m.ci_low < m.difference < m.ci_high
-        assert m.significant == (m.p_value < 0.05)
+        assert m.significant == (m.p_value <= 0.05)          # JDL: p <= 0.05
         assert m.significant == (m.ci_low > 0 or m.ci_high < 0)
         assert m.bootstrap_ci_low < m.difference < m.bootstrap_ci_high
         # the bootstrap cross-check is in the same range as the analytic interval
@@ -105,10 +105,14 @@ def test_bootstrap_is_reproducible_and_optional(matched):
 
 
 def test_one_way_clustering_is_narrower_when_controls_are_reused(matched):
-    two = compare_outcomes(matched)[0]
-    one = compare_outcomes(matched, matched.spec.model_copy(update={"cluster": "subclass"}))[0]
-    assert one.difference == two.difference
-    assert (one.ci_high - one.ci_low) < (two.ci_high - two.ci_low)
+    # the cluster-robust t interval (frequency's own; the rate's is stored beside its score
+    # interval, which takes the comparison group's effective size per person either way)
+    two = compare_outcomes(matched)
+    one = compare_outcomes(matched, matched.spec.model_copy(update={"cluster": "subclass"}))
+    assert one[1].difference == two[1].difference
+    assert (one[1].ci_high - one[1].ci_low) < (two[1].ci_high - two[1].ci_low)
+    ct = [{i.method: i for i in m.other_intervals}["cluster_t"] for m in (one[0], two[0])]
+    assert (ct[0].ci_high - ct[0].ci_low) < (ct[1].ci_high - ct[1].ci_low)
 
 
 def test_not_estimable_cases_do_not_crash():
@@ -116,7 +120,13 @@ def test_not_estimable_cases_do_not_crash():
     nobody = [(i, True, 1.0, 0, 0, None) for i in range(70)] + \
              [(i, False, 1.0, 0, 0, None) for i in range(70)]
     rate, freq, days = compare_outcomes(_Fake(_long(nobody), spec), spec)  # type: ignore[arg-type]
-    assert not rate.estimable and "same" in rate.reason
+    # 0% in both groups: the score interval still says how large a difference is compatible
+    # with 70 people each (the Wald interval has no variance to work with)
+    assert rate.estimable and rate.difference == 0 and rate.p_value == 1.0
+    assert rate.ci_low < -2 and rate.ci_high > 2 and not rate.significant
+    wald = spec.model_copy(update={"proportion_interval": "cluster_t"})
+    rate_w = compare_outcomes(_Fake(_long(nobody), wald), wald)[0]  # type: ignore[arg-type]
+    assert not rate_w.estimable and "same" in rate_w.reason and rate_w.code == "no_variation"
     assert not freq.estimable
     assert not days.estimable and "re-offended" in days.reason and days.ci_low is None
     few = [(i, True, 1.0, int(i < 3), int(i < 3), 5.0 if i < 3 else None) for i in range(70)] + \

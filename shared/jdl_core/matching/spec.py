@@ -126,8 +126,17 @@ class MatchSpec(BaseModel):
     # A sub-analysis (sex, age band, setting, an uploaded attribute) is run only when the
     # subgroup has this many treated people (before and after its own matching).
     subgroup_min: int = Field(default=60, ge=1)
-    # Time to first re-offence is compared only when each group has this many re-offenders.
-    min_reoffenders: int = Field(default=10, ge=2)
+    # JDL: measures 3-7 (time to first re-offence, seriousness, custody) are shown only when the
+    # treatment group has at least this many re-offenders; low numbers could mislead.
+    min_reoffenders: int = Field(default=30, ge=2)
+    # JDL: a result is listed as significant only when n*p (treated people with the outcome) is
+    # at least this; seriousness rows below it are not shown.
+    min_np: int = Field(default=10, ge=0)
+    # Interval of a difference in proportions (rate, seriousness, custody): "newcombe_wilson"
+    # (Newcombe's hybrid score interval from each group's Wilson interval, the comparison
+    # group's at its effective size) stays valid at 0% or 100% and small n; "cluster_t" is the
+    # cluster-robust Wald interval used for the other measures (always stored beside it).
+    proportion_interval: Literal["newcombe_wilson", "cluster_t"] = "newcombe_wilson"
 
     @field_validator("covariates", "exact", mode="before")
     @classmethod

@@ -177,7 +177,8 @@ def _fake_people(k: int, setting: str, national: NationalData,
 
 
 def sample_cohort(national: NationalData, size: int, setting: str, selection: str = "random",
-                  seed: int = 0, noise: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  seed: int = 0, noise: bool = True, years: tuple[int, int] | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a cohort upload file and its truth from the national data.
 
     Returns ``(upload, truth)``. ``upload`` has the Data Upload Template columns
@@ -191,15 +192,20 @@ def sample_cohort(national: NationalData, size: int, setting: str, selection: st
 
     ``size`` is the number of distinct people in the file, including the ones not in the
     national data; duplicates add rows on top. Selection rules and noise rates are in the module
-    docstring. Same arguments give the same frames.
+    docstring. ``years`` (first, last) keeps index events of those years only (e.g. a 2010
+    cohort). Same arguments give the same frames.
     """
     _check(national, size, setting, selection, seed)
+    if years is not None and (len(years) != 2 or years[0] > years[1]):
+        raise InvalidArgument(f"years must be (first, last) with first <= last, got {years!r}")
     rng_sel, rng_dates, rng_noise, rng_fake, rng_order = (
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, 20130]).spawn(5))
     n_fake = _count(RATE_NOT_IN_DATA, size) if noise else 0
     n_real = size - n_fake
 
     pool = eligible_events(national, setting)
+    if years is not None:
+        pool = pool[pool["index_year"].between(years[0], years[1])]
     n_people = pool["person_key"].nunique()
     if n_real > n_people:
         raise InvalidArgument(

@@ -44,7 +44,7 @@ from ..identifiers import CHECK_LETTERS
 from . import names as N
 from . import risk
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 DEFAULT_PEOPLE = 100_000
 DEFAULT_SEED = 2013
 MAX_PEOPLE = 20_000_000
@@ -276,6 +276,40 @@ def _simulate_events(pp: _People, rng: np.random.Generator, model: dict[str, Any
     return {k: v[order] for k, v in out.items()}
 
 
+# --- JDL measures 4-7 ---------------------------------------------------------------------------
+def _further_outcomes(ev: dict[str, np.ndarray], model: dict[str, Any],
+                      rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Seriousness of each re-offence and custody for it (risk.py ``seriousness_model`` and
+    ``custody_model``), vectorised over every event. Drawn from a stream of its own after the
+    events, so adding these columns left every earlier draw (and so the events) unchanged."""
+    reoff = ev["reoff"]
+    count = ev["count"].astype(np.int64)
+    sm = model["seriousness_model"]["by_offence_group"]
+    P = np.array([sm[g] for g in schema.OFFENCE_GROUPS], dtype=np.float64)
+    P /= P.sum(axis=1, keepdims=True)
+    p = P[ev["offence"]]
+    u = rng.random(count.size)
+    first = ((u > p[:, 0]).astype(np.int8) + (u > p[:, 0] + p[:, 1])).astype(np.int8)
+    rest = np.maximum(count - 1, 0)
+    r_ind = rng.binomial(rest, p[:, 0])
+    r_ew = rng.binomial(rest - r_ind, np.clip(p[:, 1] / (p[:, 1] + p[:, 2]), 0.0, 1.0))
+    r_sum = rest - r_ind - r_ew
+    pc = np.stack([risk.custody_probability(np.full(count.size, s), ev["prev_cust"], ev["prev"],
+                                            ev["disposal"] == _CUSTODY, model)
+                   for s in range(len(schema.SERIOUSNESS))], axis=1)
+    first_cust = reoff & (rng.random(count.size) < pc[np.arange(count.size), first])
+    custodial = (first_cust + rng.binomial(r_ind, pc[:, 0]) + rng.binomial(r_ew, pc[:, 1])
+                 + rng.binomial(r_sum, pc[:, 2]))
+    return {
+        "first_seriousness": first,
+        "indictable": (r_ind + (reoff & (first == 0))).astype(np.int16),
+        "either_way": (r_ew + (reoff & (first == 1))).astype(np.int16),
+        "summary": (r_sum + (reoff & (first == 2))).astype(np.int16),
+        "first_custodial": first_cust.astype(np.int8),
+        "custodial": np.where(reoff, custodial, 0).astype(np.int16),
+    }
+
+
 # --- identifiers and names ----------------------------------------------------------------------
 def _digits(buf: np.ndarray, col: int, values: np.ndarray, width: int) -> None:
     v = values.astype(np.int64)
@@ -410,10 +444,11 @@ def build_tables(people: int, seed: int) -> GeneratedData:
     _check_args(people, seed)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     # one stream per part: changing how one part draws leaves the others' draws unchanged
-    r_people, r_events, r_names, r_alias, r_ids, _spare = streams
+    r_people, r_events, r_names, r_alias, r_ids, r_further = streams
     model = risk.default_model()
     pp = _make_people(people, r_people)
     ev = _simulate_events(pp, r_events, model)
+    further = _further_outcomes(ev, model, r_further)
 
     # Anyone with a custody event, or custody before the window, has a prison number.
     ever_custody = pp.prev_custody0 > 0
@@ -455,6 +490,8 @@ def build_tables(people: int, seed: int) -> GeneratedData:
     ], schema=arrow_schema(schema.PEOPLE_COLUMNS))
 
     aliases_tbl = _make_aliases(pp, sn, fn_m, fn_f, sur, male, fem, pool, r_alias)
+    # with outcomes observed to 2012-06-30 every index event (all end by 2010-12-31) is complete;
+    # the flag stays for datasets generated with an earlier follow-up end
     complete = ev["index"] + schema.FOLLOWUP_DAYS + schema.PROVING_DAYS <= FOLLOWUP_END
     incomplete = ~complete
     events_tbl = pa.Table.from_arrays([
@@ -474,6 +511,14 @@ def build_tables(people: int, seed: int) -> GeneratedData:
         pa.array(ev["reoff"].astype(np.int8), mask=incomplete),
         pa.array(ev["count"], mask=incomplete),
         pa.array(ev["days"], mask=incomplete | ~ev["reoff"]),
+        pc.take(pa.array(list(schema.SERIOUSNESS), pa.string()),
+                pa.array(further["first_seriousness"].astype(np.int64),
+                         mask=incomplete | ~ev["reoff"])),
+        pa.array(further["indictable"], mask=incomplete),
+        pa.array(further["either_way"], mask=incomplete),
+        pa.array(further["summary"], mask=incomplete),
+        pa.array(further["first_custodial"], mask=incomplete),
+        pa.array(further["custodial"], mask=incomplete),
     ], schema=arrow_schema(schema.EVENT_COLUMNS))
     return GeneratedData(people_tbl, aliases_tbl, events_tbl, model)
 
@@ -564,8 +609,18 @@ def _rates(events: pa.Table) -> dict[str, Any]:
     disp = complete.column("disposal").to_numpy(zero_copy_only=False)
     by = {d: round(float(reoff[disp == d].mean()), 4) if (disp == d).any() else None
           for d in schema.DISPOSALS}
+    # measures 4-7 among re-offenders (documented calibration: risk.py _SERIOUSNESS_MODEL)
+    ser = complete.column("first_seriousness").to_numpy(zero_copy_only=False)
+    fc = complete.column("first_custodial").to_numpy(zero_copy_only=False).astype(np.float64)
+    re = reoff == 1
+    first = {s: round(float((ser[re] == s).mean()), 4) if re.any() else None
+             for s in schema.SERIOUSNESS}
+    cust = {d: round(float(fc[re & (disp == d)].mean()), 4) if (re & (disp == d)).any() else None
+            for d in schema.DISPOSALS}
     return {"overall": round(float(reoff.mean()), 4) if reoff.size else None,
-            "by_disposal": by, "events_with_complete_followup": int(complete.num_rows)}
+            "by_disposal": by, "events_with_complete_followup": int(complete.num_rows),
+            "first_reoffence_seriousness": first,
+            "first_reoffence_custodial_by_disposal": cust}
 
 
 def _json_bytes(obj: Any) -> bytes:

@@ -94,6 +94,40 @@ _DAYS_MODEL = {
 }
 
 
+# JDL measures 4-7: the seriousness of each proven re-offence and whether it drew a custodial
+# sentence. Not fitted to data (the national extract is not public): chosen so the synthetic
+# proportions sit where published figures put them, as far as they go. Sources and reasons:
+# Criminal Justice Statistics (MoJ, annual) show indictable-only offences as a few per cent of
+# convictions, triable-either-way and summary offences sharing the rest roughly equally, with
+# motoring and public-order offences mostly summary and burglary, theft and fraud mostly either
+# way; immediate custody follows about a quarter of indictable (incl. either-way) convictions
+# and is far likelier for people with previous custody (Proven Re-offending Statistics: most
+# re-offenders released from short custody who re-offend are re-sentenced to custody). The
+# figures each dataset actually holds are written to its manifest (``base_rates``).
+_SERIOUSNESS_MODEL = {
+    "description": "each re-offence's seriousness is drawn independently from the probabilities "
+                   "for the index offence group: [indictable, either_way, summary]; "
+                   "first_seriousness is the first re-offence's, reoffences_<seriousness> count "
+                   "all re-offences in the year",
+    "levels": list(schema.SERIOUSNESS),
+    "by_offence_group": {
+        "violence": [0.06, 0.48, 0.46], "robbery": [0.15, 0.55, 0.30],
+        "burglary": [0.06, 0.66, 0.28], "theft": [0.02, 0.62, 0.36],
+        "fraud": [0.03, 0.70, 0.27], "drugs": [0.04, 0.60, 0.36],
+        "criminal_damage": [0.02, 0.45, 0.53], "public_order": [0.02, 0.35, 0.63],
+        "motoring": [0.01, 0.15, 0.84], "other": [0.03, 0.40, 0.57],
+    },
+}
+_CUSTODY_MODEL = {
+    "description": "P(custodial sentence for a re-offence) = 1 / (1 + exp(-eta)), eta = "
+                   "base[seriousness] + prev_custody * log(1 + prev_custody) + prev_offences * "
+                   "log(1 + prev_offences) + index_custody * [index disposal is custody]; "
+                   "drawn independently for each re-offence",
+    "base": {"indictable": 0.9, "either_way": -1.9, "summary": -3.1},
+    "prev_custody": 0.45, "prev_offences": 0.22, "index_custody": 0.55,
+}
+
+
 def default_model() -> dict[str, Any]:
     """The risk model the generator uses, as written to risk_model.json."""
     return {
@@ -106,7 +140,23 @@ def default_model() -> dict[str, Any]:
         "categories": {k: list(v) for k, v in CATEGORIES.items()},
         "count_model": dict(_COUNT_MODEL),
         "days_model": dict(_DAYS_MODEL),
+        "seriousness_model": copy.deepcopy(_SERIOUSNESS_MODEL),
+        "custody_model": copy.deepcopy(_CUSTODY_MODEL),
     }
+
+
+def custody_probability(seriousness: np.ndarray, prev_custody: np.ndarray,
+                        prev_offences: np.ndarray, index_custody: np.ndarray,
+                        model: Mapping[str, Any] | None = None) -> np.ndarray:
+    """True probability that a re-offence of ``seriousness`` (codes into schema.SERIOUSNESS)
+    drew a custodial sentence, for people with the given as-at-index history."""
+    m = (default_model() if model is None else model)["custody_model"]
+    base = np.array([m["base"][s] for s in schema.SERIOUSNESS])
+    eta = (base[np.asarray(seriousness, dtype=np.int64)]
+           + m["prev_custody"] * np.log1p(np.asarray(prev_custody, dtype=np.float64))
+           + m["prev_offences"] * np.log1p(np.asarray(prev_offences, dtype=np.float64))
+           + m["index_custody"] * np.asarray(index_custody, dtype=np.float64))
+    return 1.0 / (1.0 + np.exp(-eta))
 
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
