@@ -251,14 +251,21 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
 
     # -- the Data Upload Template ---------------------------------------------------------
 
+    def upload_window() -> tuple[str, str]:
+        """The intervention dates the upload accepts (the same window the upload route uses)."""
+        from .window import intake_window
+
+        w = intake_window(settings)
+        return w.start.isoformat(), w.end.isoformat()
+
     @r.get("/v1/template")
     def template() -> dict[str, Any]:
         """The upload columns and rules (the upload page shows them)."""
         from jdl_core import upload_template as t
 
+        start, end = upload_window()
         return {"columns": t.as_dicts(),
-                "rules": t.template_rules(settings.min_cohort_size, settings.coverage_start,
-                                          settings.coverage_end),
+                "rules": t.template_rules(settings.min_cohort_size, start, end),
                 "downloads": {"csv": "/v1/template.csv", "xlsx": "/v1/template.xlsx"}}
 
     @r.get("/v1/template.csv")
@@ -272,7 +279,7 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
     def template_xlsx() -> Response:
         from jdl_core.upload_template import template_xlsx as make
 
-        return Response(make(settings.min_cohort_size, settings.coverage_start, settings.coverage_end),
+        return Response(make(settings.min_cohort_size, *upload_window()),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": 'attachment; filename="jdl-upload-template.xlsx"'})
 
