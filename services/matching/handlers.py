@@ -31,7 +31,7 @@ def programme_key(submission_id: str) -> str:
 
 
 def handle_cohort_linked(event: Event, ports: MatchingPorts) -> Sequence[Event]:
-    from jdl_core.analysis import analyse_index_events
+    from jdl_core.analysis import analyse_index_events, attributes_from_profile
     from jdl_core.matching import MatchSpec
     from jdl_core.result import ProgrammeInfo
 
@@ -54,7 +54,8 @@ def handle_cohort_linked(event: Event, ports: MatchingPorts) -> Sequence[Event]:
                       if ports.store.exists(profile_key) else None)
     result = analyse_index_events(treated, national, spec, programme=info,
                                   attrition=dict(event.attrition), submission_id=sid,
-                                  cohort_profile=cohort_profile)
+                                  cohort_profile=cohort_profile,
+                                  attributes=attributes_from_profile(cohort_profile, treated))
     ports.store.put(result_key(sid), result.model_dump_json(indent=1).encode())
     return [ControlMatched(event_id=event_id_for(sid, STAGE, "control.matched"), submission_id=sid,
                            result_key=result_key(sid), n_treated=result.n_treated,

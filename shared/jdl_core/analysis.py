@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema
+from .schema import PROGRAMME_ATTRIBUTES
 from .errors import DataError, InvalidArgument, TooFewAnalysed
 from .matching import MatchResult, MatchSpec, match
 from .matching.balance import flag as balance_flag
@@ -204,8 +205,29 @@ def cohort_profile_frame(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFra
     age = (start - dob).dt.days / 365.25
     ev = events.drop_duplicates("row_number").set_index("row_number")["event_id"] \
         if len(events) else pd.Series(dtype=object)
-    return pd.DataFrame({"sex": rows["sex"].to_numpy(), "age": age.to_numpy(),
-                         "event_id": rows["row_number"].map(ev).to_numpy()})
+    frame = pd.DataFrame({"sex": rows["sex"].to_numpy(), "age": age.to_numpy(),
+                          "event_id": rows["row_number"].map(ev).to_numpy()})
+    # programme attributes travel with it (encrypted, purged with the rest) to the sub-analyses
+    for a in PROGRAMME_ATTRIBUTES:
+        if a in rows.columns and rows[a].notna().any():
+            frame[a] = rows[a].to_numpy(dtype=object)
+    return frame
+
+
+def attributes_from_profile(cohort_profile: pd.DataFrame | None,
+                            events: pd.DataFrame) -> pd.DataFrame | None:
+    """``person_key`` plus each programme attribute the organisation uploaded, for the people with
+    an index event (``analyse_index_events(attributes=...)``); None when nothing was uploaded."""
+    if cohort_profile is None:
+        return None
+    cols = [a for a in PROGRAMME_ATTRIBUTES if a in cohort_profile.columns]
+    if not cols:
+        return None
+    linked = cohort_profile[cohort_profile["event_id"].notna()]
+    keys = events.set_index("event_id")["person_key"]
+    out = linked[cols].copy()
+    out.insert(0, "person_key", linked["event_id"].map(keys).to_numpy())
+    return out[out["person_key"].notna()].reset_index(drop=True)
 
 
 def age_summary(result: MatchResult) -> AgeSummary | None:

@@ -66,7 +66,8 @@ import pandas as pd
 
 from .errors import CohortError, InvalidArgument
 from .identifiers import InvalidIdentifier, canonical_pnc, canonical_prison_number
-from .schema import COVERAGE_END, COVERAGE_START, SETTINGS, UPLOAD_OPTIONAL, UPLOAD_REQUIRED
+from .schema import (ATTRIBUTE_MAX_CHARS, COVERAGE_END, COVERAGE_START, PROGRAMME_ATTRIBUTES,
+                     SETTINGS, UPLOAD_OPTIONAL, UPLOAD_REQUIRED)
 
 T = TypeVar("T")
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
@@ -253,6 +254,7 @@ class CohortCounts:
 ROW_COLUMNS: Final = (
     "row_number", "forename", "surname", "forename_key", "surname_key", "date_of_birth", "sex",
     "pnc_id", "prison_number", "intervention_start", "intervention_end", "other_id",
+    *PROGRAMME_ATTRIBUTES,
 )
 
 
@@ -292,8 +294,10 @@ LABELS: Final[dict[str, str]] = {
     "intervention_start": "intervention start date", "setting": "setting (custody or community)",
     "pnc_id": "PNC ID", "prison_number": "prison number",
     "intervention_end": "intervention end date", "other_id": "other identifier",
+    "completed": "completed the programme", "sessions_attended": "sessions attended",
+    "delivery_mode": "delivery mode", "location": "location",
 }
-KNOWN_COLUMNS: Final = tuple(UPLOAD_REQUIRED) + tuple(UPLOAD_OPTIONAL)
+KNOWN_COLUMNS: Final = tuple(UPLOAD_REQUIRED) + tuple(UPLOAD_OPTIONAL) + tuple(PROGRAMME_ATTRIBUTES)
 
 # Headings people actually write, matched after dropping case, spaces, punctuation and anything in
 # brackets (so "Date of Birth (DD/MM/YYYY)", "D.O.B." and "date_of_birth" all match).
@@ -320,6 +324,11 @@ SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
     "other_id": ("other id", "other identifier", "other identifiers", "client id",
                  "client reference", "case id", "case reference", "your reference", "reference",
                  "ref", "crn"),
+    "completed": ("completed", "completer", "completed programme", "completed the programme",
+                  "programme completed", "completion"),
+    "sessions_attended": ("sessions attended", "sessions", "number of sessions", "attendance"),
+    "delivery_mode": ("delivery mode", "mode of delivery", "delivery", "mode"),
+    "location": ("location", "site", "venue", "delivery location"),
 }
 
 # Refused columns (methodology.md section 2): special-category data under UK GDPR art. 9
@@ -1018,6 +1027,10 @@ def validate_cohort(
             "forename_key": fkey, "surname_key": skey, "date_of_birth": dob, "sex": sexes[i],
             "pnc_id": pnc, "prison_number": prison, "intervention_start": start,
             "intervention_end": end, "other_id": val["other_id"][i] if given["other_id"][i] else None,
+            # a value longer than a category label is free text: not kept, never analysed
+            **{a: (" ".join(val[a][i].split()) if given[a][i]
+                   and len(val[a][i]) <= ATTRIBUTE_MAX_CHARS else None)
+               for a in PROGRAMME_ATTRIBUTES},
         })
 
     by_reason = Counter(r for reasons in rejected_reasons for r in reasons)

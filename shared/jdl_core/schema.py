@@ -99,5 +99,10 @@ SERIOUSNESS: Final = ("indictable", "either_way", "summary")
 # The Data Upload Template (methodology.md section 2): columns of a submitted cohort file.
 UPLOAD_REQUIRED: Final = ("forename", "surname", "date_of_birth", "sex", "intervention_start", "setting")
 UPLOAD_OPTIONAL: Final = ("pnc_id", "prison_number", "intervention_end", "other_id")
+# Programme attributes an organisation may add for sub-analyses (methodology.md section 2):
+# kept as short text per person, encrypted with the cohort, analysed by subgroups.py.
+PROGRAMME_ATTRIBUTES: Final = ("completed", "sessions_attended", "delivery_mode", "location")
+# Longest attribute value kept; anything longer is free text, not a category.
+ATTRIBUTE_MAX_CHARS: Final = 40
 # Settings (custody/community) a programme may target.
 SETTINGS: Final = ("custody", "community")

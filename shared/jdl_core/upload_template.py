@@ -12,7 +12,8 @@ import io
 from dataclasses import asdict, dataclass
 
 from .cohort import LABELS, MAX_AGE, MIN_AGE, REJECTION_REASONS, _SETTING, _SEX
-from .schema import COVERAGE_END, COVERAGE_START, UPLOAD_OPTIONAL, UPLOAD_REQUIRED
+from .schema import (ATTRIBUTE_MAX_CHARS, COVERAGE_END, COVERAGE_START, PROGRAMME_ATTRIBUTES,
+                     UPLOAD_OPTIONAL, UPLOAD_REQUIRED)
 
 __all__ = ["TemplateColumn", "template_columns", "template_rules", "template_csv", "template_xlsx"]
 
@@ -30,6 +31,8 @@ _RULES: dict[str, str] = {
     "prison_number": "prison (NOMIS) number if you hold it, e.g. A1234BC (improves linking)",
     "intervention_end": f"{_DATE}; on or after the start; leave empty if still taking part",
     "other_id": "your own reference for the person; not analysed, never printed",
+    **{a: f"optional short category (at most {ATTRIBUTE_MAX_CHARS} characters, e.g. yes/no); "
+          "each value is analysed as a sub-group of its own" for a in PROGRAMME_ATTRIBUTES},
 }
 
 
@@ -43,7 +46,7 @@ class TemplateColumn:
 
 def template_columns() -> list[TemplateColumn]:
     return [TemplateColumn(c, LABELS[c], c in UPLOAD_REQUIRED, _RULES[c])
-            for c in (*UPLOAD_REQUIRED, *UPLOAD_OPTIONAL)]
+            for c in (*UPLOAD_REQUIRED, *UPLOAD_OPTIONAL, *PROGRAMME_ATTRIBUTES)]
 
 
 def template_rules(min_cohort_size: int = 60, coverage_start: str = COVERAGE_START,

@@ -205,11 +205,11 @@ def test_summary_route_for_a_period_with_twelve_reports_and_an_empty_period():
 
 def test_template_columns_come_from_the_schema():
     from jdl_core.cohort import canonical_column
-    from jdl_core.schema import UPLOAD_OPTIONAL, UPLOAD_REQUIRED
+    from jdl_core.schema import PROGRAMME_ATTRIBUTES, UPLOAD_OPTIONAL, UPLOAD_REQUIRED
     from jdl_core.upload_template import template_columns, template_csv
 
     cols = template_columns()
-    assert [c.name for c in cols] == [*UPLOAD_REQUIRED, *UPLOAD_OPTIONAL]
+    assert [c.name for c in cols] == [*UPLOAD_REQUIRED, *UPLOAD_OPTIONAL, *PROGRAMME_ATTRIBUTES]
     assert [c.name for c in cols if c.required] == list(UPLOAD_REQUIRED)
     assert all(c.rule and c.label for c in cols)
     header = template_csv().decode("utf-8-sig").strip().split(",")
