@@ -18,6 +18,20 @@ def s3_server():
         yield server
 
 
+@pytest.fixture(params=["filesystem", "s3"])
+def store(request, tmp_path):
+    """An empty object store of each durable kind: a filesystem store and an S3 bucket of its own
+    on the session's moto server (tests that also need the memory store define their own)."""
+    import uuid
+
+    from jdl_infra.objectstore import FilesystemStore, S3Store
+
+    if request.param == "filesystem":
+        return FilesystemStore(tmp_path / "store")
+    server = request.getfixturevalue("s3_server")
+    return S3Store(server.endpoint, f"t-{uuid.uuid4().hex[:12]}", "test", "test")
+
+
 @pytest.fixture(scope="session")
 def broker():
     from jdl_infra.local import TansuBroker

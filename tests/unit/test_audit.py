@@ -21,14 +21,6 @@ T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 runner = CliRunner()
 
 
-@pytest.fixture(params=["filesystem", "s3"])
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "filesystem":
-        return FilesystemStore(tmp_path / "store")
-    server = request.getfixturevalue("s3_server")
-    return S3Store(server.endpoint, f"a-{uuid.uuid4().hex[:12]}", "test", "test")
-
-
 def _fill(store: ObjectStore, n: int = 4) -> tuple[AuditLog, list[str]]:
     """n purged submissions, each with an encrypted object and a report."""
     master = MasterKey.from_base64(generate_master_key())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -29,14 +28,6 @@ from jdl_events.events import PurgeRequested
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 runner = CliRunner()
-
-
-@pytest.fixture(params=["filesystem", "s3"])
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "filesystem":
-        return FilesystemStore(tmp_path / "store")
-    server = request.getfixturevalue("s3_server")
-    return S3Store(server.endpoint, f"c-{uuid.uuid4().hex[:12]}", "test", "test")
 
 
 def _cli_store_args(store: ObjectStore, monkeypatch) -> list[str]:

@@ -21,14 +21,6 @@ NAME = b"Bartholomew Quigglesworth"
 COHORT = b"pnc,name,dob\n2001/0000123Z,Bartholomew Quigglesworth,1980-02-29\n"
 
 
-@pytest.fixture(params=["filesystem", "s3"])
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "filesystem":
-        return FilesystemStore(tmp_path / "store")
-    server = request.getfixturevalue("s3_server")
-    return S3Store(server.endpoint, f"c-{uuid.uuid4().hex[:12]}", "test", "test")
-
-
 @pytest.fixture
 def master() -> MasterKey:
     return MasterKey.from_base64(generate_master_key())

@@ -3,7 +3,6 @@ resumable after a crash at any step; no-ops recorded; the retention sweep's choi
 from __future__ import annotations
 
 import typing
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -20,14 +19,6 @@ NAME = "Bartholomew Quigglesworth"
 PNC = "2001/0000123Z"
 COHORT = f"pnc,name,dob\n{PNC},{NAME},1980-02-29\n".encode()
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["filesystem", "s3"])
-def store(request, tmp_path) -> ObjectStore:
-    if request.param == "filesystem":
-        return FilesystemStore(tmp_path / "store")
-    server = request.getfixturevalue("s3_server")
-    return S3Store(server.endpoint, f"p-{uuid.uuid4().hex[:12]}", "test", "test")
 
 
 @pytest.fixture

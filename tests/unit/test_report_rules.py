@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,9 @@ from jdl_report import render_all
 from jdl_report.content import build_content
 from jdl_report.examples import significant_reduction
 
+from tests.report_pdf import pdf_text as _pdf_text
+
 T = 5
-
-
-def _pdf_text(pdf: bytes, tmp: Path) -> str:
-    if not shutil.which("pdftotext"):
-        pytest.fail("poppler-utils is not installed (pdftotext missing): run `make sysdeps`")
-    f = tmp / "r.pdf"
-    f.write_bytes(pdf)
-    raw = subprocess.run(["pdftotext", "-raw", str(f), "-"], check=True, capture_output=True,
-                         text=True, timeout=60).stdout
-    return " ".join(raw.split())
 
 
 def test_no_reliable_comparison_gives_no_finding_and_says_why(tmp_path):
