@@ -84,7 +84,7 @@ class ReportContent:
     programme: str
     description: str
     setting_label: str
-    published: str
+    prepared: str          # the date the report was rendered (publication comes later, on its release date)
     submission_id: str                   # "" when rendered offline without one
     summary_facts: tuple[str, ...]       # group size and period, comparison size, not included
     overall: str                         # the one-sentence verdict (or why there is none)
@@ -603,7 +603,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
     measures = list(d.measures)
     p = d.programme
     verdicts = [verdict(m, level, p.programme) for m in measures]
-    published = d.created_at.strftime("%-d %B %Y")
+    prepared = d.created_at.strftime("%-d %B %Y")
     setting_label = "Custody" if p.setting == "custody" else "Community"
     a = d.attrition
 
@@ -751,7 +751,7 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         disclosed=d, threshold=t, level=level,
         title=f"Re-offending analysis: {p.programme}",
         organisation=p.organisation, programme=p.programme, description=p.description,
-        setting_label=setting_label, published=published, submission_id=d.submission_id or "",
+        setting_label=setting_label, prepared=prepared, submission_id=d.submission_id or "",
         summary_facts=tuple(facts), overall=overall, reliable=reliable,
         summary_lead=W.summary_lead(),
         key_figures=key_figures, verdicts=tuple(verdicts),

@@ -389,7 +389,7 @@ class _Doc(BaseDocTemplate):
             canv.line(MARGINS[0], h - 14 * mm, w - MARGINS[1], h - 14 * mm)
         canv.drawString(MARGINS[0], 9 * mm,
                         (f"Reference {self.content.submission_id}  \u00b7  " if self.content.submission_id else "")
-                        + f"Published {self.content.published}"
+                        + f"Prepared {self.content.prepared}"
                         f"  \u00b7  Counts below {self.content.threshold} people are withheld ({SUPPRESSED})")
         canv.restoreState()
 
@@ -423,7 +423,7 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
     # --- page 1: title, summary, overall measurements and estimates, what you can and cannot say
     story += [_p("JUSTICE DATA LAB  \u00b7  RE-OFFENDING ANALYSIS", "kicker"), _p(c.programme, "title"),
               _p(c.organisation, "subtitle"),
-              _p(f"{c.setting_label} programme  \u00b7  Published {c.published}"
+              _p(f"{c.setting_label} programme  \u00b7  Prepared {c.prepared}"
                  + (f"  \u00b7  Reference {c.submission_id}" if c.submission_id else ""), "meta")]
     summary: list[Flowable] = [_heading("summary"), _bullets(c.summary_facts, "box"), Spacer(1, 3),
                                Paragraph(f"<b>{escape(c.overall)}</b>", st["box"]), Spacer(1, 4),
