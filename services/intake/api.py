@@ -22,7 +22,7 @@ from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.ports import frame_to_bytes
-from jdl_infra.stage import make_marker
+from jdl_pipeline.stage import make_marker
 
 from . import publication, status
 from .checkpoints import checkpoint_router
@@ -72,7 +72,7 @@ UNAVAILABLE = ("the service cannot accept uploads at the moment (its message bro
 
 def intake_record_key(sid: str) -> str:
     """The submission.received event as sent (ids and counts only), recorded like a stage marker
-    so the reconciler can re-send it if the broker loses it (jdl_infra.stage)."""
+    so the reconciler can re-send it if the broker loses it (jdl_pipeline.stage)."""
     return f"stages/{sid}/intake.json"
 
 

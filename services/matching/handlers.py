@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from jdl_events.events import CohortLinked, ControlMatched, Event
 from jdl_infra.objectstore import ObjectStore
 from jdl_infra.ports import NationalLoader, get_frame_encrypted
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
 STAGE = "matching"
 

@@ -20,9 +20,9 @@ from jdl_infra import metrics
 from jdl_infra.audit import AuditLog
 from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key, publish_checkpoint
 from jdl_infra.crypto import KeyRing
-from jdl_infra.faust_app import add_stage_agent, make_app, sender
+from jdl_pipeline.faust_app import add_stage_agent, make_app, sender
 from jdl_infra.objectstore import ObjectStore, open_store
-from jdl_infra.stage import Stage
+from jdl_pipeline.stage import Stage
 
 from .settings import PurgeSettings
 
@@ -117,7 +117,7 @@ def create_app(settings: PurgeSettings) -> faust.App:
                               else generate_signing_key())
     ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit,
                        retention_days=infra.retention_days, signer=signer)
-    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    app = make_app(APP_ID, settings)
     send = sender(app)
     # the agent and the reconciler both purge (each in a thread): one purge at a time, so the
     # same submission is never purged twice at once and audit appends stay ordered
@@ -190,7 +190,7 @@ def make_reconciler(settings: PurgeSettings, ports: PurgePorts,
 
 
 async def reconcile_once(reconciler: "Reconciler", send) -> None:  # type: ignore[no-untyped-def]
-    from jdl_infra.stage import send_events
+    from jdl_pipeline.stage import send_events
 
     started = time.perf_counter()
     try:

@@ -37,7 +37,7 @@ from typing import Any, Callable
 from jdl_events.events import DataPurged, Event, SubmissionFailed
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
-from jdl_infra.stage import read_marker, recorded_events
+from jdl_pipeline.stage import read_marker, recorded_events
 
 log = logging.getLogger("jdl.reconcile")
 

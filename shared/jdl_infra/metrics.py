@@ -31,7 +31,7 @@ PURGE_LAG_BUCKETS = (0.5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, DAY, 7 * DAY, 
 STAGES = ("intake", "linkage", "matching", "reporting", "purge")
 # The state an open submission is in (services/intake/status.py OPEN_STATES).
 OPEN_STATES = ("received", "linkage", "matching", "reporting")
-# Reason codes the stage runner itself produces (jdl_infra.stage); handlers add their own.
+# Reason codes the stage runner itself produces (jdl_pipeline.stage); handlers add their own.
 RUNNER_REASONS = ("internal_error", "transient_error", "missing_object")
 PURGE_RESULTS = ("purged", "already_purged", "unknown_submission")
 
