@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from jdl_events import keys
 from jdl_events.events import (CohortLinked, ControlMatched, DataPurged, Event, PurgeRequested,
                                ReportReady, SubmissionFailed, SubmissionReceived)
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
@@ -22,10 +23,6 @@ TERMINAL = ("done", "failed", "refused")
 SLA_SECONDS = 14 * 86400
 # bookkeeping of the projection, not shown by the API (history is shown as "stages")
 INTERNAL_FIELDS = ("history", "event_times", "terminal")
-
-
-def status_key(submission_id: str) -> str:
-    return f"status/{submission_id}.json"
 
 
 def iso(dt: datetime) -> str:
@@ -162,18 +159,18 @@ def is_purged(rec: dict[str, Any]) -> bool:
 
 def read_status(store: ObjectStore, submission_id: str) -> dict[str, Any] | None:
     try:
-        return json.loads(store.get(status_key(submission_id)))
+        return json.loads(store.get(keys.status_key(submission_id)))
     except ObjectNotFound:
         return None
 
 
 def write_status(store: ObjectStore, rec: dict[str, Any]) -> None:
-    store.put(status_key(rec["submission_id"]), json.dumps(rec, indent=1).encode())
+    store.put(keys.status_key(rec["submission_id"]), json.dumps(rec, indent=1).encode())
 
 
 def all_statuses(store: ObjectStore) -> list[dict[str, Any]]:
     out = []
-    for key in store.list("status/"):
+    for key in store.list(keys.STATUS):
         try:
             out.append(json.loads(store.get(key)))
         except (ObjectNotFound, ValueError):

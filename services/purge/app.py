@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import faust
 
-from jdl_events import topics
+from jdl_events import keys, topics
 from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed,
                                dump_event)
 from jdl_infra import metrics
@@ -83,7 +83,7 @@ def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested
 
     now = now or datetime.now(timezone.utc)
     statuses = []
-    for key in ports.store.list("status/"):
+    for key in ports.store.list(keys.STATUS):
         try:
             rec = json.loads(ports.store.get(key))
         except Exception:

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from jdl_events import keys
 from jdl_events.events import DataPurged, Event, SubmissionFailed
+from jdl_events.keys import RECONCILE_SETTLED as SETTLED_KEY
+from jdl_events.keys import reconcile_attempts_key as attempts_key
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.stage import read_marker, recorded_events
@@ -50,10 +52,6 @@ NEXT_STAGE = {"intake": "linkage", "linkage": "matching", "matching": "reporting
 TRIGGER_OF_STATE = {"done": "report_ready", "failed": "failed", "refused": "refused",
                     "withdrawn": "manual"}
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
-SETTLED_KEY = "reconcile/settled.json"
-_STATUS_RE = re.compile(r"^status/(sub-[0-9a-f]{20})\.json$")
-_DATA_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
-_KEY_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
 
 
 @dataclass(frozen=True)
@@ -78,10 +76,6 @@ class ReconcileResult:
         self.actions.setdefault(action, []).append(sid)
         self.events.extend(events)
         metrics.RECONCILE_ACTIONS.labels(action).inc()
-
-
-def attempts_key(sid: str) -> str:
-    return f"reconcile/{sid}.json"
 
 
 def _parse(ts: Any) -> datetime | None:
@@ -134,7 +128,7 @@ class Reconciler:
     def run(self, now: datetime | None = None) -> ReconcileResult:
         now = now or datetime.now(timezone.utc)
         out = ReconcileResult()
-        ids = {m.group(1): k for k in self.store.list("status/") if (m := _STATUS_RE.match(k))}
+        ids = {sid: k for k in self.store.list(keys.STATUS) if (sid := keys.id_of_status_key(k))}
         settled = self._load_settled()
         before = set(settled)
         todo = [k for sid, k in ids.items() if sid not in settled]
@@ -228,14 +222,14 @@ class Reconciler:
         """Data or keys of an id with no status record, or of a settled (purged) one."""
         known = active
         holders: dict[str, datetime | None] = {}
-        for k in self.store.list("submissions/"):
-            if (m := _DATA_RE.match(k)) and m.group(1) not in known:
-                holders.setdefault(m.group(1), None)
-        for k in self.store.list("keys/"):
-            if (m := _KEY_RE.match(k)) and m.group(1) not in known:
+        for k in self.store.list(keys.SUBMISSIONS):
+            if (sid := keys.id_of_submission_object(k)) and sid not in known:
+                holders.setdefault(sid, None)
+        for k in self.store.list(keys.DATA_KEYS):
+            if (sid := keys.id_of_data_key(k)) and sid not in known:
                 rec = _read_json(self.store, k)
                 created = _parse(rec.get("created_at")) if isinstance(rec, dict) else None
-                holders[m.group(1)] = created
+                holders[sid] = created
         for sid in list(self.first_seen):
             if sid not in holders:
                 del self.first_seen[sid]

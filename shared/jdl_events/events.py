@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Union
+from typing import Annotated, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from . import topics
 
-SubmissionId = Annotated[str, StringConstraints(pattern=r"^sub-[0-9a-f]{20}$")]
+# The one submission-id pattern (jdl_events.keys parses object keys with it).
+SUBMISSION_ID_PATTERN: Final = r"sub-[0-9a-f]{20}"
+SubmissionId = Annotated[str, StringConstraints(pattern=f"^{SUBMISSION_ID_PATTERN}$")]
 ObjectKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/=-]{1,512}$")]
 OrgId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Reason = Annotated[str, StringConstraints(max_length=500)]
