@@ -3,7 +3,7 @@
 One pass (at start-up and every interval) reads what the store holds and repairs what a lost
 event, a dead broker or a crash left behind:
 
-- a submission in a terminal state (done, failed, refused, withdrawn) with no certificate in the
+- a submission in a terminal state (done, failed, refused) with no certificate in the
   audit log is purged now; one that is certified but whose status still says "not purged" (its
   data.purged event was lost) has its data.purged re-sent (``status_repair``);
 - a submission whose stage made no progress for longer than ``stall_seconds`` is re-driven: the
@@ -37,20 +37,17 @@ from jdl_events import keys
 from jdl_events.events import DataPurged, Event, SubmissionFailed
 from jdl_events.keys import RECONCILE_SETTLED as SETTLED_KEY
 from jdl_events.keys import reconcile_attempts_key as attempts_key
+from jdl_events.vocab import OPEN_STATES, STAGES, TERMINAL_STATES, TRIGGER_OF_STATE, Stage
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.stage import read_marker, recorded_events
 
 log = logging.getLogger("jdl.reconcile")
 
-TERMINAL = ("done", "failed", "refused", "withdrawn")
-OPEN = ("received", "linkage", "matching", "reporting")
-# Stage markers in pipeline order; the last one present holds the events that drive the next stage.
-MARKER_ORDER = ("intake", "linkage", "matching", "reporting")
-NEXT_STAGE = {"intake": "linkage", "linkage": "matching", "matching": "reporting",
-              "reporting": "purge"}
-TRIGGER_OF_STATE = {"done": "report_ready", "failed": "failed", "refused": "refused",
-                    "withdrawn": "manual"}
+# Stage markers in pipeline order; the last one present holds the events that drive the next
+# stage (the purge writes no marker: its input is the last one).
+MARKER_ORDER: tuple[Stage, ...] = STAGES[:-1]
+NEXT_STAGE: dict[Stage, Stage] = dict(zip(STAGES, STAGES[1:]))
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
 
 
@@ -149,11 +146,11 @@ class Reconciler:
         for rec in records:
             sid, state = rec["submission_id"], rec.get("state")
             try:
-                if state in TERMINAL and _is_purged(rec):
+                if state in TERMINAL_STATES and _is_purged(rec):
                     settled.add(sid)
-                elif state in TERMINAL:
+                elif state in TERMINAL_STATES:
                     self._terminal(rec, now, certificates, out)
-                elif state in OPEN:
+                elif state in OPEN_STATES:
                     self._open(rec, now, certificates, out)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the pass
                 log.error("reconcile failed for a submission", extra={
@@ -201,7 +198,7 @@ class Reconciler:
                       if events else "its input could not be found in the store to re-send it")
             failed = SubmissionFailed(
                 event_id=uuid.uuid5(_NS, f"{sid}/stalled"), submission_id=sid,
-                stage=stuck if stuck in ("linkage", "matching", "reporting", "purge") else "intake",
+                stage=stuck,
                 reason_code="stalled", reason=reason + "; operations have been alerted")
             entries = certificates().get(sid)
             purged = _purged_event_of(sid, entries) if entries else self._timed_purge(out, sid, "failed")

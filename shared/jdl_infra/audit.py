@@ -41,6 +41,7 @@ from jdl_events import keys
 from jdl_events.events import SubmissionId
 from jdl_events.keys import AUDIT_LOG as LOG_PREFIX
 from jdl_events.keys import audit_entry_key as entry_key
+from jdl_events.vocab import TERMINAL_STATES, PurgeOutcome, PurgeTrigger
 
 from .objectstore import ObjectNotFound, ObjectStore
 
@@ -54,8 +55,6 @@ CERTIFICATE = "certificate"      # a purge that deleted something (outcome "purg
 PURGE_NOOP = "purge_noop"        # a purge request that found nothing to do (already purged/unknown)
 CERTIFICATE_TYPES = (CERTIFICATE, PURGE_NOOP)
 
-PurgeTrigger = Literal["report_ready", "failed", "refused", "retention", "manual", "orphan"]
-PurgeOutcome = Literal["purged", "already_purged", "unknown_submission"]
 
 
 class AuditError(JdlError):
@@ -419,7 +418,6 @@ class AuditLog:
 
 
 # -- which submissions must have a certificate ------------------------------------------------
-FINISHED_STATES = frozenset({"done", "report_ready", "failed", "refused", "purged"})
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -434,12 +432,12 @@ def _parse_time(value: Any) -> datetime | None:
 
 def submissions_requiring_certificate(
         store: ObjectStore, *, retention_days: float = 30.0, now: datetime | None = None,
-        finished_states: Iterable[str] = FINISHED_STATES) -> dict[str, str]:
+        finished_states: Iterable[str] = TERMINAL_STATES) -> dict[str, str]:
     """Submission ids that must by now have a certificate, each with the reason.
 
     Default rule, from what the services leave in the store (aggregates only):
     - a report exists under ``reports/<id>/`` (the report was ready, so purge was due);
-    - ``status/<id>.json`` has ``state`` (or ``stage``) in ``finished_states``, or its
+    - ``status/<id>.json`` has ``state`` in ``finished_states``, or its
       ``received_at`` is older than the retention limit;
     - a data key ``keys/<id>.json`` created longer ago than the retention limit (an orphan the
       status table forgot).
@@ -461,7 +459,7 @@ def submissions_requiring_certificate(
             continue
         if not isinstance(status, dict):
             continue
-        state = status.get("state", status.get("stage"))
+        state = status.get("state")
         received = _parse_time(status.get("received_at"))
         if state in finished:
             need.setdefault(sid, f"state {state}")
