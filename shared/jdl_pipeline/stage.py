@@ -36,8 +36,8 @@ from pydantic import ValidationError
 
 from jdl_core.errors import JdlError, StopWorker, TransientError
 from jdl_events.events import Event, SubmissionFailed, dump_event, parse_event
+from jdl_events.keys import stage_marker_key as marker_key
 from jdl_events.topics import dlq
-
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
@@ -55,10 +55,6 @@ RETRYABLE = (TransientError, ConnectionError, TimeoutError, ObjectNotFound)
 def event_id_for(submission_id: str, stage: str, event_type: str) -> uuid.UUID:
     """Deterministic event id: a replay of a stage produces the same id."""
     return uuid.uuid5(_NS, f"{submission_id}/{stage}/{event_type}")
-
-
-def marker_key(submission_id: str, stage: str) -> str:
-    return f"stages/{submission_id}/{stage}.json"
 
 
 def read_marker(store: ObjectStore, submission_id: str, stage: str) -> dict | None:
