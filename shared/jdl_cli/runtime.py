@@ -21,7 +21,7 @@ import httpx
 
 from jdl_events.vocab import STAGES
 
-from .tansu import TansuBroker, die_with_parent, free_port, wait_for_port
+from .tansu import TansuBroker, die_with_parent, free_port
 
 log = logging.getLogger("jdl.runtime")
 
@@ -73,6 +73,9 @@ class EmbeddedRuntime:
     procs: list[Proc] = field(default_factory=list)
     api_url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)   # org_id -> token
+    # read (or created) by prepare() in var/secrets; never printed
+    master_key: str = field(default="", repr=False)
+    checkpoint_key: str = field(default="", repr=False)
     # the reconciler's interval in the purge service (production default: 5 min)
     reconcile_interval_seconds: float = 60.0
     backoff: dict[str, Backoff] = field(default_factory=dict)
@@ -398,9 +401,6 @@ def _new_master_key() -> str:
     from jdl_infra.crypto import generate_master_key
 
     return generate_master_key()
-
-
-__all__ = ["EmbeddedRuntime", "SERVICES", "wait_for_port"]
 
 
 def _new_checkpoint_key() -> str:
