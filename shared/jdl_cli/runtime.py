@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -111,7 +112,7 @@ class EmbeddedRuntime:
             os.chmod(tokens_path, 0o600)
         self.tokens = json.loads(tokens_path.read_text())
 
-    def _secret_file(self, path: Path, make) -> str:  # type: ignore[no-untyped-def]
+    def _secret_file(self, path: Path, make: Callable[[], str]) -> str:
         if not path.exists():
             path.write_text(make())
             os.chmod(path, 0o600)

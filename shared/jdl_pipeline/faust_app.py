@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from .settings import ServiceSettings
 
 
-def make_app(app_id: str, settings: ServiceSettings) -> faust.App:
+class ServiceApp(faust.App):
+    """A service's faust app: faust's own, plus the checks its /healthz runs besides partition
+    assignment (a registered check returns why this worker cannot serve, or None)."""
+
+    health_checks: list[Callable[[], str | None]]
+
+
+def make_app(app_id: str, settings: ServiceSettings) -> ServiceApp:
     """The faust app of a service: its broker (acks from all replicas), in-memory tables, the
     worker's /healthz and /metrics on ``settings.web_host:web_port``."""
     infra = settings.infra
@@ -38,7 +45,7 @@ def make_app(app_id: str, settings: ServiceSettings) -> faust.App:
     register_codec()
     datadir = Path(infra.data_dir).parent / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = ServiceApp(
         app_id,
         broker=f"kafka://{infra.kafka_bootstrap}",
         store="memory://",
@@ -61,12 +68,11 @@ def make_app(app_id: str, settings: ServiceSettings) -> faust.App:
     # than the grace (a worker in no consumer group, or stuck out of it, looks alive but does
     # nothing), or a registered check reports a problem (e.g. a failed warm-up). The probes
     # restart or unroute it; the body says why.
-    health_checks: list[Callable[[], str | None]] = []
-    app.jdl_health_checks = health_checks  # type: ignore[attr-defined]
+    app.health_checks = []
     last_assigned = [time.monotonic()]     # start counts as assigned: the grace runs from it
 
     @app.page("/healthz")
-    async def healthz(web, request):  # type: ignore[no-untyped-def]
+    async def healthz(web, _request):
         try:   # the partitions this worker consumes (operations: who holds what)
             assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
         except Exception:  # noqa: BLE001 - not yet started or rebalancing
@@ -75,17 +81,17 @@ def make_app(app_id: str, settings: ServiceSettings) -> faust.App:
         if assigned:
             last_assigned[0] = now
         body = worker_health(app_id, assigned, now - last_assigned[0],
-                             infra.health_assignment_grace_seconds, health_checks)
+                             infra.health_assignment_grace_seconds, app.health_checks)
         return web.json(body, status=200 if body["status"] == "ok" else 503)
 
     @app.page("/metrics")
-    async def metrics_page(web, request):  # type: ignore[no-untyped-def]
+    async def metrics_page(web, _request):
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
 
 
-def national_dataset(app: faust.App, data_dir: str | Path, *,
+def national_dataset(app: ServiceApp, data_dir: str | Path, *,
                      then: Callable[[Any], None] | None = None) -> LazyNational:
     """The national dataset of a stage that reads it: loaded in a thread when the worker starts
     (then ``then(national)``, e.g. linkage's prepared indexes), so the first submission does not
@@ -96,7 +102,7 @@ def national_dataset(app: faust.App, data_dir: str | Path, *,
     async def warm_up() -> None:
         await national.warm_up(then)
 
-    app.jdl_health_checks.append(national.health_problem)
+    app.health_checks.append(national.health_problem)
     return national
 
 
@@ -180,7 +186,7 @@ def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) ->
     metrics.STAGE_RESENDS.labels(stage.name)          # exported at 0 from start-up
     metrics.STAGE_SEND_FAILURES.labels(stage.name)
 
-    async def agent(stream):  # type: ignore[no-untyped-def]
+    async def agent(stream):
         async for ev in stream.events():
             msg = ev.message
             try:

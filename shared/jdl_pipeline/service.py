@@ -16,6 +16,7 @@ from .faust_app import run_worker
 from .settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
+T = TypeVar("T")
 
 
 def run_service(create_app: Callable[[S], faust.App], settings_cls: type[S], *,
@@ -29,17 +30,20 @@ def run_service(create_app: Callable[[S], faust.App], settings_cls: type[S], *,
     JdlError while building either (no master key, say) is one line on stderr and exit 2."""
     settings = load_settings(settings_cls)
     setup_logging(settings.infra.log_level)
-    serve_api = api is not None and sys.argv[1:2] == ["api"]
+    if api is not None and sys.argv[1:2] == ["api"]:
+        import uvicorn
+
+        uvicorn.run(_build(api, settings), host=getattr(settings, "api_host"),
+                    port=getattr(settings, "api_port"), log_level="warning", access_log=False)
+        return
+    app = _build(create_app, settings)
+    run_preflight(settings.infra, app.conf.id, tables=list(app.tables))
+    run_worker(app, settings.infra.log_level)
+
+
+def _build(factory: Callable[[S], T], settings: S) -> T:
     try:
-        built = api(settings) if serve_api and api is not None else create_app(settings)
+        return factory(settings)
     except JdlError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    if serve_api:
-        import uvicorn
-
-        uvicorn.run(built, host=getattr(settings, "api_host"), port=getattr(settings, "api_port"),
-                    log_level="warning", access_log=False)
-        return
-    run_preflight(settings.infra, built.conf.id, tables=list(built.tables))
-    run_worker(built, settings.infra.log_level)

@@ -137,7 +137,7 @@ def decode(raw: bytes, topic: str, expected: tuple[type[Event], ...],
         detail = [{"loc": [str(p) for p in err.get("loc", ())], "type": err.get("type", "")}
                   for err in e.errors(include_input=False, include_url=False)][:20]
         return DeadLetter(topic, "invalid_event", detail, digest, partition, offset)
-    except Exception as e:  # not JSON at all, wrong encoding...
+    except Exception as e:  # noqa: BLE001 - not JSON at all, wrong encoding...
         return DeadLetter(topic, "undecodable", [{"type": type(e).__name__}], digest, partition, offset)
     if not isinstance(event, expected):
         return DeadLetter(topic, "unexpected_event_type", [{"type": event.event_type}], digest,
@@ -252,7 +252,8 @@ class Stage:
                 log.warning("stage refused submission", extra={"stage": self.name,
                                                                 "submission_id": sid, "code": e.code})
                 return [self._failed(sid, e.code, e.message)], False
-            except Exception as e:  # never die on one submission; no message text (may hold data)
+            except Exception as e:  # noqa: BLE001 - never die on one submission
+                # the exception type only, never its message: it may quote the data
                 log.error("stage crashed on submission", extra={"stage": self.name, "submission_id": sid,
                                                                 "exc_type": type(e).__name__})
                 metrics.count_failure(self.name, "internal_error")
