@@ -18,6 +18,7 @@ from jdl_infra.stage import DeadLetter, decode
 from jdl_events import topics
 
 from . import status
+from .handlers import apply_status_event
 from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake")
@@ -49,14 +50,10 @@ def create_app(settings: IntakeSettings) -> faust.App:
                 continue
             sid = event.submission_id
             try:
-                before = table.get(sid)
-                if before is None:
-                    before = await asyncio.to_thread(status.read_status, store, sid)
-                after = status.apply_event(before, event)
-                if after != before:
+                after = await asyncio.to_thread(apply_status_event, event, store=store,
+                                                cached=table.get(sid))
+                if after is not None:
                     table[sid] = after
-                    await asyncio.to_thread(status.write_status, store, after)
-                    _count_transition(before, after)
             except Exception as exc:  # noqa: BLE001 - the projection must outlive one bad update
                 # the exception type only: messages could quote stored values
                 log.error("status update failed", extra={"submission_id": sid,
@@ -82,15 +79,6 @@ def create_app(settings: IntakeSettings) -> faust.App:
 
     app.jdl_send = send  # type: ignore[attr-defined]
     return app
-
-
-def _count_transition(before: dict | None, after: dict) -> None:
-    was = (before or {}).get("state")
-    if after["state"] == "done" and was != "done":
-        metrics.SUBMISSIONS_COMPLETED.inc()
-        metrics.TURNAROUND.observe(status.age_seconds(after, datetime.now(timezone.utc)))
-    # purge lag (due -> done) is observed by the purge service alone, which knows when each purge
-    # fell due; observing it here too would count every purge twice
 
 
 def update_gauges(records: list[dict], now: datetime, retention_days: float,
