@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from jdl_events import keys
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 from . import publication, status
@@ -73,7 +74,7 @@ def get_principal(request: Request) -> Principal:
 
 def owned(store: ObjectStore, sid: str, who: Principal) -> dict[str, Any]:
     """The submission's status record if ``who`` may see it; 404 otherwise."""
-    rec = status.read_status(store, sid) if _plausible_id(sid) else None
+    rec = status.read_status(store, sid) if keys.is_submission_id(sid) else None
     if rec is None or (not who.is_ops and rec["org_id"] != who.org_id):
         raise HTTPException(404, "no such submission for this organisation")
     return rec
@@ -115,7 +116,7 @@ async def readyz(ports: IntakePorts = Depends(get_ports)) -> JSONResponse:
     """Readiness: can the API take an upload now (broker and store reachable)?"""
     ready = ports.broker_ready
     broker = await _reachable(ready, 1.5) if ready is not None else True
-    store_ok = await _reachable(lambda: ports.store.exists("status/.readyz") or True, 1.5)
+    store_ok = await _reachable(lambda: ports.store.exists(keys.STORE_PROBE) or True, 1.5)
     ok = broker and store_ok
     return JSONResponse(status_code=200 if ok else 503, content={
         "status": "ready" if ok else "not_ready",
@@ -222,8 +223,4 @@ def create_api(settings: IntakeSettings, ports: IntakePorts) -> FastAPI:
 
 def _page(name: str) -> str:
     return (Path(__file__).parent / "web" / name).read_text()
-
-
-def _plausible_id(sid: str) -> bool:
-    return len(sid) == 24 and sid.startswith("sub-") and all(c in "0123456789abcdef" for c in sid[4:])
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Union
 import pandas as pd
 
 from jdl_core.errors import CohortError, JdlError
+from jdl_events import keys
 from jdl_events.events import Event, PurgeRequested, SubmissionReceived, new_submission_id
 from jdl_infra import metrics
 from jdl_infra.crypto import KeyRing, put_encrypted
@@ -90,20 +91,6 @@ class Refused:
     code: str
     message: str
     rejected_rows: list[dict[str, Any]] | None = field(default=None)
-
-
-def cohort_key(sid: str) -> str:
-    return f"submissions/{sid}/cohort.parquet.enc"
-
-
-def programme_key(sid: str) -> str:
-    return f"submissions/{sid}/programme.json"
-
-
-def intake_record_key(sid: str) -> str:
-    """The submission.received event as sent (ids and counts only), recorded like a stage marker
-    so the reconciler can re-send it if the broker loses it (jdl_infra.stage)."""
-    return f"stages/{sid}/intake.json"
 
 
 def parse_in_process(data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
@@ -191,12 +178,14 @@ def accept_submission(upload: Upload, *, ports: IntakePorts, settings: IntakeSet
         # attrition buckets of methodology.md section 3: each rejected row counted once
         rejected_by_reason={"invalid_row": cohort.counts.invalid,
                             "duplicate": cohort.counts.duplicates},
-        cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now)
+        cohort_key=keys.cohort_key(sid), programme_key=keys.programme_key(sid), received_at=now)
 
     ports.keyring.create_data_key(sid)
-    put_encrypted(ports.store, ports.keyring, sid, cohort_key(sid), frame_to_bytes(cohort.rows))
-    ports.store.put(programme_key(sid), prog.model_dump_json().encode())   # no personal data
-    ports.store.put(intake_record_key(sid), make_marker("intake", [received]))
+    put_encrypted(ports.store, ports.keyring, sid, keys.cohort_key(sid), frame_to_bytes(cohort.rows))
+    ports.store.put(keys.programme_key(sid), prog.model_dump_json().encode())   # no personal data
+    # submission.received as sent, recorded like a stage marker so the reconciler can re-send it
+    # if the broker loses it (jdl_pipeline.stage)
+    ports.store.put(keys.stage_marker_key(sid, "intake"), make_marker("intake", [received]))
     status.write_status(ports.store, rec)
     try:
         within(SEND_TIMEOUT_SECONDS, ports.publish, received)
@@ -266,9 +255,9 @@ def _record_refusal(sid: str, org_id: str, code: str, message: str, *, ports: In
 
 def _discard(sid: str, ports: IntakePorts) -> None:
     """Delete at once everything stored for an upload that could not be accepted."""
-    ports.store.delete_prefix(f"submissions/{sid}/")
+    ports.store.delete_prefix(keys.submission_prefix(sid))
     ports.keyring.destroy(sid)
-    ports.store.delete_prefix(f"stages/{sid}/")
+    ports.store.delete_prefix(keys.stage_prefix(sid))
 
 
 def _programme_fields(upload: Upload) -> Union[dict[str, Any], str]:

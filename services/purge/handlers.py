@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +25,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 from jdl_core.errors import JdlError
+from jdl_events import keys
 from jdl_events.events import DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed
+from jdl_events.vocab import Stage
 from jdl_infra import metrics
 from jdl_infra.audit import (CERTIFICATE, PURGE_NOOP, AuditLog, DeletedVersion,
                              DeletionCertificate, PurgeTrigger, Verification)
@@ -35,12 +36,9 @@ from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submissio
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("jdl.purge")
-STAGE = "purge"
-TRIGGER_OF = {ReportReady: "report_ready", SubmissionFailed: "failed"}
+STAGE: Stage = "purge"
+TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
 MARKER_FORMAT = "jdl-purge-in-progress/1"
-_MARKER_RE = re.compile(r"^purges/(sub-[0-9a-f]{20})/in_progress\.json$")
-_KEY_RECORD_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
-_DATA_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
 
 
 class PurgeIncomplete(JdlError):
@@ -50,7 +48,7 @@ class PurgeIncomplete(JdlError):
 
 
 def marker_key(submission_id: str) -> str:
-    return f"purges/{check_submission_id(submission_id)}/in_progress.json"
+    return keys.purge_marker_key(check_submission_id(submission_id))
 
 
 def retention_due_at(received_at: datetime, retention_days: float) -> datetime:
@@ -138,7 +136,7 @@ def purge_submission(store: ObjectStore, keyring: KeyRing, audit: AuditLog, subm
     marker = _read_marker(store, sid)
     if marker is not None and any(e.payload.get("purge_id") == marker.purge_id for e in certified):
         # crashed after certifying, before removing the marker: that purge is done
-        store.delete_prefix(f"purges/{sid}/")
+        store.delete_prefix(keys.purge_prefix(sid))
         marker = None
 
     residual = store.list_versions(prefix)
@@ -196,7 +194,7 @@ def purge_submission(store: ObjectStore, keyring: KeyRing, audit: AuditLog, subm
         previous_certificate_seq=previous.seq if previous else None)
     audit.append(CERTIFICATE, cert, now=now)
     # 6. the marker has served its purpose
-    store.delete_prefix(f"purges/{sid}/")
+    store.delete_prefix(keys.purge_prefix(sid))
     return cert
 
 
@@ -217,12 +215,12 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
     audit = audit or AuditLog(store)
     certified = {e.payload.get("submission_id") for e in audit.certificate_entries()}
     holding: set[str] = set()
-    for k, _v in store.list_versions("submissions/"):
-        if m := _DATA_RE.match(k):
-            holding.add(m.group(1))
-    for k, _v in store.list_versions("keys/"):
-        if m := _KEY_RECORD_RE.match(k):
-            holding.add(m.group(1))
+    for k, _v in store.list_versions(keys.SUBMISSIONS):
+        if sid := keys.id_of_submission_object(k):
+            holding.add(sid)
+    for k, _v in store.list_versions(keys.DATA_KEYS):
+        if sid := keys.id_of_data_key(k):
+            holding.add(sid)
 
     due: dict[str, datetime] = {}
 
@@ -234,25 +232,25 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
         when = retention_due_at(received_at, retention_days)
         if sid not in certified or sid in holding:
             add(sid, when)
-    for k in store.list("keys/"):
-        m = _KEY_RECORD_RE.match(k)
-        if not m or m.group(1) in certified:
+    for k in store.list(keys.DATA_KEYS):
+        sid = keys.id_of_data_key(k)
+        if not sid or sid in certified:
             continue
         try:
             created = datetime.fromisoformat(json.loads(store.get(k))["created_at"])
         except (ObjectNotFound, ValueError, KeyError, TypeError):
             continue
-        add(m.group(1), retention_due_at(created, retention_days))
-    for k in store.list("purges/"):
-        m = _MARKER_RE.match(k)
-        if not m:
+        add(sid, retention_due_at(created, retention_days))
+    for k in store.list(keys.PURGES):
+        sid = keys.id_of_purge_marker(k)
+        if not sid:
             continue
         try:
             marker = _Marker.from_json(store.get(k))
         except (ObjectNotFound, ValueError, KeyError, TypeError):
-            add(m.group(1), now)
+            add(sid, now)
             continue
-        add(m.group(1), _aware(marker.due_at or marker.requested_at))
+        add(sid, _aware(marker.due_at or marker.requested_at))
     return sorted(due, key=lambda s: (due[s], s))
 
 
@@ -309,7 +307,7 @@ def sweep(ports: PurgePorts) -> list[PurgeRequested]:
     """Purge requests for every submission past the retention limit that has no certificate."""
     now = ports.clock()
     statuses = []
-    for key in ports.store.list("status/"):
+    for key in ports.store.list(keys.STATUS):
         try:
             rec = json.loads(ports.store.get(key))
         except Exception:  # noqa: BLE001 - an unreadable record: its data is found by key below
