@@ -73,7 +73,7 @@ def main() -> None:
 
     import psutil
 
-    from jdl_infra.local import free_port, wait_for_port
+    from jdl_cli.tansu import free_port, wait_for_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=5_000)

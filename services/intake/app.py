@@ -11,10 +11,10 @@ import faust
 
 from jdl_events.events import EVENT_OF
 from jdl_infra import metrics
-from jdl_infra.faust_app import make_app, sender
+from jdl_pipeline.faust_app import make_app, sender
 from jdl_infra.objectstore import open_store
 from jdl_infra.publication import load_policy, publish_due
-from jdl_infra.stage import DeadLetter, decode
+from jdl_pipeline.stage import DeadLetter, decode
 from jdl_events import topics
 
 from . import status
@@ -29,7 +29,7 @@ PURGE_GRACE_SECONDS = 3600.0   # default: a finished submission not purged withi
 def create_app(settings: IntakeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
-    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    app = make_app(APP_ID, settings)
     metrics.prepare_intake_worker(settings.stage_age_warning_seconds, [topics.DATA_PURGED])
     send = sender(app)
     table = app.Table("status", default=None, partitions=None)

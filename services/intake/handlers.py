@@ -23,7 +23,7 @@ from jdl_infra import metrics
 from jdl_infra.crypto import KeyRing, put_encrypted
 from jdl_infra.objectstore import ObjectStore
 from jdl_infra.ports import frame_to_bytes
-from jdl_infra.stage import make_marker
+from jdl_pipeline.stage import make_marker
 
 from . import status
 from .settings import IntakeSettings

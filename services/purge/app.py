@@ -17,9 +17,9 @@ from jdl_infra import metrics
 from jdl_infra.audit import AuditLog
 from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key
 from jdl_infra.crypto import KeyRing
-from jdl_infra.faust_app import add_stage_agent, make_app, sender
 from jdl_infra.objectstore import open_store
-from jdl_infra.stage import Send, Stage, send_events
+from jdl_pipeline.faust_app import make_app, sender, stage_agent
+from jdl_pipeline.stage import Send, send_events
 
 from .handlers import STAGE, PurgePorts, handle_trigger, publish_head, sweep
 from .reconcile import ReconcileConfig, Reconciler
@@ -51,13 +51,13 @@ def create_app(settings: PurgeSettings) -> faust.App:
                               else generate_signing_key())
     ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit,
                        retention_days=infra.retention_days, signer=signer)
-    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    app = make_app(APP_ID, settings)
     send = sender(app)
     trigger = functools.partial(handle_trigger, ports=ports)   # one purge at a time (ports.lock)
-    stage = Stage(STAGE, trigger, store, send,
-                  expected=(ReportReady, SubmissionFailed, PurgeRequested), idempotent_marker=False)
     # One purge agent with concurrency 1: the audit log needs a single writer (run one replica).
-    add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
+    # No marker: a repeated trigger is certified again as a no-op, which the audit log records.
+    stage_agent(app, STAGE, trigger, consumes=(ReportReady, SubmissionFailed, PurgeRequested),
+                store=store, idempotent_marker=False)
 
     metrics.prepare_purge(settings.sweep_interval_seconds)
 

@@ -40,7 +40,7 @@ from jdl_events.keys import reconcile_attempts_key as attempts_key
 from jdl_events.vocab import OPEN_STATES, STAGES, TERMINAL_STATES, TRIGGER_OF_STATE, Stage
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
-from jdl_infra.stage import read_marker, recorded_events
+from jdl_pipeline.stage import read_marker, recorded_events
 
 log = logging.getLogger("jdl.reconcile")
 

@@ -12,7 +12,7 @@ from jdl_events.vocab import Stage
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectStore
 from jdl_report.publication import PublicationPolicy
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
 STAGE: Stage = "reporting"
 CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}

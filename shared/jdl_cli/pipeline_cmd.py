@@ -263,7 +263,7 @@ def demo_programme(setting: str) -> dict:
 def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None, extra=None):  # type: ignore[no-untyped-def]
     from urllib.parse import urlparse
 
-    from jdl_infra.runtime import EmbeddedRuntime
+    from .runtime import EmbeddedRuntime
 
     store_url = endpoint = None
     if s3:

@@ -23,7 +23,7 @@ from jdl_infra.kafka_io import EventNotSent
 from jdl_infra.objectstore import MemoryStore
 from jdl_infra.ports import get_frame_encrypted, put_frame_encrypted
 from jdl_infra.settings import InfraSettings
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 from jdl_report.examples import minimal
 from services.intake import status
 from services.intake.handlers import (Accepted, IntakePorts, Refused, Upload, accept_submission,

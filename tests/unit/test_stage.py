@@ -10,7 +10,7 @@ from jdl_core.errors import AnalysisError
 from jdl_events import events as ev
 from jdl_events.topics import COHORT_LINKED, dlq
 from jdl_infra.objectstore import MemoryStore
-from jdl_infra.stage import Stage, event_id_for, marker_key
+from jdl_pipeline.stage import Stage, event_id_for, marker_key
 
 SID = "sub-" + "a" * 20
 

@@ -5,22 +5,31 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from jdl_events.codec import register as register_codec
+from jdl_events.events import TOPIC_OF, Event
 from jdl_events.topics import PARTITIONS
 
-from . import metrics
-from .kafka_io import faust_credentials
-from .logs import logging_config
-from .settings import InfraSettings
-from .stage import Send, Stage
+from jdl_infra import metrics
+from jdl_infra.kafka_io import faust_credentials
+from jdl_infra.logs import logging_config
+from jdl_infra.objectstore import ObjectStore
+from jdl_infra.ports import LazyNational
+
+from .stage import Handler, Send, Stage
+
+if TYPE_CHECKING:
+    from .settings import ServiceSettings
 
 
-def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str = "127.0.0.1") -> faust.App:
+def make_app(app_id: str, settings: ServiceSettings) -> faust.App:
+    """The faust app of a service: its broker (acks from all replicas), in-memory tables, the
+    worker's /healthz and /metrics on ``settings.web_host:web_port``."""
+    infra = settings.infra
     # value_serializer="jdl-event" for faust topics of validated events. The stage agents read raw
     # bytes instead and validate in Stage.decode, so a bad message can be dead-lettered with its
     # reason rather than dropped inside faust's deserialiser (docs/decisions/0002).
@@ -34,9 +43,9 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         topic_partitions=PARTITIONS,
         topic_replication_factor=infra.kafka_replication_factor,
         consumer_auto_offset_reset="earliest",
-        web_port=web_port,
-        web_bind=web_host,
-        web_host=web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
         datadir=str(datadir),
         autodiscover=False,
         broker_session_timeout=infra.kafka_session_timeout_seconds,
@@ -72,6 +81,21 @@ def make_app(app_id: str, infra: InfraSettings, *, web_port: int, web_host: str 
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
+
+
+def national_dataset(app: faust.App, data_dir: str | Path, *,
+                     then: Callable[[Any], None] | None = None) -> LazyNational:
+    """The national dataset of a stage that reads it: loaded in a thread when the worker starts
+    (then ``then(national)``, e.g. linkage's prepared indexes), so the first submission does not
+    wait; /healthz fails after a failed load."""
+    national = LazyNational(data_dir)
+
+    @app.task
+    async def warm_up() -> None:
+        await national.warm_up(then)
+
+    app.jdl_health_checks.append(national.health_problem)
+    return national
 
 
 def worker_health(app_id: str, assigned: list[str], unassigned_seconds: float, grace_seconds: float,
@@ -111,6 +135,19 @@ def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
         await asyncio.wait_for(producer.send_and_wait(topic, key, value, None, None, None), timeout)
 
     return send
+
+
+def stage_agent(app: faust.App, name: str, handler: Handler, *,
+                consumes: type[Event] | tuple[type[Event], ...], store: ObjectStore,
+                idempotent_marker: bool = True) -> Stage:
+    """Run ``handler`` as the stage ``name`` of this app: one agent on the topics of the events it
+    ``consumes`` (from TOPIC_OF, so the input is stated once), sending through the broker with
+    acknowledgement, its markers in ``store``. Returns the Stage (tests drive it directly)."""
+    expected = consumes if isinstance(consumes, tuple) else (consumes,)
+    stage = Stage(name, handler, store, sender(app), expected=expected,
+                  idempotent_marker=idempotent_marker)
+    add_stage_agent(app, stage, list(dict.fromkeys(TOPIC_OF[e] for e in expected)))
+    return stage
 
 
 def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:

@@ -21,7 +21,7 @@ import httpx
 
 from jdl_events.vocab import STAGES
 
-from .local import TansuBroker, die_with_parent, free_port, wait_for_port
+from .tansu import TansuBroker, die_with_parent, free_port, wait_for_port
 
 log = logging.getLogger("jdl.runtime")
 
@@ -183,8 +183,8 @@ class EmbeddedRuntime:
         return self
 
     def _ensure_topics(self) -> None:
-        from .kafka_io import client_security, ensure_topics
-        from .settings import InfraSettings
+        from jdl_infra.kafka_io import client_security, ensure_topics
+        from jdl_infra.settings import InfraSettings
 
         # an external broker may need TLS/SASL (JDL_KAFKA_SECURITY_PROTOCOL etc., which the
         # workers read from the same environment)
@@ -395,7 +395,7 @@ class EmbeddedRuntime:
 
 
 def _new_master_key() -> str:
-    from .crypto import generate_master_key
+    from jdl_infra.crypto import generate_master_key
 
     return generate_master_key()
 
@@ -404,6 +404,6 @@ __all__ = ["EmbeddedRuntime", "SERVICES", "wait_for_port"]
 
 
 def _new_checkpoint_key() -> str:
-    from .checkpoint import generate_signing_key
+    from jdl_infra.checkpoint import generate_signing_key
 
     return generate_signing_key()

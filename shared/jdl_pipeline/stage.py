@@ -32,8 +32,8 @@ from jdl_events.events import Event, SubmissionFailed, dump_event, parse_event
 from jdl_events.keys import stage_marker_key as marker_key
 from jdl_events.topics import dlq
 
-from . import metrics
-from .objectstore import ObjectNotFound, ObjectStore
+from jdl_infra import metrics
+from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("jdl.stage")
 _NS = uuid.UUID("6f1d3c9e-6a43-4c55-9d4b-2a1d0c0b7a11")
