@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
+from jdl_core.errors import TransientError
+
 _KEY_RE = re.compile(r"^[A-Za-z0-9._=-][A-Za-z0-9._/=-]{0,1023}$")
 
 
@@ -348,7 +350,8 @@ class S3Store:
                 self.bucket,
                 [DeleteObject(k, None if v == "null" else v) for k, v in versions]))
             if errors:
-                raise RuntimeError(f"{len(errors)} object versions could not be deleted")
+                raise TransientError(f"{len(errors)} object versions under {prefix} could not be deleted; "
+                                     "deleting the prefix again removes what is left")
         return report
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from jdl_core.errors import StopWorker
 from jdl_events.codec import register as register_codec
 from jdl_events.events import TOPIC_OF, Event
 from jdl_events.topics import PARTITIONS
@@ -137,6 +139,27 @@ def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
     return send
 
 
+# A worker stopped by its stage runner exits with this code (2: refused to start); the supervisor
+# (`jdl up`) or Kubernetes restarts it, with backoff, until the fault is fixed.
+EXIT_WORKER_STOPPED = 3
+
+
+async def stop_worker(app: faust.App, stage: str, exc: StopWorker) -> None:
+    """End this worker process at once, saying why in one log line. The inputs finished before
+    are committed; the one that stopped it is not, so the next worker reads it again (a graceful
+    faust stop would acknowledge it, and a crash-looping worker would skip one submission per
+    restart instead of leaving them all for when the fault is fixed)."""
+    logging.getLogger("jdl.stage").critical(
+        f"worker stopped: {exc}", extra={"stage": stage, "code": exc.code, "app": app.conf.id})
+    try:
+        await asyncio.wait_for(app.consumer.commit(), 10.0)
+    except Exception as commit_exc:  # noqa: BLE001 - those inputs are replayed: markers make it harmless
+        logging.getLogger("jdl.stage").warning("offsets not committed before stopping",
+                                               extra={"error_type": type(commit_exc).__name__})
+    logging.shutdown()      # flush the log line: os._exit skips the interpreter's clean-up
+    os._exit(EXIT_WORKER_STOPPED)
+
+
 def stage_agent(app: faust.App, name: str, handler: Handler, *,
                 consumes: type[Event] | tuple[type[Event], ...], store: ObjectStore,
                 idempotent_marker: bool = True) -> Stage:
@@ -162,6 +185,8 @@ def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) ->
             msg = ev.message
             try:
                 await stage.process(ev.value, msg.topic, msg.partition, msg.offset)
+            except StopWorker as exc:
+                await stop_worker(app, stage.name, exc)
             except Exception as exc:  # noqa: BLE001 - the broker did not take an output event
                 # No marker was written, so nothing is lost: the reconciler finds the submission
                 # stalled and re-sends this input from the store. The worker keeps consuming.
