@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 
 import faust
 
+from jdl_events import topics
 from jdl_events.events import EVENT_OF
 from jdl_infra import metrics
-from jdl_pipeline.faust_app import make_app, sender
 from jdl_infra.objectstore import open_store
 from jdl_infra.publication import load_policy, publish_due
-from jdl_pipeline.stage import DeadLetter, decode
-from jdl_events import topics
+from jdl_pipeline.faust_app import make_app, sender
+from jdl_pipeline.stage import DeadLetter, dead_letter, decode
 
 from . import status
 from .handlers import apply_status_event
@@ -45,8 +45,7 @@ def create_app(settings: IntakeSettings) -> faust.App:
                 # each topic's consuming stage dead-letters bad messages; data.purged has no
                 # consuming stage, so the status agent does it for that topic
                 if msg.topic == topics.DATA_PURGED:
-                    metrics.DEAD_LETTERED.labels(msg.topic).inc()
-                    await send(topics.dlq(msg.topic), event.sha256.encode(), event.to_json())
+                    await dead_letter(send, event)
                 continue
             sid = event.submission_id
             try:
@@ -77,7 +76,6 @@ def create_app(settings: IntakeSettings) -> faust.App:
         except Exception as exc:  # noqa: BLE001 - retried at the next tick
             log.error("publication check failed", extra={"error_type": type(exc).__name__})
 
-    app.jdl_send = send  # type: ignore[attr-defined]
     return app
 
 
