@@ -10,6 +10,9 @@ proportion to the upload, which the size limit already bounds.
 
 Children are forked from a forkserver that has imported the cohort reader once, so a parse does
 not pay for importing pandas and openpyxl again (and the API's threads are never forked).
+
+``parse_blocking`` is what the intake use case calls (it runs in a thread of its own); ``parse``
+is the same off the event loop.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import asyncio
 import logging
 import multiprocessing
 import resource
+import threading
 from typing import Any
 
 import pandas as pd
@@ -63,7 +67,8 @@ class BoundedParser:
         self.workers = max(1, workers)
         self.memory_bytes = max(0, memory_mb) * 1024 * 1024
         self.timeout = timeout_seconds
-        self._slots = asyncio.Semaphore(self.workers)
+        self._slots = threading.BoundedSemaphore(self.workers)
+        self._count = threading.Lock()
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["jdl_core.cohort", "services.intake.parsing"])
         self.active = 0             # parses running now (for tests and the bench)
@@ -75,15 +80,21 @@ class BoundedParser:
                    timeout_seconds=settings.xlsx_parse_timeout_seconds)
 
     async def parse(self, data: bytes, filename: str, *, max_bytes: int) -> pd.DataFrame:
+        return await asyncio.to_thread(self.parse_blocking, data, filename, max_bytes)
+
+    def parse_blocking(self, data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
+        """Parse in this thread (CSV) or in a child (XLSX), waiting for a free slot."""
         if not is_workbook(data):
-            return await asyncio.to_thread(parse_upload, data, filename, max_bytes=max_bytes)
-        async with self._slots:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
+            return parse_upload(data, filename, max_bytes=max_bytes)
+        with self._slots:
+            with self._count:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
             try:
-                return await asyncio.to_thread(self._parse_in_child, data, filename, max_bytes)
+                return self._parse_in_child(data, filename, max_bytes)
             finally:
-                self.active -= 1
+                with self._count:
+                    self.active -= 1
 
     def _parse_in_child(self, data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
         recv, send = self._ctx.Pipe(duplex=False)

@@ -145,6 +145,15 @@ def decode(raw: bytes, topic: str, expected: tuple[type[Event], ...],
     return event
 
 
+async def dead_letter(send: Send, letter: DeadLetter) -> None:
+    """Send a message that could not be decoded to its topic's dead-letter topic (its digest,
+    reason and place; never its content), counted and logged."""
+    metrics.DEAD_LETTERED.labels(letter.topic).inc()
+    log.warning("message dead-lettered", extra={"topic": letter.topic, "reason": letter.reason,
+                                                 "offset": letter.offset})
+    await send(dlq(letter.topic), letter.sha256.encode(), letter.to_json())
+
+
 class DeadLetterLimitExceeded(StopWorker):
     code = "dead_letter_limit"
 
@@ -197,10 +206,7 @@ class Stage:
         must stop, and whatever ``send`` raises when the broker did not take an output."""
         decoded = decode(raw, topic, self.expected, partition, offset)
         if isinstance(decoded, DeadLetter):
-            metrics.DEAD_LETTERED.labels(topic).inc()
-            log.warning("message dead-lettered", extra={"topic": topic, "reason": decoded.reason,
-                                                         "offset": offset})
-            await self.send(dlq(topic), decoded.sha256.encode(), decoded.to_json())
+            await dead_letter(self.send, decoded)
             self.limit.record(self.name, bad=True)
             return []
         event = decoded

@@ -343,7 +343,8 @@ def test_purge_service_hook_raises_the_unreadable_gauge_and_still_purges():
     from prometheus_client import REGISTRY
 
     from jdl_events.events import PurgeRequested
-    from services.purge.app import PurgePorts, _unreadable_entry, handle_trigger
+    from services.purge.app import _unreadable_entry
+    from services.purge.handlers import PurgePorts, handle_trigger
 
     store = MemoryStore()
     _fill(store, 2)

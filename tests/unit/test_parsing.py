@@ -17,6 +17,7 @@ from jdl_core.cohort import MissingColumns, parse_upload
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.parsing import BoundedParser, WorkbookTooDemanding
 from services.intake.settings import IntakeSettings
 from tests.unit.test_api import PROGRAMME, TOKENS
@@ -33,8 +34,8 @@ def _children_left() -> list:
 def test_xlsx_upload_is_parsed_in_a_child_and_accepted():
     store = MemoryStore()
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
-    api = create_api(settings, store, KeyRing(store, MasterKey.from_base64(generate_master_key())),
-                     lambda e: None)
+    api = create_api(settings, IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
     client = TestClient(api)
     data = template_xlsx(people(70))
     r = client.post("/v1/submissions", headers={"Authorization": "Bearer t-acme"},

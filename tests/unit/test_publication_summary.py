@@ -170,12 +170,13 @@ def test_summary_route_for_a_period_with_twelve_reports_and_an_empty_period():
     from jdl_infra.objectstore import MemoryStore
     from jdl_report.publication import PublicationPolicy
     from services.intake.api import create_api
+    from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
     from jdl_infra import publication as pub
 
     store = MemoryStore()
-    app = create_api(IntakeSettings(tokens=SecretStr(json.dumps({"t-acme": "acme"}))), store,
-                     KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None)
+    app = create_api(IntakeSettings(tokens=SecretStr(json.dumps({"t-acme": "acme"}))), IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
     clock = Clock(datetime(2026, 10, 1, 10, tzinfo=UTC))
     app.state.clock = clock
     app.state.publication_policy = PublicationPolicy()
@@ -252,11 +253,12 @@ def test_template_routes_and_upload_page():
     from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
     from jdl_infra.objectstore import MemoryStore
     from services.intake.api import create_api
+    from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
 
     store = MemoryStore()
-    client = TestClient(create_api(IntakeSettings(min_cohort_size=80), store,
-                                   KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
+    client = TestClient(create_api(IntakeSettings(min_cohort_size=80), IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None)))
     t = client.get("/v1/template").json()
     assert [c["name"] for c in t["columns"]][:3] == ["forename", "surname", "date_of_birth"]
     assert any("At least 80 people" in r for r in t["rules"])       # the service's own setting
