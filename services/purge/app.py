@@ -16,7 +16,7 @@ import faust
 from jdl_events import keys, topics
 from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed,
                                dump_event)
-from jdl_events.vocab import PurgeTrigger, Stage
+from jdl_events.vocab import PurgeTrigger, StageName
 from jdl_infra import metrics
 from jdl_infra.audit import AuditLog
 from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key, publish_checkpoint
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jdl.purge")
 APP_ID = "jdl-purge"
-STAGE: Stage = "purge"
+STAGE: StageName = "purge"
 TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
 
 

@@ -37,7 +37,7 @@ from jdl_events import keys
 from jdl_events.events import DataPurged, Event, SubmissionFailed
 from jdl_events.keys import RECONCILE_SETTLED as SETTLED_KEY
 from jdl_events.keys import reconcile_attempts_key as attempts_key
-from jdl_events.vocab import OPEN_STATES, STAGES, TERMINAL_STATES, TRIGGER_OF_STATE, Stage
+from jdl_events.vocab import OPEN_STATES, STAGES, TERMINAL_STATES, TRIGGER_OF_STATE, StageName
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.stage import read_marker, recorded_events
@@ -46,8 +46,8 @@ log = logging.getLogger("jdl.reconcile")
 
 # Stage markers in pipeline order; the last one present holds the events that drive the next
 # stage (the purge writes no marker: its input is the last one).
-MARKER_ORDER: tuple[Stage, ...] = STAGES[:-1]
-NEXT_STAGE: dict[Stage, Stage] = dict(zip(STAGES, STAGES[1:]))
+MARKER_ORDER: tuple[StageName, ...] = STAGES[:-1]
+NEXT_STAGE: dict[StageName, StageName] = dict(zip(STAGES, STAGES[1:]))
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
 
 

@@ -11,8 +11,8 @@ from typing import Final, Literal, get_args
 
 # -- stages -------------------------------------------------------------------------------------
 # One service per stage, in pipeline order; a failure names the stage that gave up.
-Stage = Literal["intake", "linkage", "matching", "reporting", "purge"]
-STAGES: Final[tuple[Stage, ...]] = get_args(Stage)
+StageName = Literal["intake", "linkage", "matching", "reporting", "purge"]
+STAGES: Final[tuple[StageName, ...]] = get_args(StageName)
 
 # -- submission states (the status record's ``state``) -----------------------------------------
 # Open: the stage now working on it ("received": accepted, linkage not started yet).

@@ -16,7 +16,7 @@ VOCABULARIES = {"stages": set(vocab.STAGES), "submission states": set(vocab.SUBM
 
 
 def test_events_audit_and_metrics_use_the_vocabulary():
-    assert SubmissionFailed.model_fields["stage"].annotation is vocab.Stage
+    assert SubmissionFailed.model_fields["stage"].annotation is vocab.StageName
     assert PurgeRequested.model_fields["trigger"].annotation is vocab.PurgeTrigger
     assert DataPurged.model_fields["outcome"].annotation is vocab.PurgeOutcome
     assert audit.DeletionCertificate.model_fields["trigger"].annotation is vocab.PurgeTrigger
