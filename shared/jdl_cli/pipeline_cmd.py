@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from jdl_core.schema import DEFAULT_PEOPLE
+
 from ._common import clear_errors, fail
 from .publication_cmd import describe
 
@@ -62,7 +64,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def up(kafka: Optional[str] = typer.Option(None, help="External Kafka bootstrap HOST:PORT (default: start a local tansu broker)."),
            s3: Optional[str] = typer.Option(None, help="External S3 as http://HOST:PORT/BUCKET (credentials from JDL_S3_ACCESS_KEY/JDL_S3_SECRET_KEY); default: var/store on disk."),
-           people: int = typer.Option(100_000, help="Size of the national dataset generated on first run."),
+           people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset generated on first run."),
            linkage_workers: int = typer.Option(1, min=1, max=4, help="Linkage workers in the consumer group."),
            var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets."),
            data_dir: Optional[Path] = DATA_DIR_OPT) -> None:
@@ -83,7 +85,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def demo(size: int = typer.Option(1000, help="People in the sample cohort."),
              setting: str = typer.Option("custody", help="custody or community."),
-             people: int = typer.Option(100_000, help="Size of the national dataset (first run)."),
+             people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset (first run)."),
              out: Path = typer.Option(Path("out/demo"), help="Where to copy the report."),
              keep: bool = typer.Option(False, help="Leave the service running afterwards."),
              var: Path = typer.Option(Path("var"), help="Runtime directory."),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 from jdl_events.vocab import STAGES
 
 from .local import TansuBroker, die_with_parent, free_port, wait_for_port
@@ -26,8 +27,6 @@ from .local import TansuBroker, die_with_parent, free_port, wait_for_port
 log = logging.getLogger("jdl.runtime")
 
 SERVICES = STAGES   # one service per pipeline stage, started in this order
-DEFAULT_PEOPLE = 100_000
-DEFAULT_SEED = 20260101
 
 
 @dataclass
