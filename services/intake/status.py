@@ -104,7 +104,7 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     eid = str(event.event_id)
     if any(h["event_id"] == eid for h in rec["history"]):
         return rec
-    etype = event.event_type  # type: ignore[attr-defined]
+    etype = event.event_type
     at = iso(event.occurred_at)
     rec["history"].append({"event": etype, "event_id": eid, "at": at})
     rec["history"].sort(key=lambda h: (parse_iso(h["at"]), _RANK.get(h["event"], 9), h["event_id"]))

@@ -212,7 +212,7 @@ class Reconciler:
         out.add("redrive", sid, events)
         log.info("stalled submission re-driven", extra={
             "submission_id": sid, "stage": stuck, "attempt": n + 1,
-            "sent": [getattr(e, "event_type", "") for e in events]})
+            "sent": [e.event_type for e in events]})
 
     # -- orphans ---------------------------------------------------------------------------
     def _orphans(self, active: set[str], now: datetime, out: ReconcileResult) -> None:

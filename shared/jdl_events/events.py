@@ -39,6 +39,8 @@ class Event(BaseModel):
     schema_version: int = 1
     submission_id: SubmissionId
     occurred_at: datetime = Field(default_factory=_now)
+    # each event narrows it to its own Literal name, which the ANY_EVENT union discriminates on
+    event_type: str
 
 
 class SubmissionReceived(Event):

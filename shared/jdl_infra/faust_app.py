@@ -10,10 +10,10 @@ from typing import Callable, Sequence
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from jdl_events.codec import register as register_codec
 from jdl_events.topics import PARTITIONS
 
 from . import metrics
+from .codec import register as register_codec
 from .kafka_io import faust_credentials
 from .logs import logging_config
 from .settings import InfraSettings
