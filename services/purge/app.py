@@ -3,7 +3,6 @@ and purge.requested, and sweeps submissions past the retention limit whatever th
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -13,11 +12,11 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import faust
 
-from jdl_events import keys, topics
+from jdl_events import topics
 from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed,
                                dump_event)
 from jdl_events.vocab import PurgeTrigger, StageName
-from jdl_infra import metrics
+from jdl_infra import metrics, status_records
 from jdl_infra.audit import AuditLog
 from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key, publish_checkpoint
 from jdl_infra.crypto import KeyRing
@@ -83,13 +82,7 @@ def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested
     from .handlers import retention_due_at, sweep_due
 
     now = now or datetime.now(timezone.utc)
-    statuses = []
-    for key in ports.store.list(keys.STATUS):
-        try:
-            rec = json.loads(ports.store.get(key))
-        except Exception:
-            continue
-        statuses.append((rec["submission_id"], datetime.fromisoformat(rec["received_at"]), rec["state"]))
+    statuses = [(r.submission_id, r.received_at, r.state) for r in status_records.read_all(ports.store)]
     received = {sid: at for sid, at, _ in statuses}
     due = sweep_due(ports.store, statuses, ports.retention_days, now, audit=ports.audit)
     return [PurgeRequested(submission_id=sid, trigger="retention",
