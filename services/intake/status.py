@@ -22,7 +22,7 @@ from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 # States (jdl_events.vocab): the stage now working on it, then done, failed or refused. A "done"
 # report then has a publication state of its own (in_review, scheduled, published, withdrawn:
 # jdl_report.publication.PUBLICATION_STATES), shown under "publication" in the API's status.
-ORDER = {**{s: i for i, s in enumerate(OPEN_STATES)}, **{s: len(OPEN_STATES) for s in TERMINAL}}
+ORDER: dict[str, int] = {**{s: i for i, s in enumerate(OPEN_STATES)}, **{s: len(OPEN_STATES) for s in TERMINAL}}
 SLA_SECONDS = 14 * 86400
 # bookkeeping of the projection, not shown by the API (history is shown as "stages")
 INTERNAL_FIELDS = ("history", "event_times", "terminal")

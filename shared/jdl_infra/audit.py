@@ -396,8 +396,8 @@ class AuditLog:
         # History on a versioned bucket: each entry should have been written exactly once.
         versions: dict[tuple[int, str], int] = {}
         for k, _v in self.store.list_versions(LOG_PREFIX):
-            if (s := keys.seq_of_audit_entry(k)) is not None:
-                versions[(s, k)] = versions.get((s, k), 0) + 1
+            if (listed := keys.seq_of_audit_entry(k)) is not None:
+                versions[(listed, k)] = versions.get((listed, k), 0) + 1
         for (s, k), n in sorted(versions.items()):
             if k not in current_keys:
                 problems.append(Problem("deleted", "entry was deleted (old versions or a delete "
