@@ -27,16 +27,16 @@ from typing import Any, Callable, Iterable, Sequence
 from jdl_core.errors import JdlError
 from jdl_events import keys
 from jdl_events.events import DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed
-from jdl_events.vocab import Stage
-from jdl_infra import metrics
+from jdl_events.vocab import PurgeTrigger, StageName
+from jdl_infra import metrics, status_records
 from jdl_infra.audit import (CERTIFICATE, PURGE_NOOP, AuditLog, DeletedVersion,
-                             DeletionCertificate, PurgeTrigger, Verification)
+                             DeletionCertificate, Verification)
 from jdl_infra.checkpoint import CheckpointSigner, publish_checkpoint
 from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submission_prefix
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("jdl.purge")
-STAGE: Stage = "purge"
+STAGE: StageName = "purge"
 TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
 MARKER_FORMAT = "jdl-purge-in-progress/1"
 
@@ -306,13 +306,7 @@ def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
 def sweep(ports: PurgePorts) -> list[PurgeRequested]:
     """Purge requests for every submission past the retention limit that has no certificate."""
     now = ports.clock()
-    statuses = []
-    for key in ports.store.list(keys.STATUS):
-        try:
-            rec = json.loads(ports.store.get(key))
-        except Exception:  # noqa: BLE001 - an unreadable record: its data is found by key below
-            continue
-        statuses.append((rec["submission_id"], datetime.fromisoformat(rec["received_at"]), rec["state"]))
+    statuses = [(r.submission_id, r.received_at, r.state) for r in status_records.read_all(ports.store)]
     received = {sid: at for sid, at, _ in statuses}
     due = sweep_due(ports.store, statuses, ports.retention_days, now, audit=ports.audit)
     return [PurgeRequested(submission_id=sid, trigger="retention",

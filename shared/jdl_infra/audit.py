@@ -43,6 +43,7 @@ from jdl_events.keys import AUDIT_LOG as LOG_PREFIX
 from jdl_events.keys import audit_entry_key as entry_key
 from jdl_events.vocab import TERMINAL_STATES, PurgeOutcome, PurgeTrigger
 
+from . import status_records
 from .objectstore import ObjectNotFound, ObjectStore
 
 _log = logging.getLogger("jdl.audit")
@@ -395,8 +396,8 @@ class AuditLog:
         # History on a versioned bucket: each entry should have been written exactly once.
         versions: dict[tuple[int, str], int] = {}
         for k, _v in self.store.list_versions(LOG_PREFIX):
-            if (s := keys.seq_of_audit_entry(k)) is not None:
-                versions[(s, k)] = versions.get((s, k), 0) + 1
+            if (listed := keys.seq_of_audit_entry(k)) is not None:
+                versions[(listed, k)] = versions.get((listed, k), 0) + 1
         for (s, k), n in sorted(versions.items()):
             if k not in current_keys:
                 problems.append(Problem("deleted", "entry was deleted (old versions or a delete "
@@ -449,22 +450,11 @@ def submissions_requiring_certificate(
     for k in store.list(keys.REPORTS):
         if sid := keys.id_of_report_key(k):
             need.setdefault(sid, "report ready")
-    for k in store.list(keys.STATUS):
-        sid = keys.id_of_status_key(k)
-        if not sid:
-            continue
-        try:
-            status = json.loads(store.get(k))
-        except (ObjectNotFound, ValueError):
-            continue
-        if not isinstance(status, dict):
-            continue
-        state = status.get("state")
-        received = _parse_time(status.get("received_at"))
-        if state in finished:
-            need.setdefault(sid, f"state {state}")
-        elif received is not None and received <= limit:
-            need.setdefault(sid, f"older than {retention_days:g} days retention")
+    for rec in status_records.read_all(store):
+        if rec.state in finished:
+            need.setdefault(rec.submission_id, f"state {rec.state}")
+        elif rec.received_at <= limit:
+            need.setdefault(rec.submission_id, f"older than {retention_days:g} days retention")
     for k in store.list(keys.DATA_KEYS):
         sid = keys.id_of_data_key(k)
         if not sid:

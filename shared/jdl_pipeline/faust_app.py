@@ -12,11 +12,11 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from jdl_core.errors import StopWorker
-from jdl_events.codec import register as register_codec
 from jdl_events.events import TOPIC_OF, Event
 from jdl_events.topics import PARTITIONS
 
 from jdl_infra import metrics
+from jdl_infra.codec import register as register_codec
 from jdl_infra.kafka_io import faust_credentials
 from jdl_infra.logs import logging_config
 from jdl_infra.objectstore import ObjectStore

@@ -220,7 +220,7 @@ class Stage:
                 metrics.STAGE_RESENDS.labels(self.name).inc()
                 log.info("replay: recorded events re-sent", extra={
                     "stage": self.name, "submission_id": sid,
-                    "sent": [getattr(o, "event_type", "") for o in again]})
+                    "sent": [o.event_type for o in again]})
                 self.limit.record(self.name, bad=False)
                 return []
         started = time.perf_counter()
@@ -232,7 +232,7 @@ class Stage:
             await asyncio.to_thread(self.store.put, marker_key(sid, self.name), make_marker(self.name, out))
         _maybe_fault(self.name, "after_marker", sid)
         log.info("stage done", extra={"stage": self.name, "submission_id": sid,
-                                      "sent": [getattr(o, "event_type", "") for o in out],
+                                      "sent": [o.event_type for o in out],
                                       "seconds": round(time.perf_counter() - started, 3)})
         self.limit.record(self.name, bad=not_their_fault)
         return out
