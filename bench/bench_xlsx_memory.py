@@ -47,10 +47,10 @@ def serve(port: int, store_dir: str, in_process: bool) -> None:
     app = create_api(settings, store, KeyRing(store, MasterKey.from_base64(generate_master_key())),
                      lambda e: None)
     if in_process:
-        from jdl_core.cohort import parse_upload
+        from jdl_core.cohort import read_upload
 
         async def old_parse(data, filename, *, max_bytes):  # type: ignore[no-untyped-def]
-            return await asyncio.to_thread(parse_upload, data, filename, max_bytes=max_bytes)
+            return await asyncio.to_thread(read_upload, data, filename, max_bytes=max_bytes)
         app.state.parser.parse = old_parse
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

@@ -208,10 +208,10 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         try:
             # parsing a large XLSX takes seconds: keep it off the event loop
             # a workbook is read in a memory-limited child process (services/intake/parsing.py)
-            frame = await parser.parse(data, file.filename or "upload", max_bytes=limit)
+            upload = await parser.parse(data, file.filename or "upload", max_bytes=limit)
             window = intake_window(settings)   # from the dataset's manifest
             cohort = await asyncio.to_thread(
-                validate_cohort, frame, setting=prog.setting, coverage_start=window.start,
+                validate_cohort, upload, setting=prog.setting, coverage_start=window.start,
                 coverage_end=window.end, min_size=settings.min_cohort_size,
                 coverage_note=window.note)
         except CohortError as e:
