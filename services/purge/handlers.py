@@ -22,8 +22,10 @@ from typing import Any, Iterable
 
 from jdl_core.errors import JdlError
 from jdl_events import keys
-from jdl_infra.audit import (CERTIFICATE, PURGE_NOOP, AuditLog, DeletedVersion,
-                             DeletionCertificate, PurgeTrigger, Verification)
+from jdl_events.vocab import PurgeTrigger
+from jdl_infra.audit import AuditLog
+from jdl_infra.certificate import (CERTIFICATE, PURGE_NOOP, DeletedVersion, DeletionCertificate,
+                                   Verification)
 from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submission_prefix
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
