@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Union
 
-import pandas as pd
-
+from jdl_core.cohort import ParsedUpload
 from jdl_core.errors import CohortError, JdlError
 from jdl_events import keys
 from jdl_events.events import Event, PurgeRequested, SubmissionReceived, new_submission_id
@@ -32,8 +31,8 @@ from .window import intake_window
 log = logging.getLogger("jdl.intake")
 
 Clock = Callable[[], datetime]
-# Parses an upload into the frame of canonical columns: (data, filename, max_bytes).
-Parse = Callable[[bytes, str, int], pd.DataFrame]
+# Parses an upload into its canonical columns and file-level facts: (data, filename, max_bytes).
+Parse = Callable[[bytes, str, int], ParsedUpload]
 
 # The event of an accepted upload must be acknowledged by the broker before the API answers 202
 # (upload is all-or-nothing); the producer gives up after about 1.5 s, this bounds the wait.
@@ -93,11 +92,11 @@ class Refused:
     rejected_rows: list[dict[str, Any]] | None = field(default=None)
 
 
-def parse_in_process(data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
+def parse_in_process(data: bytes, filename: str, max_bytes: int) -> ParsedUpload:
     """The default Parse: in this process (the API passes its bounded child-process parser)."""
-    from jdl_core.cohort import parse_upload
+    from jdl_core.cohort import read_upload
 
-    return parse_upload(data, filename, max_bytes=max_bytes)
+    return read_upload(data, filename, max_bytes=max_bytes)
 
 
 def within(seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
@@ -156,9 +155,9 @@ def accept_submission(upload: Upload, *, ports: IntakePorts, settings: IntakeSet
     except JdlError as e:
         return refuse_submission(upload.org_id, e.code, str(e), ports=ports)
     try:
-        frame = parse(upload.data, upload.filename, limit)
+        parsed = parse(upload.data, upload.filename, limit)
         window = intake_window(settings)   # from the dataset's manifest
-        cohort = validate_cohort(frame, setting=prog.setting, coverage_start=window.start,
+        cohort = validate_cohort(parsed, setting=prog.setting, coverage_start=window.start,
                                  coverage_end=window.end, min_size=settings.min_cohort_size,
                                  coverage_note=window.note)
     except CohortError as e:

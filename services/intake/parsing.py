@@ -5,8 +5,9 @@ exits.
 Why: openpyxl holds a whole worksheet's cells as Python objects while reading. A 0.6 MB workbook
 that unzips near the expansion cap cost the API process about 0.5 GB, which the allocator kept
 (four at once: 2.7 GB). In a child the cost is bounded (RLIMIT_DATA) and released on exit; only
-the frame of canonical columns comes back. CSV is read in a thread as before: its cost is in
-proportion to the upload, which the size limit already bounds.
+the parsed upload (the frame of canonical columns and the file-level facts) comes back. CSV is
+read in a thread as before: its cost is in proportion to the upload, which the size limit already
+bounds.
 
 Children are forked from a forkserver that has imported the cohort reader once, so a parse does
 not pay for importing pandas and openpyxl again (and the API's threads are never forked).
@@ -23,9 +24,7 @@ import resource
 import threading
 from typing import Any
 
-import pandas as pd
-
-from jdl_core.cohort import parse_upload
+from jdl_core.cohort import ParsedUpload, read_upload
 from jdl_core.errors import CohortError
 
 log = logging.getLogger("jdl.intake.parsing")
@@ -39,7 +38,7 @@ class WorkbookTooDemanding(CohortError):
 
 
 def is_workbook(data: bytes) -> bool:
-    """XLSX is a zip: decided by content, as parse_upload does."""
+    """XLSX is a zip: decided by content, as read_upload does."""
     return data.startswith(_ZIP_MAGIC)
 
 
@@ -48,7 +47,7 @@ def _child(conn: Any, data: bytes, filename: str, max_bytes: int, memory_bytes: 
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     try:
-        conn.send(("ok", parse_upload(data, filename, max_bytes=max_bytes)))
+        conn.send(("ok", read_upload(data, filename, max_bytes=max_bytes)))
     except CohortError as e:
         conn.send(("cohort_error", e))
     except MemoryError:
@@ -79,13 +78,13 @@ class BoundedParser:
         return cls(workers=settings.xlsx_parse_workers, memory_mb=settings.xlsx_parse_memory_mb,
                    timeout_seconds=settings.xlsx_parse_timeout_seconds)
 
-    async def parse(self, data: bytes, filename: str, *, max_bytes: int) -> pd.DataFrame:
+    async def parse(self, data: bytes, filename: str, *, max_bytes: int) -> ParsedUpload:
         return await asyncio.to_thread(self.parse_blocking, data, filename, max_bytes)
 
-    def parse_blocking(self, data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
+    def parse_blocking(self, data: bytes, filename: str, max_bytes: int) -> ParsedUpload:
         """Parse in this thread (CSV) or in a child (XLSX), waiting for a free slot."""
         if not is_workbook(data):
-            return parse_upload(data, filename, max_bytes=max_bytes)
+            return read_upload(data, filename, max_bytes=max_bytes)
         with self._slots:
             with self._count:
                 self.active += 1
@@ -96,7 +95,7 @@ class BoundedParser:
                 with self._count:
                     self.active -= 1
 
-    def _parse_in_child(self, data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
+    def _parse_in_child(self, data: bytes, filename: str, max_bytes: int) -> ParsedUpload:
         recv, send = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(send, data, filename, max_bytes,
                                                       self.memory_bytes), daemon=True)

@@ -228,11 +228,11 @@ def _fill(n: int = 70) -> list[list[str]]:
 def test_filled_csv_and_xlsx_templates_pass_validation():
     from openpyxl import load_workbook
 
-    from jdl_core.cohort import parse_upload, validate_cohort
+    from jdl_core.cohort import read_upload, validate_cohort
     from jdl_core.upload_template import template_csv, template_xlsx
 
     csv_bytes = template_csv() + "\r\n".join(",".join(r) for r in _fill()).encode()
-    c = validate_cohort(parse_upload(csv_bytes, "t.csv", max_bytes=10**7), setting="custody")
+    c = validate_cohort(read_upload(csv_bytes, "t.csv", max_bytes=10**7), setting="custody")
     assert len(c.rows) == 70 and c.counts.rejected == 0
     wb = load_workbook(io.BytesIO(template_xlsx()))
     assert wb.sheetnames == ["Cohort", "Notes"]
@@ -241,7 +241,7 @@ def test_filled_csv_and_xlsx_templates_pass_validation():
         ws.append(r)
     buf = io.BytesIO()
     wb.save(buf)
-    x = validate_cohort(parse_upload(buf.getvalue(), "t.xlsx", max_bytes=10**7), setting="custody")
+    x = validate_cohort(read_upload(buf.getvalue(), "t.xlsx", max_bytes=10**7), setting="custody")
     assert len(x.rows) == 70 and x.counts.rejected == 0
     notes = [row[0] for row in wb["Notes"].iter_rows(values_only=True) if row and row[0]]
     assert "date_of_birth" in notes and any("At least 60 people" in str(n) for n in notes)

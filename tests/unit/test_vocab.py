@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jdl_events import vocab
 from jdl_events.events import EVENT_OF, TOPIC_OF, DataPurged, Event, PurgeRequested, SubmissionFailed
-from jdl_infra import audit, metrics
+from jdl_infra import certificate, metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 VOCABULARIES = {"stages": set(vocab.STAGES), "submission states": set(vocab.SUBMISSION_STATES),
@@ -19,7 +19,7 @@ def test_events_audit_and_metrics_use_the_vocabulary():
     assert SubmissionFailed.model_fields["stage"].annotation is vocab.StageName
     assert PurgeRequested.model_fields["trigger"].annotation is vocab.PurgeTrigger
     assert DataPurged.model_fields["outcome"].annotation is vocab.PurgeOutcome
-    assert audit.DeletionCertificate.model_fields["trigger"].annotation is vocab.PurgeTrigger
+    assert certificate.DeletionCertificate.model_fields["trigger"].annotation is vocab.PurgeTrigger
     assert metrics.STAGES == vocab.STAGES and metrics.PURGE_RESULTS == vocab.PURGE_OUTCOMES
     # the stale states "report_ready" and "purged" are gone from what audit verify accepts
     assert set(vocab.TERMINAL_STATES) == {"done", "failed", "refused"}
