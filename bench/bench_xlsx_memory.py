@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from xlsx_heavy import heavy_workbook  # noqa: E402
+from xlsx_heavy import heavy_workbook
 
 TOKEN = "bench-token"
 PROGRAMME = {"organisation": "Bench Trust", "name": "Mentoring", "targets": "Adults leaving prison",
@@ -45,7 +45,7 @@ def serve(port: int, store_dir: str, in_process: bool) -> None:
                               rate_limit_uploads_per_minute=0, min_cohort_size=1)
     store = FilesystemStore(store_dir)
     app = create_api(settings, store, KeyRing(store, MasterKey.from_base64(generate_master_key())),
-                     lambda e: None)
+                     lambda _e: None)
     if in_process:
         from jdl_core.cohort import parse_upload
 

@@ -32,7 +32,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from jdl_events.events import DataPurged, Event, SubmissionFailed
 from jdl_infra import metrics
@@ -45,8 +45,8 @@ TERMINAL = ("done", "failed", "refused", "withdrawn")
 OPEN = ("received", "linkage", "matching", "reporting")
 # Stage markers in pipeline order; the last one present holds the events that drive the next stage.
 MARKER_ORDER = ("intake", "linkage", "matching", "reporting")
-NEXT_STAGE = {"intake": "linkage", "linkage": "matching", "matching": "reporting",
-              "reporting": "purge"}
+NEXT_STAGE: dict[str, Literal["linkage", "matching", "reporting", "purge"]] = {
+    "intake": "linkage", "linkage": "matching", "matching": "reporting", "reporting": "purge"}
 TRIGGER_OF_STATE = {"done": "report_ready", "failed": "failed", "refused": "refused",
                     "withdrawn": "manual"}
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
