@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_core.errors import CohortError, JdlError
+from jdl_events import keys
 from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
@@ -47,14 +48,6 @@ class Principal:
         return self.org_id == OPS_ORG
 
 
-def cohort_key(sid: str) -> str:
-    return f"submissions/{sid}/cohort.parquet.enc"
-
-
-def programme_key(sid: str) -> str:
-    return f"submissions/{sid}/programme.json"
-
-
 def _error(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status_code,
                         content={"error": {"code": code, "message": message}, **extra})
@@ -68,12 +61,6 @@ STATUS_OF_CODE = {"file_too_large": 413, "unsupported_format": 415}
 SEND_TIMEOUT_SECONDS = 1.8
 UNAVAILABLE = ("the service cannot accept uploads at the moment (its message broker is "
                "unavailable); nothing of this upload was kept - please try again in a minute")
-
-
-def intake_record_key(sid: str) -> str:
-    """The submission.received event as sent (ids and counts only), recorded like a stage marker
-    so the reconciler can re-send it if the broker loses it (jdl_infra.stage)."""
-    return f"stages/{sid}/intake.json"
 
 
 def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
@@ -103,7 +90,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
         return Principal(org)
 
     def owned(sid: str, who: Principal) -> dict[str, Any]:
-        rec = status.read_status(store, sid) if _plausible_id(sid) else None
+        rec = status.read_status(store, sid) if keys.is_submission_id(sid) else None
         if rec is None or (not who.is_ops and rec["org_id"] != who.org_id):
             raise HTTPException(404, "no such submission for this organisation")
         return rec
@@ -136,7 +123,7 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
     async def readyz() -> JSONResponse:
         """Readiness: can the API take an upload now (broker and store reachable)?"""
         broker = await check_reachable(broker_ready, 1.5) if broker_ready is not None else True
-        store_ok = await check_reachable(lambda: store.exists("status/.readyz") or True, 1.5)
+        store_ok = await check_reachable(lambda: store.exists(keys.STORE_PROBE) or True, 1.5)
         ok = broker and store_ok
         return JSONResponse(status_code=200 if ok else 503, content={
             "status": "ready" if ok else "not_ready",
@@ -174,9 +161,9 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
     def discard(sid: str) -> None:
         """Delete at once everything stored for an upload that could not be accepted."""
-        store.delete_prefix(f"submissions/{sid}/")
+        store.delete_prefix(keys.submission_prefix(sid))
         keyring.destroy(sid)
-        store.delete_prefix(f"stages/{sid}/")
+        store.delete_prefix(keys.stage_prefix(sid))
 
     @app.post("/v1/submissions", status_code=202)
     async def submit(request: Request, file: UploadFile = File(...), programme: str = Form(...),
@@ -231,15 +218,17 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
             submission_id=sid, org_id=who.org_id, setting=prog.setting,
             rows_submitted=cohort.counts.submitted, rows_valid=len(cohort.rows),
             rows_rejected=cohort.counts.rejected, rejected_by_reason=by_reason,
-            cohort_key=cohort_key(sid), programme_key=programme_key(sid), received_at=now)
+            cohort_key=keys.cohort_key(sid), programme_key=keys.programme_key(sid), received_at=now)
 
 
         def store_upload() -> None:   # object-store round trips: off the event loop
             keyring.create_data_key(sid)
-            store.put(cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows),
-                                                       aad=cohort_key(sid)))
-            store.put(programme_key(sid), prog.model_dump_json().encode())
-            store.put(intake_record_key(sid), make_marker("intake", [received]))
+            store.put(keys.cohort_key(sid), keyring.encrypt(sid, frame_to_bytes(cohort.rows),
+                                                            aad=keys.cohort_key(sid)))
+            store.put(keys.programme_key(sid), prog.model_dump_json().encode())
+            # submission.received as sent, recorded like a stage marker so the reconciler can
+            # re-send it if the broker loses it (jdl_infra.stage)
+            store.put(keys.stage_marker_key(sid, "intake"), make_marker("intake", [received]))
             status.write_status(store, rec)
 
         await asyncio.to_thread(store_upload)
@@ -314,10 +303,6 @@ def create_api(settings: IntakeSettings, store: ObjectStore, keyring: Any,
 
 def _page(name: str) -> str:
     return (Path(__file__).parent / "web" / name).read_text()
-
-
-def _plausible_id(sid: str) -> bool:
-    return len(sid) == 24 and sid.startswith("sub-") and all(c in "0123456789abcdef" for c in sid[4:])
 
 
 def _rejection(r: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from jdl_core.errors import InvalidArgument
+from jdl_events import keys
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_report.publication import (PublicationError, PublicationPolicy, PublicationRecord,
@@ -188,9 +189,7 @@ def _public_routes(r: APIRouter, store: ObjectStore) -> None:
     @r.get("/v1/reports/{sid}", response_class=Response)
     def published_report(sid: str, request: Request, format: str = "html") -> Response:
         """A published report (public, like the MoJ's JDL publications); 404 until published."""
-        from .api import _plausible_id
-
-        if format not in REPORT_TYPES or not _plausible_id(sid):
+        if format not in REPORT_TYPES or not keys.is_submission_id(sid):
             raise HTTPException(404, "no such report")
         rec = pub.read(store, sid)
         if rec is not None:

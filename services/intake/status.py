@@ -9,23 +9,20 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from jdl_events import keys
+from jdl_events.vocab import OPEN_STATES, PurgeOutcome
+from jdl_events.vocab import TERMINAL_STATES as TERMINAL
 from jdl_events.events import (CohortLinked, ControlMatched, DataPurged, Event, PurgeRequested,
                                ReportReady, SubmissionFailed, SubmissionReceived)
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
-# state -> the stage now working on it; "done", "failed" and "refused" are terminal. A "done"
+# States (jdl_events.vocab): the stage now working on it, then done, failed or refused. A "done"
 # report then has a publication state of its own (in_review, scheduled, published, withdrawn:
 # jdl_report.publication.PUBLICATION_STATES), shown under "publication" in the API's status.
-ORDER = {"received": 0, "linkage": 1, "matching": 2, "reporting": 3, "done": 4, "failed": 4, "refused": 4}
-OPEN_STATES = ("received", "linkage", "matching", "reporting")
-TERMINAL = ("done", "failed", "refused")
+ORDER: dict[str, int] = {**{s: i for i, s in enumerate(OPEN_STATES)}, **{s: len(OPEN_STATES) for s in TERMINAL}}
 SLA_SECONDS = 14 * 86400
 # bookkeeping of the projection, not shown by the API (history is shown as "stages")
 INTERNAL_FIELDS = ("history", "event_times", "terminal")
-
-
-def status_key(submission_id: str) -> str:
-    return f"status/{submission_id}.json"
 
 
 def iso(dt: datetime) -> str:
@@ -51,7 +48,7 @@ _RANK = {"submission.received": 0, "cohort.linked": 1, "control.matched": 2, "re
 _REACHED = {SubmissionReceived: "linkage", CohortLinked: "matching", ControlMatched: "reporting",
             ReportReady: "done", SubmissionFailed: "failed"}
 # A purge that deleted something outranks a later no-op record of the same submission.
-_PURGE_RANK = {"purged": 2, "already_purged": 1, "unknown_submission": 0}
+_PURGE_RANK: dict[PurgeOutcome, int] = {"purged": 2, "already_purged": 1, "unknown_submission": 0}
 
 
 def _stamp(at: str, event_id: str) -> tuple[datetime, str]:
@@ -162,18 +159,18 @@ def is_purged(rec: dict[str, Any]) -> bool:
 
 def read_status(store: ObjectStore, submission_id: str) -> dict[str, Any] | None:
     try:
-        return json.loads(store.get(status_key(submission_id)))
+        return json.loads(store.get(keys.status_key(submission_id)))
     except ObjectNotFound:
         return None
 
 
 def write_status(store: ObjectStore, rec: dict[str, Any]) -> None:
-    store.put(status_key(rec["submission_id"]), json.dumps(rec, indent=1).encode())
+    store.put(keys.status_key(rec["submission_id"]), json.dumps(rec, indent=1).encode())
 
 
 def all_statuses(store: ObjectStore) -> list[dict[str, Any]]:
     out = []
-    for key in store.list("status/"):
+    for key in store.list(keys.STATUS):
         try:
             out.append(json.loads(store.get(key)))
         except (ObjectNotFound, ValueError):

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import faust
 
-from jdl_events import topics
+from jdl_events import keys, topics
 from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed,
                                dump_event)
+from jdl_events.vocab import PurgeTrigger, Stage
 from jdl_infra import metrics
 from jdl_infra.audit import AuditLog
 from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key, publish_checkpoint
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jdl.purge")
 APP_ID = "jdl-purge"
-STAGE = "purge"
-TRIGGER_OF = {ReportReady: "report_ready", SubmissionFailed: "failed"}
+STAGE: Stage = "purge"
+TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
 
 
 @dataclass
@@ -60,7 +61,7 @@ def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
     """Purge (idempotently) and announce it; a repeat is certified as a no-op by the handler."""
     from .handlers import purge_submission
 
-    if isinstance(event, SubmissionFailed) and event.stage == "purge":
+    if isinstance(event, SubmissionFailed) and event.stage == STAGE:
         return []   # a failed purge is retried by the sweep, not by reacting to its own failure
     trigger = event.trigger if isinstance(event, PurgeRequested) else TRIGGER_OF[type(event)]
     cert = purge_submission(ports.store, ports.keyring, ports.audit, event.submission_id, trigger,
@@ -83,7 +84,7 @@ def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested
 
     now = now or datetime.now(timezone.utc)
     statuses = []
-    for key in ports.store.list("status/"):
+    for key in ports.store.list(keys.STATUS):
         try:
             rec = json.loads(ports.store.get(key))
         except Exception:

@@ -15,22 +15,19 @@ Steps of ``purge_submission`` and what a crash after each leaves for the retry:
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from jdl_core.errors import JdlError
+from jdl_events import keys
 from jdl_infra.audit import (CERTIFICATE, PURGE_NOOP, AuditLog, DeletedVersion,
                              DeletionCertificate, PurgeTrigger, Verification)
 from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submission_prefix
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 MARKER_FORMAT = "jdl-purge-in-progress/1"
-_MARKER_RE = re.compile(r"^purges/(sub-[0-9a-f]{20})/in_progress\.json$")
-_KEY_RECORD_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
-_DATA_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
 
 
 class PurgeIncomplete(JdlError):
@@ -40,7 +37,7 @@ class PurgeIncomplete(JdlError):
 
 
 def marker_key(submission_id: str) -> str:
-    return f"purges/{check_submission_id(submission_id)}/in_progress.json"
+    return keys.purge_marker_key(check_submission_id(submission_id))
 
 
 def retention_due_at(received_at: datetime, retention_days: float) -> datetime:
@@ -128,7 +125,7 @@ def purge_submission(store: ObjectStore, keyring: KeyRing, audit: AuditLog, subm
     marker = _read_marker(store, sid)
     if marker is not None and any(e.payload.get("purge_id") == marker.purge_id for e in certified):
         # crashed after certifying, before removing the marker: that purge is done
-        store.delete_prefix(f"purges/{sid}/")
+        store.delete_prefix(keys.purge_prefix(sid))
         marker = None
 
     residual = store.list_versions(prefix)
@@ -186,7 +183,7 @@ def purge_submission(store: ObjectStore, keyring: KeyRing, audit: AuditLog, subm
         previous_certificate_seq=previous.seq if previous else None)
     audit.append(CERTIFICATE, cert, now=now)
     # 6. the marker has served its purpose
-    store.delete_prefix(f"purges/{sid}/")
+    store.delete_prefix(keys.purge_prefix(sid))
     return cert
 
 
@@ -207,12 +204,12 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
     audit = audit or AuditLog(store)
     certified = {e.payload.get("submission_id") for e in audit.certificate_entries()}
     holding: set[str] = set()
-    for k, _v in store.list_versions("submissions/"):
-        if m := _DATA_RE.match(k):
-            holding.add(m.group(1))
-    for k, _v in store.list_versions("keys/"):
-        if m := _KEY_RECORD_RE.match(k):
-            holding.add(m.group(1))
+    for k, _v in store.list_versions(keys.SUBMISSIONS):
+        if sid := keys.id_of_submission_object(k):
+            holding.add(sid)
+    for k, _v in store.list_versions(keys.DATA_KEYS):
+        if sid := keys.id_of_data_key(k):
+            holding.add(sid)
 
     due: dict[str, datetime] = {}
 
@@ -224,23 +221,23 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
         when = retention_due_at(received_at, retention_days)
         if sid not in certified or sid in holding:
             add(sid, when)
-    for k in store.list("keys/"):
-        m = _KEY_RECORD_RE.match(k)
-        if not m or m.group(1) in certified:
+    for k in store.list(keys.DATA_KEYS):
+        sid = keys.id_of_data_key(k)
+        if not sid or sid in certified:
             continue
         try:
             created = datetime.fromisoformat(json.loads(store.get(k))["created_at"])
         except (ObjectNotFound, ValueError, KeyError, TypeError):
             continue
-        add(m.group(1), retention_due_at(created, retention_days))
-    for k in store.list("purges/"):
-        m = _MARKER_RE.match(k)
-        if not m:
+        add(sid, retention_due_at(created, retention_days))
+    for k in store.list(keys.PURGES):
+        sid = keys.id_of_purge_marker(k)
+        if not sid:
             continue
         try:
             marker = _Marker.from_json(store.get(k))
         except (ObjectNotFound, ValueError, KeyError, TypeError):
-            add(m.group(1), now)
+            add(sid, now)
             continue
-        add(m.group(1), _aware(marker.due_at or marker.requested_at))
+        add(sid, _aware(marker.due_at or marker.requested_at))
     return sorted(due, key=lambda s: (due[s], s))

@@ -3,7 +3,7 @@
 One pass (at start-up and every interval) reads what the store holds and repairs what a lost
 event, a dead broker or a crash left behind:
 
-- a submission in a terminal state (done, failed, refused, withdrawn) with no certificate in the
+- a submission in a terminal state (done, failed, refused) with no certificate in the
   audit log is purged now; one that is certified but whose status still says "not purged" (its
   data.purged event was lost) has its data.purged re-sent (``status_repair``);
 - a submission whose stage made no progress for longer than ``stall_seconds`` is re-driven: the
@@ -27,33 +27,28 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
+from jdl_events import keys
 from jdl_events.events import DataPurged, Event, SubmissionFailed
+from jdl_events.keys import RECONCILE_SETTLED as SETTLED_KEY
+from jdl_events.keys import reconcile_attempts_key as attempts_key
+from jdl_events.vocab import OPEN_STATES, STAGES, TERMINAL_STATES, TRIGGER_OF_STATE, Stage
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.stage import read_marker, recorded_events
 
 log = logging.getLogger("jdl.reconcile")
 
-TERMINAL = ("done", "failed", "refused", "withdrawn")
-OPEN = ("received", "linkage", "matching", "reporting")
-# Stage markers in pipeline order; the last one present holds the events that drive the next stage.
-MARKER_ORDER = ("intake", "linkage", "matching", "reporting")
-NEXT_STAGE: dict[str, Literal["linkage", "matching", "reporting", "purge"]] = {
-    "intake": "linkage", "linkage": "matching", "matching": "reporting", "reporting": "purge"}
-TRIGGER_OF_STATE = {"done": "report_ready", "failed": "failed", "refused": "refused",
-                    "withdrawn": "manual"}
+# Stage markers in pipeline order; the last one present holds the events that drive the next
+# stage (the purge writes no marker: its input is the last one).
+MARKER_ORDER: tuple[Stage, ...] = STAGES[:-1]
+NEXT_STAGE: dict[Stage, Stage] = dict(zip(STAGES, STAGES[1:]))
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
-SETTLED_KEY = "reconcile/settled.json"
-_STATUS_RE = re.compile(r"^status/(sub-[0-9a-f]{20})\.json$")
-_DATA_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
-_KEY_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
 
 
 @dataclass(frozen=True)
@@ -78,10 +73,6 @@ class ReconcileResult:
         self.actions.setdefault(action, []).append(sid)
         self.events.extend(events)
         metrics.RECONCILE_ACTIONS.labels(action).inc()
-
-
-def attempts_key(sid: str) -> str:
-    return f"reconcile/{sid}.json"
 
 
 def _parse(ts: Any) -> datetime | None:
@@ -134,7 +125,7 @@ class Reconciler:
     def run(self, now: datetime | None = None) -> ReconcileResult:
         now = now or datetime.now(timezone.utc)
         out = ReconcileResult()
-        ids = {m.group(1): k for k in self.store.list("status/") if (m := _STATUS_RE.match(k))}
+        ids = {sid: k for k in self.store.list(keys.STATUS) if (sid := keys.id_of_status_key(k))}
         settled = self._load_settled()
         before = set(settled)
         todo = [k for sid, k in ids.items() if sid not in settled]
@@ -155,11 +146,11 @@ class Reconciler:
         for rec in records:
             sid, state = rec["submission_id"], rec.get("state")
             try:
-                if state in TERMINAL and _is_purged(rec):
+                if state in TERMINAL_STATES and _is_purged(rec):
                     settled.add(sid)
-                elif state in TERMINAL:
+                elif state in TERMINAL_STATES:
                     self._terminal(rec, now, certificates, out)
-                elif state in OPEN:
+                elif state in OPEN_STATES:
                     self._open(rec, now, certificates, out)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the pass
                 log.error("reconcile failed for a submission", extra={
@@ -207,7 +198,7 @@ class Reconciler:
                       if events else "its input could not be found in the store to re-send it")
             failed = SubmissionFailed(
                 event_id=uuid.uuid5(_NS, f"{sid}/stalled"), submission_id=sid,
-                stage=stuck if stuck in ("linkage", "matching", "reporting", "purge") else "intake",
+                stage=stuck,
                 reason_code="stalled", reason=reason + "; operations have been alerted")
             entries = certificates().get(sid)
             purged = _purged_event_of(sid, entries) if entries else self._timed_purge(out, sid, "failed")
@@ -228,14 +219,14 @@ class Reconciler:
         """Data or keys of an id with no status record, or of a settled (purged) one."""
         known = active
         holders: dict[str, datetime | None] = {}
-        for k in self.store.list("submissions/"):
-            if (m := _DATA_RE.match(k)) and m.group(1) not in known:
-                holders.setdefault(m.group(1), None)
-        for k in self.store.list("keys/"):
-            if (m := _KEY_RE.match(k)) and m.group(1) not in known:
+        for k in self.store.list(keys.SUBMISSIONS):
+            if (sid := keys.id_of_submission_object(k)) and sid not in known:
+                holders.setdefault(sid, None)
+        for k in self.store.list(keys.DATA_KEYS):
+            if (sid := keys.id_of_data_key(k)) and sid not in known:
                 rec = _read_json(self.store, k)
                 created = _parse(rec.get("created_at")) if isinstance(rec, dict) else None
-                holders[m.group(1)] = created
+                holders[sid] = created
         for sid in list(self.first_seen):
             if sid not in holders:
                 del self.first_seen[sid]

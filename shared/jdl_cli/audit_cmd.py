@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import typer
 
 from jdl_core.errors import InvalidArgument
+from jdl_events import keys
 from jdl_infra.audit import (AuditEntry, AuditLog, DeletionCertificate, check_certificates,
                              submissions_requiring_certificate)
 from jdl_infra.checkpoint import (Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints,
@@ -110,7 +111,7 @@ def verify(
         stored = published_checkpoints(store)
         if stored:
             try:
-                checkpoints += parse_checkpoints(stored, "public/audit/checkpoints/ in the store")
+                checkpoints += parse_checkpoints(stored, f"{keys.CHECKPOINTS} in the store")
             except CheckpointError as e:
                 raise fail(f"{e} (a tampered checkpoint; rerun with --no-published to check "
                            "the log alone)", code=1) from None

@@ -10,8 +10,7 @@ from typing import Any, Callable
 import httpx
 
 from jdl_core.errors import InvalidArgument, JdlError
-
-TERMINAL = ("done", "failed", "refused")
+from jdl_events.vocab import TERMINAL_STATES
 
 
 class ApiError(JdlError):
@@ -88,7 +87,7 @@ class Client:
                 last = st["state"]
                 if on_change:
                     on_change(st)
-            if st["state"] in TERMINAL:
+            if st["state"] in TERMINAL_STATES:
                 return st
             if time.monotonic() > deadline:
                 raise ApiError(f"submission {sid} still {st['state']} after {timeout:.0f} s")

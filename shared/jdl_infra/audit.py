@@ -37,15 +37,17 @@ from typing import Any, Callable, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jdl_core.errors import JdlError
+from jdl_events import keys
 from jdl_events.events import SubmissionId
+from jdl_events.keys import AUDIT_LOG as LOG_PREFIX
+from jdl_events.keys import audit_entry_key as entry_key
+from jdl_events.vocab import TERMINAL_STATES, PurgeOutcome, PurgeTrigger
 
 from .objectstore import ObjectNotFound, ObjectStore
 
 _log = logging.getLogger("jdl.audit")
-LOG_PREFIX = "audit/log/"
 GENESIS_HASH = "0" * 64
 ENTRY_VERSION = 1
-_ENTRY_KEY_RE = re.compile(r"^audit/log/(\d{12})\.json$")
 _ENTRY_TYPE_RE = re.compile(r"^[a-z_]{1,40}$")
 
 # Entry types whose payload is a DeletionCertificate.
@@ -53,8 +55,6 @@ CERTIFICATE = "certificate"      # a purge that deleted something (outcome "purg
 PURGE_NOOP = "purge_noop"        # a purge request that found nothing to do (already purged/unknown)
 CERTIFICATE_TYPES = (CERTIFICATE, PURGE_NOOP)
 
-PurgeTrigger = Literal["report_ready", "failed", "refused", "retention", "manual", "orphan"]
-PurgeOutcome = Literal["purged", "already_purged", "unknown_submission"]
 
 
 class AuditError(JdlError):
@@ -75,10 +75,6 @@ def canonical_json(obj: Any) -> bytes:
 def entry_hash(body: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of every field except ``hash``."""
     return hashlib.sha256(canonical_json({k: v for k, v in body.items() if k != "hash"})).hexdigest()
-
-
-def entry_key(seq: int) -> str:
-    return f"{LOG_PREFIX}{seq:012d}.json"
 
 
 # -- certificate -----------------------------------------------------------------------------
@@ -230,12 +226,8 @@ class AuditLog:
 
     # -- reading -----------------------------------------------------------------------------
     def _seqs(self) -> list[int]:
-        out = []
-        for k in self.store.list(LOG_PREFIX):
-            m = _ENTRY_KEY_RE.match(k)
-            if m:
-                out.append(int(m.group(1)))
-        return sorted(out)
+        return sorted(s for k in self.store.list(LOG_PREFIX)
+                      if (s := keys.seq_of_audit_entry(k)) is not None)
 
     def _read(self, seq: int) -> AuditEntry:
         return AuditEntry.model_validate_json(self.store.get(entry_key(seq)))
@@ -401,12 +393,11 @@ class AuditLog:
             report.head_seq, report.head_hash = s, entry.hash
 
         # History on a versioned bucket: each entry should have been written exactly once.
-        versions: dict[str, int] = {}
+        versions: dict[tuple[int, str], int] = {}
         for k, _v in self.store.list_versions(LOG_PREFIX):
-            if _ENTRY_KEY_RE.match(k):
-                versions[k] = versions.get(k, 0) + 1
-        for k, n in sorted(versions.items()):
-            s = int(_ENTRY_KEY_RE.match(k).group(1))  # type: ignore[union-attr]
+            if (s := keys.seq_of_audit_entry(k)) is not None:
+                versions[(s, k)] = versions.get((s, k), 0) + 1
+        for (s, k), n in sorted(versions.items()):
             if k not in current_keys:
                 problems.append(Problem("deleted", "entry was deleted (old versions or a delete "
                                         "marker remain in the versioned bucket)", seq=s))
@@ -427,11 +418,6 @@ class AuditLog:
 
 
 # -- which submissions must have a certificate ------------------------------------------------
-FINISHED_STATES = frozenset({"done", "report_ready", "failed", "refused", "purged"})
-_STATUS_KEY_RE = re.compile(r"^status/(sub-[0-9a-f]{20})\.json$")
-_REPORT_KEY_RE = re.compile(r"^reports/(sub-[0-9a-f]{20})/")
-_KEY_RECORD_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
-_SUBMISSION_KEY_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -446,12 +432,12 @@ def _parse_time(value: Any) -> datetime | None:
 
 def submissions_requiring_certificate(
         store: ObjectStore, *, retention_days: float = 30.0, now: datetime | None = None,
-        finished_states: Iterable[str] = FINISHED_STATES) -> dict[str, str]:
+        finished_states: Iterable[str] = TERMINAL_STATES) -> dict[str, str]:
     """Submission ids that must by now have a certificate, each with the reason.
 
     Default rule, from what the services leave in the store (aggregates only):
     - a report exists under ``reports/<id>/`` (the report was ready, so purge was due);
-    - ``status/<id>.json`` has ``state`` (or ``stage``) in ``finished_states``, or its
+    - ``status/<id>.json`` has ``state`` in ``finished_states``, or its
       ``received_at`` is older than the retention limit;
     - a data key ``keys/<id>.json`` created longer ago than the retention limit (an orphan the
       status table forgot).
@@ -460,12 +446,12 @@ def submissions_requiring_certificate(
     limit = now - timedelta(days=retention_days)
     finished = set(finished_states)
     need: dict[str, str] = {}
-    for k in store.list("reports/"):
-        if m := _REPORT_KEY_RE.match(k):
-            need.setdefault(m.group(1), "report ready")
-    for k in store.list("status/"):
-        m = _STATUS_KEY_RE.match(k)
-        if not m:
+    for k in store.list(keys.REPORTS):
+        if sid := keys.id_of_report_key(k):
+            need.setdefault(sid, "report ready")
+    for k in store.list(keys.STATUS):
+        sid = keys.id_of_status_key(k)
+        if not sid:
             continue
         try:
             status = json.loads(store.get(k))
@@ -473,22 +459,22 @@ def submissions_requiring_certificate(
             continue
         if not isinstance(status, dict):
             continue
-        state = status.get("state", status.get("stage"))
+        state = status.get("state")
         received = _parse_time(status.get("received_at"))
         if state in finished:
-            need.setdefault(m.group(1), f"state {state}")
+            need.setdefault(sid, f"state {state}")
         elif received is not None and received <= limit:
-            need.setdefault(m.group(1), f"older than {retention_days:g} days retention")
-    for k in store.list("keys/"):
-        m = _KEY_RECORD_RE.match(k)
-        if not m:
+            need.setdefault(sid, f"older than {retention_days:g} days retention")
+    for k in store.list(keys.DATA_KEYS):
+        sid = keys.id_of_data_key(k)
+        if not sid:
             continue
         try:
             created = _parse_time(json.loads(store.get(k)).get("created_at"))
         except (ObjectNotFound, ValueError, AttributeError):
             continue
         if created is not None and created <= limit:
-            need.setdefault(m.group(1), f"data key older than {retention_days:g} days retention")
+            need.setdefault(sid, f"data key older than {retention_days:g} days retention")
     return need
 
 
@@ -502,12 +488,12 @@ def check_certificates(store: ObjectStore, log: AuditLog, required: Iterable[str
                         "in the audit log", submission_id=sid)
                 for sid in sorted(set(required)) if sid not in certified]
     residual: dict[str, int] = {}
-    for k, _v in store.list_versions("submissions/"):
-        if m := _SUBMISSION_KEY_RE.match(k):
-            residual[m.group(1)] = residual.get(m.group(1), 0) + 1
-    for k, _v in store.list_versions("keys/"):
-        if m := _KEY_RECORD_RE.match(k):
-            residual[m.group(1)] = residual.get(m.group(1), 0) + 1
+    for k, _v in store.list_versions(keys.SUBMISSIONS):
+        if sid := keys.id_of_submission_object(k):
+            residual[sid] = residual.get(sid, 0) + 1
+    for k, _v in store.list_versions(keys.DATA_KEYS):
+        if sid := keys.id_of_data_key(k):
+            residual[sid] = residual.get(sid, 0) + 1
     for sid in sorted(certified):
         if residual.get(sid):
             problems.append(Problem(

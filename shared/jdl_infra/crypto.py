@@ -30,10 +30,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import TypeAdapter, ValidationError
 
 from jdl_core.errors import InvalidArgument, JdlError
-from jdl_events.events import SubmissionId
+from jdl_events import keys
 
 from .objectstore import ObjectNotFound, ObjectStore
 from .settings import InfraSettings
@@ -44,9 +43,6 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 KEY_RECORD_FORMAT = "jdl-wrapped-data-key/1"
 TOMBSTONE_FORMAT = "jdl-destroyed-data-key/1"
-
-_SUBMISSION_ID: TypeAdapter[str] = TypeAdapter(SubmissionId)
-
 
 class CryptoError(JdlError):
     """Base of the errors of envelope encryption."""
@@ -95,25 +91,25 @@ class DecryptionFailed(CryptoError):
 def check_submission_id(submission_id: str) -> str:
     """Validate an opaque submission id (``sub-`` + 20 hex); it goes into object keys and the
     audit log, so nothing else (a name, a path) may take its place. The value is not echoed."""
-    try:
-        return _SUBMISSION_ID.validate_python(submission_id)
-    except ValidationError:
+    if not keys.is_submission_id(submission_id):
         raise InvalidArgument(
             "submission_id is not a submission id: expected 'sub-' followed by 20 lowercase "
-            "hexadecimal characters") from None
+            "hexadecimal characters")
+    return submission_id
 
 
+# The layout is jdl_events.keys'; these raise InvalidArgument (a JdlError) for a non-id.
 def submission_prefix(submission_id: str) -> str:
     """Prefix under which every individual-level object of a submission lives."""
-    return f"submissions/{check_submission_id(submission_id)}/"
+    return keys.submission_prefix(check_submission_id(submission_id))
 
 
 def key_object(submission_id: str) -> str:
-    return f"keys/{check_submission_id(submission_id)}.json"
+    return keys.data_key_key(check_submission_id(submission_id))
 
 
 def tombstone_object(submission_id: str) -> str:
-    return f"keys/destroyed/{check_submission_id(submission_id)}.json"
+    return keys.tombstone_key(check_submission_id(submission_id))
 
 
 def _utcnow() -> datetime:

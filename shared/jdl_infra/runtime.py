@@ -19,11 +19,13 @@ from pathlib import Path
 
 import httpx
 
+from jdl_events.vocab import STAGES
+
 from .local import TansuBroker, die_with_parent, free_port, wait_for_port
 
 log = logging.getLogger("jdl.runtime")
 
-SERVICES = ("intake", "linkage", "matching", "reporting", "purge")
+SERVICES = STAGES   # one service per pipeline stage, started in this order
 DEFAULT_PEOPLE = 100_000
 DEFAULT_SEED = 20260101
 

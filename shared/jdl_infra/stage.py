@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from jdl_core.errors import JdlError
 from jdl_events.events import Event, SubmissionFailed, dump_event, parse_event
+from jdl_events.keys import stage_marker_key as marker_key
 from jdl_events.topics import dlq
 
 from . import metrics
@@ -47,10 +48,6 @@ TRANSIENT = (ConnectionError, TimeoutError)
 def event_id_for(submission_id: str, stage: str, event_type: str) -> uuid.UUID:
     """Deterministic event id: a replay of a stage produces the same id."""
     return uuid.uuid5(_NS, f"{submission_id}/{stage}/{event_type}")
-
-
-def marker_key(submission_id: str, stage: str) -> str:
-    return f"stages/{submission_id}/{stage}.json"
 
 
 def read_marker(store: ObjectStore, submission_id: str, stage: str) -> dict | None:

@@ -2,13 +2,12 @@
 resumable after a crash at any step; no-ops recorded; the retention sweep's choice."""
 from __future__ import annotations
 
-import typing
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jdl_events.events import DataPurged, PurgeRequested, new_submission_id
-from jdl_infra.audit import CERTIFICATE, PURGE_NOOP, AuditLog, PurgeOutcome, PurgeTrigger
+from jdl_events.events import DataPurged, new_submission_id
+from jdl_infra.audit import CERTIFICATE, PURGE_NOOP, AuditLog
 from jdl_infra.crypto import (DataKeyDestroyed, KeyRing, MasterKey, generate_master_key,
                               get_encrypted, key_object, put_encrypted, submission_prefix)
 from jdl_infra.objectstore import DeleteReport, MemoryStore, ObjectStore, S3Store
@@ -237,13 +236,6 @@ def test_incomplete_purge_raises_and_certifies_nothing():
 def test_encrypted_objects_readable_until_purge(store, master):
     sid, keys = _submit(store, master)
     assert get_encrypted(store, KeyRing(store, master), sid, keys[1]) == COHORT
-
-
-def test_literals_match_the_events():
-    assert set(typing.get_args(PurgeTrigger)) == set(
-        typing.get_args(PurgeRequested.model_fields["trigger"].annotation))
-    assert set(typing.get_args(PurgeOutcome)) == set(
-        typing.get_args(DataPurged.model_fields["outcome"].annotation))
 
 
 # -- retention sweep -------------------------------------------------------------------------
