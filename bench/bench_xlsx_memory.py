@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from xlsx_heavy import heavy_workbook  # noqa: E402
+from xlsx_heavy import heavy_workbook
 
 TOKEN = "bench-token"
 PROGRAMME = {"organisation": "Bench Trust", "name": "Mentoring", "targets": "Adults leaving prison",

@@ -32,7 +32,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def summary_text(result, threshold: int | None = None) -> str:  # type: ignore[no-untyped-def]
+def summary_text(result, threshold: int | None = None) -> str:
     """A few screens of plain text: who, how many, the headline table, balance, and the same
     sentences as the report (made by jdl_report.wording from the disclosure-controlled result)."""
     from jdl_report import _format as fmt
@@ -69,7 +69,7 @@ def summary_text(result, threshold: int | None = None) -> str:  # type: ignore[n
     return "\n".join(lines)
 
 
-def with_report_statements(result, threshold: int | None = None):  # type: ignore[no-untyped-def]
+def with_report_statements(result, threshold: int | None = None):
     """The result with its ``statements`` replaced by the report's (one source of the words)."""
     from jdl_core.result import Statements
     from jdl_report.content import build_content

@@ -18,7 +18,7 @@ API_OPT = typer.Option(None, "--api", help="API base URL (default: $JDL_API_URL 
 TOKEN_OPT = typer.Option(None, "--token", help="API token (default: $JDL_API_TOKEN or the local demo token).")
 
 
-def _client(api: str | None, token: str | None, org: str = "demo-org"):  # type: ignore[no-untyped-def]
+def _client(api: str | None, token: str | None, org: str = "demo-org"):
     from .client import Client, default_api_url, default_token
 
     return Client(api or default_api_url(), token or default_token(org))
@@ -157,34 +157,7 @@ def register(app: typer.Typer) -> None:
                wait: bool = typer.Option(True, help="Follow progress until the report is ready."),
                api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
         """Submit a cohort; prints the submission id and follows it through the stages."""
-        from .client import ApiError
-
-        if not programme.is_file():
-            raise fail(f"--programme: file {str(programme)!r} does not exist")
-        try:
-            prog = json.loads(programme.read_text())
-        except ValueError:
-            raise fail(f"--programme: {str(programme)!r} is not valid JSON") from None
-        client = _client(api, token)
-        try:
-            resp = client.submit(file, prog)
-        except ApiError as e:
-            body = getattr(e, "body", {}) or {}
-            for r in (body.get("rejected_rows") or [])[:20]:
-                typer.echo(f"  row {r['row']}: {r['column'] or ''} {r['reason_code']}: {r['message']}", err=True)
-            raise
-        typer.echo(f"submission id: {resp['submission_id']}")
-        typer.echo(f"rows: {resp['counts']}")
-        for r in resp.get("rejected_rows", [])[:20]:
-            typer.echo(f"  rejected row {r['row']}: {r['reason_code']} - {r['message']}")
-        if wait:
-            st = client.wait(resp["submission_id"], on_change=_print_status)
-            if st.state == "done":
-                for fmt, url in st.report_urls.items():
-                    typer.echo(f"report ({fmt}): {client.url(url)}")
-                typer.echo("\n".join(describe(st.publication)))
-            else:
-                raise fail(f"submission {_ended(st)}")
+        _submit(file, programme, wait, api, token)
 
     @app.command()
     @clear_errors
@@ -199,18 +172,55 @@ def register(app: typer.Typer) -> None:
     def queue(api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
         """The operations queue: open requests by stage and their ages (operations token)."""
         q = _client(api, token, org="ops").queue()
-        typer.echo(f"open: {q['open']}  by stage: {q['by_stage']}  oldest: {q['oldest_age_seconds']:.0f} s  "
-                   f"completed: {q['completed']} ({q['completed_within_sla']} within 14 days)  "
-                   f"failed: {q['failed']}  refused: {q['refused']}  purge pending: {q['purge_pending']}")
-        for r in q["requests"]:
-            typer.echo(f"  {r['submission_id']}  {r['org_id']:<16} {r['state']:<10} "
-                       f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
-        if q.get("publication"):
-            pq = q["publication"]
-            typer.echo(f"publication: {pq['by_state']}  next release {pq['next_release_at'][:16].replace('T', ' ')} UTC")
-            for w in pq["waiting"]:
-                typer.echo(f"  {w['submission_id']}  {w['state']:<10} review ends {w['review_ends_at'][:10]}  "
-                           f"release {(w['release_at'] or '-')[:10]}{'  (response added)' if w['has_response'] else ''}")
+        _print_queue(q)
+
+
+def _submit(file: Path, programme: Path, wait: bool, api: str | None, token: str | None) -> None:
+    """`jdl submit`: send the file, print what intake said, then follow it (``wait``)."""
+    from .client import ApiError
+
+    if not programme.is_file():
+        raise fail(f"--programme: file {str(programme)!r} does not exist")
+    try:
+        prog = json.loads(programme.read_text())
+    except ValueError:
+        raise fail(f"--programme: {str(programme)!r} is not valid JSON") from None
+    client = _client(api, token)
+    try:
+        resp = client.submit(file, prog)
+    except ApiError as e:
+        body = getattr(e, "body", {}) or {}
+        for r in (body.get("rejected_rows") or [])[:20]:
+            typer.echo(f"  row {r['row']}: {r['column'] or ''} {r['reason_code']}: {r['message']}", err=True)
+        raise
+    typer.echo(f"submission id: {resp['submission_id']}")
+    typer.echo(f"rows: {resp['counts']}")
+    for r in resp.get("rejected_rows", [])[:20]:
+        typer.echo(f"  rejected row {r['row']}: {r['reason_code']} - {r['message']}")
+    if wait:
+        st = client.wait(resp["submission_id"], on_change=_print_status)
+        if st.state == "done":
+            for fmt, url in st.report_urls.items():
+                typer.echo(f"report ({fmt}): {client.url(url)}")
+            typer.echo("\n".join(describe(st.publication)))
+        else:
+            raise fail(f"submission {_ended(st)}")
+
+
+def _print_queue(q: dict) -> None:
+    """`jdl queue`: the operations queue, one line per open request and per report in review."""
+    typer.echo(f"open: {q['open']}  by stage: {q['by_stage']}  oldest: {q['oldest_age_seconds']:.0f} s  "
+               f"completed: {q['completed']} ({q['completed_within_sla']} within 14 days)  "
+               f"failed: {q['failed']}  refused: {q['refused']}  purge pending: {q['purge_pending']}")
+    for r in q["requests"]:
+        typer.echo(f"  {r['submission_id']}  {r['org_id']:<16} {r['state']:<10} "
+                   f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
+    if q.get("publication"):
+        pq = q["publication"]
+        typer.echo(f"publication: {pq['by_state']}  next release {pq['next_release_at'][:16].replace('T', ' ')} UTC")
+        for w in pq["waiting"]:
+            typer.echo(f"  {w['submission_id']}  {w['state']:<10} review ends {w['review_ends_at'][:10]}  "
+                       f"release {(w['release_at'] or '-')[:10]}{'  (response added)' if w['has_response'] else ''}")
 
 
 DATA_DIR_OPT = typer.Option(None, "--data-dir", help="An existing national dataset to use "
@@ -221,13 +231,13 @@ def _stop_on_sigterm() -> None:
     """SIGTERM (systemd, docker stop, CI) stops the runtime exactly as Ctrl-C does."""
     import signal
 
-    def handler(signum, frame):  # type: ignore[no-untyped-def]
+    def handler(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
 
 
-def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
+def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:
     """Wait (bounded) until the purge certified the deletion of the submission's data; the
     certificate's lines to print."""
     from jdl_infra.audit import AuditLog
@@ -267,7 +277,7 @@ def demo_programme(setting: str) -> dict:
             "setting": setting, "contact_email": "evaluation@example.org"}
 
 
-def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None, extra=None):  # type: ignore[no-untyped-def]
+def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None, extra=None):
     from urllib.parse import urlparse
 
     from .runtime import EmbeddedRuntime

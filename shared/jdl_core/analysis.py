@@ -31,7 +31,6 @@ from .outcomes import AGE_BANDS, age_band, compare_further, compare_outcomes, ha
 from .result import (
     AgeSummary,
     AnalysisResult,
-    Statements,
     Attrition,
     AttritionReason,
     AttritionStep,

@@ -146,7 +146,7 @@ class EventProducer:
                 producer.send(topic, key=event.submission_id.encode(), value=data).get(
                     max(0.1, deadline - time.monotonic()))
                 return
-            except Exception as exc:  # noqa: BLE001 - every failure means "not sent"
+            except Exception as exc:  # every failure means "not sent"
                 self._reset(producer)
                 log.warning("event not sent; producer recreated",
                             extra={"topic": topic, "attempt": attempt,

@@ -181,7 +181,6 @@ def test_upload_the_broker_does_not_take_is_answered_503_quickly_and_nothing_is_
     purge to certify."""
     import time as _time
 
-    from jdl_infra.crypto import key_object
 
     store, calls = MemoryStore(), []
 

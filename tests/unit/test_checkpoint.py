@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +19,7 @@ from jdl_infra.audit import AuditLog, canonical_json, entry_hash, entry_key
 from jdl_infra.checkpoint import (LATEST_KEY, PUBLIC_KEY_KEY, Checkpoint, CheckpointSigner,
                                   checkpoint_key, generate_signing_key, publish_checkpoint)
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
-from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore, S3Store
+from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore
 from services.intake.api import create_api
 from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
@@ -168,7 +168,7 @@ def test_checkpoint_from_a_url_and_bad_sources(tmp_path):
     body = json.dumps(listing).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):  # http.server's name
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

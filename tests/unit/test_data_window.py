@@ -25,7 +25,7 @@ from services.intake.api import create_api
 from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from services.intake.window import intake_window
-from tests.unit.test_api import PROGRAMME, TOKENS, cohort_csv, post
+from tests.unit.test_api import TOKENS, cohort_csv, post
 
 
 def test_the_generated_dataset_covers_2010_follow_up():

@@ -361,7 +361,7 @@ class TestKubernetesSchemas:
                 try:
                     validate_object(obj)
                 except Exception as e:  # name the object: the schema error alone does not
-                    raise AssertionError(f"{overlay}: {obj['kind']}/{obj['metadata']['name']}: {e}")
+                    raise AssertionError(f"{overlay}: {obj['kind']}/{obj['metadata']['name']}: {e}") from e
 
     def test_the_validators_catch_a_misspelt_field(self):
         import kubernetes_validate

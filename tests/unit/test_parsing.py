@@ -24,7 +24,7 @@ from tests.unit.test_api import PROGRAMME, TOKENS
 from tests.unit.test_cohort_validation import TEMPLATE, people, template_xlsx, to_xlsx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from xlsx_heavy import heavy_workbook  # noqa: E402
+from xlsx_heavy import heavy_workbook
 
 
 def _children_left() -> list:

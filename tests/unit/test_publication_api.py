@@ -14,7 +14,7 @@ from jdl_events.events import ControlMatched
 from jdl_infra import publication as pub
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
-from jdl_report.examples import non_significant, significant_reduction
+from jdl_report.examples import significant_reduction
 from jdl_report.publication import PublicationPolicy
 from services.intake import status
 from services.intake.api import create_api

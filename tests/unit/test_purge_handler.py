@@ -10,7 +10,7 @@ from jdl_events.events import DataPurged, new_submission_id
 from jdl_infra.audit import CERTIFICATE, PURGE_NOOP, AuditLog
 from jdl_infra.crypto import (DataKeyDestroyed, KeyRing, MasterKey, generate_master_key,
                               get_encrypted, key_object, put_encrypted, submission_prefix)
-from jdl_infra.objectstore import DeleteReport, FilesystemStore, MemoryStore, ObjectStore, S3Store
+from jdl_infra.objectstore import DeleteReport, MemoryStore, ObjectStore, S3Store
 from services.purge.handlers import (PurgeIncomplete, marker_key, purge_submission,
                                      retention_due_at, sweep_due)
 

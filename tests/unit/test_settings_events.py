@@ -1,5 +1,4 @@
 """Settings refuse unsafe production config; events validate and carry no personal fields."""
-import uuid
 
 import pytest
 from pydantic import ValidationError
