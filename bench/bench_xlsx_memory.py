@@ -44,7 +44,7 @@ def serve(port: int, store_dir: str, in_process: bool) -> None:
                               rate_limit_uploads_per_minute=0, min_cohort_size=1)
     store = FilesystemStore(store_dir)
     app = create_api(settings, IntakePorts(
-        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda _e: None))
     if in_process:
         from services.intake.handlers import parse_in_process
 

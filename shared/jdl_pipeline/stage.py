@@ -38,6 +38,7 @@ from jdl_core.errors import JdlError, StopWorker, TransientError
 from jdl_events.events import Event, SubmissionFailed, dump_event, parse_event
 from jdl_events.keys import stage_marker_key as marker_key
 from jdl_events.topics import dlq
+from jdl_events.vocab import StageName
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
@@ -141,7 +142,7 @@ def decode(raw: bytes, topic: str, expected: tuple[type[Event], ...],
         return DeadLetter(topic, "undecodable", [{"type": type(e).__name__}], digest, partition, offset)
     if not isinstance(event, expected):
         return DeadLetter(topic, "unexpected_event_type", [{"type": event.event_type}], digest,
-                          partition, offset)  # type: ignore[attr-defined]
+                          partition, offset)
     return event
 
 
@@ -188,7 +189,7 @@ class DeadLetterLimit:
 class Stage:
     """Runs one handler for one stage; used by each service's faust agent."""
 
-    def __init__(self, name: str, handler: Handler, store: ObjectStore, send: Send,
+    def __init__(self, name: StageName, handler: Handler, store: ObjectStore, send: Send,
                  *, expected: tuple[type[Event], ...], idempotent_marker: bool = True,
                  retries: int = 3, limit: DeadLetterLimit | None = None) -> None:
         self.name = name

@@ -214,7 +214,7 @@ def _read_xlsx(data: bytes, *, max_bytes: int,
         # data_only=False: formulas come back as their text ("=..."), never their cached results,
         # so they are caught as formula cells instead of being trusted.
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except Exception:      # openpyxl raises many types for damaged files; none is more useful
+    except Exception:  # noqa: BLE001 - openpyxl raises many types for damaged files; none is more useful
         raise MalformedFile("the XLSX workbook could not be read",
                             hint="open it in Excel and save it again, or save it as .csv") from None
     try:
@@ -236,7 +236,7 @@ def _read_xlsx(data: bytes, *, max_bytes: int,
                                   hint="split the cohort into several submissions")
     except (CohortError, MemoryError):
         raise       # out of memory is the reader's limit, not a malformed file
-    except Exception:
+    except Exception:  # noqa: BLE001 - as above: openpyxl raises many types
         raise MalformedFile("the XLSX workbook could not be read",
                             hint="open it in Excel and save it again, or save it as .csv") from None
     finally:
