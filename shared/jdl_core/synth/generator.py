@@ -18,6 +18,9 @@ How a dataset is made (all numpy, one pass per index-event number across every a
 3. Names (UK frequency tables in :mod:`jdl_core.synth.names`), aliases for about 10% of people,
    PNC IDs (year of first contact, unique serial, check letter) and prison numbers for everyone
    ever in custody (a custody event, or previous custody before 2002).
+4. Realism (:mod:`jdl_core.synth.noise`, ``realism`` clean / typical / hard): nationality, and
+   double-barrelled surnames, surname changes and nicknames recorded as aliases, from a random
+   stream of its own, so the index events are the same at every level.
 
 Output is byte-deterministic for a seed: separate random streams per part (SeedSequence.spawn);
 the files (Parquet with fixed options, a manifest with no timestamps) are written by

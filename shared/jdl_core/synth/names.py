@@ -1,4 +1,5 @@
-"""UK name frequency tables (embedded data) and spelling variants used for aliases and typos.
+"""UK name frequency tables (embedded data), spelling variants and nicknames used for aliases,
+typos and the realism of sample cohorts (synth/noise.py).
 
 Weights are approximate relative frequencies (per 10,000 of the population) in England and Wales
 for people born 1950-1992, the birth cohorts of the 2002-2010 offending population; they follow
