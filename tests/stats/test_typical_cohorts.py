@@ -8,8 +8,10 @@ stages run it: the file's bytes -> ``parse_upload`` -> ``validate_cohort`` (inta
   142 of 203), and every row lost is counted once under its reason; each reason's share is
   printed.
 * Placebo: no effect is planted, so the 95% intervals of the rate and frequency cover zero in
-  about 95% of those cohorts (50 cohorts: with true coverage 0.95, P(fewer than 43 cover) is
-  about 0.04; with 0.80, P(at least 43) is about 0.05).
+  about 95% of those cohorts. At least 43 of 50 must cover: with true coverage 0.95, P(fewer) is
+  0.003; a coverage of 0.75 passes with probability 0.045. This checks that messy identities
+  and linkage errors do not break the intervals; telling 95% from 85% takes the 120-cohort
+  placebo tests on the events table (test_placebo.py, test_selection_placebo.py).
 * Planted effects are recovered from a typical cohort as from a clean one.
 
 Matching uses the linear propensity specification without the balance gate (one fit instead of
