@@ -146,10 +146,10 @@ def test_noise_rows_are_what_the_truth_says(national, custody):
     keep = (truth["person_key"].notna() & ~truth["is_duplicate"]).to_numpy() & _valid(truth)
     u, t, person, _ = _joined_people(national, up[keep].reset_index(drop=True),
                                      truth[keep].reset_index(drop=True))
-    noise = t["noise"]
+    applied = t["noise"]
 
     def has(kind):
-        return noise.str.contains(kind).to_numpy()
+        return applied.str.contains(kind).to_numpy()
 
     name_kinds = ("alias", "typo", "nickname", "spelling_variant", "hyphen_one_part", "new_surname")
     any_name = np.any([has(k) for k in name_kinds], axis=0)
@@ -253,8 +253,8 @@ def test_intake_refuses_the_broken_rows_for_the_named_reason(national, custody):
         by_row.setdefault(rej.row_number, set()).add(rej.reason_code)
     broken = truth[truth["expected"] == "invalid_row"]
     assert len(broken) > 0
-    for row, noise in zip(broken["row_number"], broken["noise"]):
-        kind = next(k for k in noise.split(";") if k in reason)
+    for row, kinds in zip(broken["row_number"], broken["noise"]):
+        kind = next(k for k in kinds.split(";") if k in reason)
         assert reason[kind] in by_row[row], (kind, by_row.get(row))
 
 
