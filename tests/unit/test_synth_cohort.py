@@ -144,7 +144,7 @@ def test_row_noise_rates_are_as_promised(national, custody):
 def test_noise_rows_are_what_the_truth_says(national, custody):
     up, truth = custody
     keep = (truth["person_key"].notna() & ~truth["is_duplicate"]).to_numpy() & _valid(truth)
-    u, t, person, _ = _joined_people(national, up[keep].reset_index(drop=True),
+    u, t, person = _joined_people(national, up[keep].reset_index(drop=True),
                                      truth[keep].reset_index(drop=True))
     applied = t["noise"]
 
@@ -206,9 +206,10 @@ def test_noise_rows_are_what_the_truth_says(national, custody):
 
 
 def _joined_people(national, upload, truth):
+    """Upload rows beside the national record of the person the truth says they are."""
     keys = truth["person_key"].astype(int).to_numpy()
     person = national.people.set_index("person_key").loc[keys].reset_index()
-    return upload, truth, person, None
+    return upload, truth, person
 
 
 def test_perfect_linkage_counts_every_row_where_the_truth_expects(national, custody, community):
@@ -303,7 +304,7 @@ def test_people_not_in_the_data_really_are_not(national, custody):
 def test_community_rows_rarely_carry_prison_numbers(community, national):
     up, truth = community
     keep = (truth["person_key"].notna() & ~truth["is_duplicate"]).to_numpy()
-    u, t, person, _ = _joined_people(national, up[keep].reset_index(drop=True),
+    u, t, person = _joined_people(national, up[keep].reset_index(drop=True),
                                      truth[keep].reset_index(drop=True))
     has = person["prison_number"].notna().to_numpy()
     given = u["prison_number"].notna().to_numpy()
