@@ -122,9 +122,9 @@ class EmbeddedRuntime:
 
         assert self.data_dir is not None
         manifest = self.data_dir / MANIFEST_FILE
-        # a dataset the runtime generated itself (var/data/national) in an older format is
-        # regenerated; one given with --data is the user's and is only read
-        own = self.data_dir == (self.var_dir / "data" / "national").resolve()
+        # a dataset the runtime generated itself (under VAR/data) in an older format is
+        # regenerated; one given with --data elsewhere is the user's and is only read
+        own = self.data_dir.parent == (self.var_dir / "data").resolve()
         stale = own and manifest.exists() and \
             json.loads(manifest.read_text()).get("dataset_version") != DATASET_VERSION
         if not manifest.exists() or stale:
