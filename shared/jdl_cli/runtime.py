@@ -118,17 +118,24 @@ class EmbeddedRuntime:
         return path.read_text().strip()
 
     def _ensure_dataset(self) -> None:
-        from jdl_core.schema import MANIFEST_FILE
+        from jdl_core.schema import DATASET_VERSION, MANIFEST_FILE
 
         assert self.data_dir is not None
-        if not (self.data_dir / MANIFEST_FILE).exists():
+        manifest = self.data_dir / MANIFEST_FILE
+        # a dataset the runtime generated itself (under VAR/data) in an older format is
+        # regenerated; one given with --data elsewhere is the user's and is only read
+        own = self.data_dir.parent == (self.var_dir / "data").resolve()
+        stale = own and manifest.exists() and \
+            json.loads(manifest.read_text()).get("dataset_version") != DATASET_VERSION
+        if not manifest.exists() or stale:
             from jdl_core.synth.generator import generate_national
 
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.say(f"generating the national dataset ({self.people:,} people, seed {self.seed}) "
                      f"in {self.data_dir} ...")
             t = time.perf_counter()
-            generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir)
+            generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir,
+                              overwrite=stale)
             self.say(f"  done in {time.perf_counter() - t:.1f} s")
         from jdl_core.linkage import load_linkage_model
         from jdl_core.national import load_national
