@@ -20,6 +20,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from jdl_core.errors import CohortError, JdlError
 from jdl_events import keys
 from jdl_events.events import PurgeRequested, SubmissionReceived, new_submission_id
+from jdl_events.vocab import REPORT_MEDIA_TYPES as REPORT_TYPES
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_infra.ports import frame_to_bytes
@@ -36,7 +37,6 @@ from .window import intake_window, window_router
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
-REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
 
 
 @dataclass

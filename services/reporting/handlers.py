@@ -15,7 +15,6 @@ from jdl_report.publication import PublicationPolicy
 from jdl_infra.stage import event_id_for
 
 STAGE: StageName = "reporting"
-CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
 
 
 @dataclass
