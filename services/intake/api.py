@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_events import keys
+from jdl_events.vocab import REPORT_MEDIA_TYPES as REPORT_TYPES
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 from . import publication, status
@@ -37,7 +38,6 @@ from .window import window_router
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
-REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
 # refusal code -> HTTP status (any other refusal: 422)
 STATUS_OF_CODE = {"file_too_large": 413, "unsupported_format": 415, "service_unavailable": 503}
 
