@@ -13,8 +13,8 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -31,9 +31,9 @@ from .checkpoints import checkpoint_router
 from .errors import install_error_handlers
 from .handlers import Accepted, IntakePorts, Refused, Upload, accept_submission
 from .parsing import BoundedParser
+from .plan_route import router as plan_router
 from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
-from .plan_route import router as plan_router
 from .window import window_router
 
 log = logging.getLogger("jdl.intake.api")
