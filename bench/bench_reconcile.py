@@ -32,7 +32,7 @@ from pathlib import Path
 from jdl_cli.tansu import free_port, wait_for_port
 from jdl_infra.objectstore import FilesystemStore, ObjectStore, S3Store
 from jdl_pipeline.stage import make_marker, marker_key
-from services.purge.app import PurgePorts, handle_trigger
+from services.purge.handlers import PurgePorts, handle_trigger
 from services.purge.reconcile import ReconcileConfig, Reconciler
 
 STALLED, UNPURGED, OPEN = 20, 5, 100

@@ -2,7 +2,6 @@
 synthetic national dataset generated once per test session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -17,11 +17,13 @@ def build_api(settings: IntakeSettings) -> FastAPI:
     from jdl_infra.objectstore import open_store
 
     from .api import create_api
+    from .handlers import IntakePorts
 
     store = open_store(settings.infra)
     keyring = KeyRing(store, MasterKey.from_settings(settings.infra))  # refuses to start without a key
     producer = EventProducer(settings.infra.kafka_bootstrap, client_security(settings.infra))
-    return create_api(settings, store, keyring, producer.send, broker_ready=producer.reachable)
+    return create_api(settings, IntakePorts(store, keyring, producer.send,
+                                            broker_ready=producer.reachable))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Callable
 
 import httpx
 
+from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 from jdl_events.vocab import STAGES
 
 from .tansu import TansuBroker, die_with_parent, free_port
@@ -27,8 +28,6 @@ from .tansu import TansuBroker, die_with_parent, free_port
 log = logging.getLogger("jdl.runtime")
 
 SERVICES = STAGES   # one service per pipeline stage, started in this order
-DEFAULT_PEOPLE = 100_000
-DEFAULT_SEED = 20260101
 
 
 @dataclass

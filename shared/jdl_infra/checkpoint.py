@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Final, Iterable, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,7 +33,7 @@ from .audit import AuditLog, Problem, canonical_json
 from .objectstore import ObjectNotFound, ObjectStore
 
 _log = logging.getLogger("jdl.audit.checkpoint")
-FORMAT = "jdl-audit-checkpoint/1"
+FORMAT: Final = "jdl-audit-checkpoint/1"
 
 
 class CheckpointError(JdlError):

@@ -178,9 +178,7 @@ def render_reports(result: Any, threshold: int, response: str | None) -> dict[st
     """The report files of a result, with the organisation's response when it has given one."""
     from jdl_report import render_all
 
-    if response is None:
-        return render_all(result, threshold=threshold)
-    return render_all(result, threshold=threshold, response=response)  # type: ignore[call-arg]
+    return render_all(result, threshold=threshold, response=response)
 
 
 def rerender(store: ObjectStore, rec: PublicationRecord,

@@ -143,7 +143,3 @@ def load_settings(cls: type[BaseSettings]) -> Any:
                 name = (prefix + loc[-1]).upper()
             print(f"error: {name + ': ' if name and name not in msg else ''}{msg}", file=sys.stderr)
         sys.exit(2)
-
-
-def infra_field() -> InfraSettings:
-    return Field(default_factory=InfraSettings)  # type: ignore[return-value]

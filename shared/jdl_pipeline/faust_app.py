@@ -12,11 +12,12 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from jdl_core.errors import StopWorker
-from jdl_events.codec import register as register_codec
 from jdl_events.events import TOPIC_OF, Event
 from jdl_events.topics import PARTITIONS
+from jdl_events.vocab import StageName
 
 from jdl_infra import metrics
+from jdl_infra.codec import register as register_codec
 from jdl_infra.kafka_io import faust_credentials
 from jdl_infra.logs import logging_config
 from jdl_infra.objectstore import ObjectStore
@@ -166,7 +167,7 @@ async def stop_worker(app: faust.App, stage: str, exc: StopWorker) -> None:
     os._exit(EXIT_WORKER_STOPPED)
 
 
-def stage_agent(app: faust.App, name: str, handler: Handler, *,
+def stage_agent(app: faust.App, name: StageName, handler: Handler, *,
                 consumes: type[Event] | tuple[type[Event], ...], store: ObjectStore,
                 idempotent_marker: bool = True) -> Stage:
     """Run ``handler`` as the stage ``name`` of this app: one agent on the topics of the events it

@@ -38,6 +38,7 @@ from jdl_core.errors import JdlError, StopWorker, TransientError
 from jdl_events.events import Event, SubmissionFailed, dump_event, parse_event
 from jdl_events.keys import stage_marker_key as marker_key
 from jdl_events.topics import dlq
+from jdl_events.vocab import StageName
 from jdl_infra import metrics
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
@@ -141,8 +142,17 @@ def decode(raw: bytes, topic: str, expected: tuple[type[Event], ...],
         return DeadLetter(topic, "undecodable", [{"type": type(e).__name__}], digest, partition, offset)
     if not isinstance(event, expected):
         return DeadLetter(topic, "unexpected_event_type", [{"type": event.event_type}], digest,
-                          partition, offset)  # type: ignore[attr-defined]
+                          partition, offset)
     return event
+
+
+async def dead_letter(send: Send, letter: DeadLetter) -> None:
+    """Send a message that could not be decoded to its topic's dead-letter topic (its digest,
+    reason and place; never its content), counted and logged."""
+    metrics.DEAD_LETTERED.labels(letter.topic).inc()
+    log.warning("message dead-lettered", extra={"topic": letter.topic, "reason": letter.reason,
+                                                 "offset": letter.offset})
+    await send(dlq(letter.topic), letter.sha256.encode(), letter.to_json())
 
 
 class DeadLetterLimitExceeded(StopWorker):
@@ -179,7 +189,7 @@ class DeadLetterLimit:
 class Stage:
     """Runs one handler for one stage; used by each service's faust agent."""
 
-    def __init__(self, name: str, handler: Handler, store: ObjectStore, send: Send,
+    def __init__(self, name: StageName, handler: Handler, store: ObjectStore, send: Send,
                  *, expected: tuple[type[Event], ...], idempotent_marker: bool = True,
                  retries: int = 3, limit: DeadLetterLimit | None = None) -> None:
         self.name = name
@@ -197,10 +207,7 @@ class Stage:
         must stop, and whatever ``send`` raises when the broker did not take an output."""
         decoded = decode(raw, topic, self.expected, partition, offset)
         if isinstance(decoded, DeadLetter):
-            metrics.DEAD_LETTERED.labels(topic).inc()
-            log.warning("message dead-lettered", extra={"topic": topic, "reason": decoded.reason,
-                                                         "offset": offset})
-            await self.send(dlq(topic), decoded.sha256.encode(), decoded.to_json())
+            await dead_letter(self.send, decoded)
             self.limit.record(self.name, bad=True)
             return []
         event = decoded
@@ -214,7 +221,7 @@ class Stage:
                 metrics.STAGE_RESENDS.labels(self.name).inc()
                 log.info("replay: recorded events re-sent", extra={
                     "stage": self.name, "submission_id": sid,
-                    "sent": [getattr(o, "event_type", "") for o in again]})
+                    "sent": [o.event_type for o in again]})
                 self.limit.record(self.name, bad=False)
                 return []
         started = time.perf_counter()
@@ -226,7 +233,7 @@ class Stage:
             await asyncio.to_thread(self.store.put, marker_key(sid, self.name), make_marker(self.name, out))
         _maybe_fault(self.name, "after_marker", sid)
         log.info("stage done", extra={"stage": self.name, "submission_id": sid,
-                                      "sent": [getattr(o, "event_type", "") for o in out],
+                                      "sent": [o.event_type for o in out],
                                       "seconds": round(time.perf_counter() - started, 3)})
         self.limit.record(self.name, bad=not_their_fault)
         return out

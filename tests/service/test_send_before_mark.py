@@ -12,7 +12,6 @@ import textwrap
 import time
 import uuid
 
-import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from jdl_events import events as ev

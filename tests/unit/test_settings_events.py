@@ -1,5 +1,4 @@
 """Settings refuse unsafe production config; events validate and carry no personal fields."""
-import uuid
 
 import pytest
 from pydantic import ValidationError
@@ -58,7 +57,7 @@ def test_every_topic_has_a_dead_letter_topic_and_event():
 def test_faust_codec_validates_both_ways():
     from faust.serializers import codecs
 
-    from jdl_events.codec import register
+    from jdl_infra.codec import register
 
     register()
     codec = codecs.get_codec("jdl-event")
