@@ -146,11 +146,6 @@ def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
     return send
 
 
-# A worker stopped by its stage runner exits with this code (2: refused to start); the supervisor
-# (`jdl up`) or Kubernetes restarts it, with backoff, until the fault is fixed.
-EXIT_WORKER_STOPPED = 3
-
-
 async def stop_worker(app: faust.App, stage: str, exc: StopWorker) -> None:
     """End this worker process at once, saying why in one log line. The inputs finished before
     are committed; the one that stopped it is not, so the next worker reads it again (a graceful
@@ -164,7 +159,7 @@ async def stop_worker(app: faust.App, stage: str, exc: StopWorker) -> None:
         logging.getLogger("jdl.stage").warning("offsets not committed before stopping",
                                                extra={"error_type": type(commit_exc).__name__})
     logging.shutdown()      # flush the log line: os._exit skips the interpreter's clean-up
-    os._exit(EXIT_WORKER_STOPPED)
+    os._exit(StopWorker.exit_code)   # restarted with backoff until the fault is fixed
 
 
 def stage_agent(app: faust.App, name: StageName, handler: Handler, *,
