@@ -20,6 +20,7 @@ from typing import Callable
 
 import httpx
 
+from jdl_core.errors import StopWorker
 from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 from jdl_events.vocab import STAGES
 
@@ -292,8 +293,10 @@ class EmbeddedRuntime:
             if b.not_before == 0.0:
                 delay = b.next_delay()
                 b.not_before = now + delay
+                why = ("; it stopped itself for a fault of its own, not of a submission (the CRITICAL "
+                       "line in its log says which)" if code == StopWorker.exit_code else "")
                 self.say(f"{p.name} exited with code {code}; restarting in {delay:.0f} s "
-                         f"(log {p.log_path})")
+                         f"(log {p.log_path}){why}")
             if now >= b.not_before and not self._stopping.is_set():
                 b.failures += 1
                 b.not_before = 0.0
