@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from jdl_cli.client import Client
+from jdl_cli.compliance import submissions_requiring_certificate
 from jdl_events import events as ev
 from jdl_events import keys
 from jdl_events.status import StatusRecord, StatusView
