@@ -43,7 +43,11 @@ def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Ev
     linkage = link_cohort(rows, national, threshold=ports.threshold)
     selection = select_index_events(linkage.links, rows, national, event.setting,
                                     max_gap_days=ports.max_gap_days)
-    linked = selection.events[["row_number", "person_key", "event_id"]].reset_index(drop=True)
+    # how each analysed person was linked travels with them (ids and a probability, no names):
+    # the matching stage and an audit can tell an identifier link from a name-and-date one
+    linked = selection.events[["row_number", "person_key", "event_id"]].merge(
+        linkage.links[["row_number", "status", "match_probability"]], on="row_number", how="left",
+        validate="one_to_one").reset_index(drop=True)
     put_frame_encrypted(ports.store, ports.keyring, sid, linked_key(sid), linked)
     put_frame_encrypted(ports.store, ports.keyring, sid, cohort_profile_key(sid),
                         cohort_profile_frame(rows, selection.events))

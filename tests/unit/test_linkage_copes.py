@@ -242,3 +242,45 @@ def test_analysis_refusal_carries_the_reasons(national):
     assert "only 30 people could be analysed, of 130 submitted" in message
     assert "not found in the national data: 90 (69%)" in message
     assert "PNC IDs" in message
+
+
+def test_linkage_stage_keeps_not_found_ambiguous_and_duplicate_apart_and_stores_probabilities(
+        national, model, people_alone):
+    from jdl_core.identifiers import format_pnc
+    from jdl_events.events import SubmissionReceived
+    from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
+    from jdl_infra.objectstore import MemoryStore
+    from jdl_infra.ports import get_frame_encrypted, put_frame_encrypted
+    from services.linkage.handlers import LinkagePorts, handle_submission_received
+
+    sid = "sub-" + "0" * 19 + "7"
+    ev = national.events
+    custody = ev[(ev["disposal"] == "custody") & ev["followup_complete"]].drop_duplicates("person_key")
+    people = national.people.set_index("person_key").loc[custody["person_key"].iloc[:12]].reset_index()
+    start = pd.to_datetime(custody["start_date"].iloc[:12]).to_numpy()
+    rows = [_row(p, i + 1, pnc_id=str(p["pnc_id"]) if i % 2 else pd.NA, intervention_start=start[i])
+            for i, (_, p) in enumerate(people.iterrows())]
+    rows.append(_row(people.iloc[1], 13, pnc_id=pd.NA, intervention_start=start[1]))  # again, no PNC
+    rows.append({**_row(people.iloc[0], 14, intervention_start=start[0]), "forename": "Zebedee",
+                 "surname": "Quattlebaum", "pnc_id": format_pnc(1999, 9_999_993)})     # nobody
+    frame = _rows(*rows)
+    store = MemoryStore()
+    keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
+    keyring.create_data_key(sid)
+    put_frame_encrypted(store, keyring, sid, f"submissions/{sid}/cohort.parquet.enc", frame)
+    event = SubmissionReceived(submission_id=sid, org_id="acme", setting="custody",
+                               rows_submitted=len(frame), rows_valid=len(frame), rows_rejected=0,
+                               cohort_key=f"submissions/{sid}/cohort.parquet.enc",
+                               programme_key=f"submissions/{sid}/programme.json")
+    ports = LinkagePorts(store=store, keyring=keyring, national=lambda: national, max_gap_days=None)
+    (linked_event,) = handle_submission_received(event, ports)
+    attrition = linked_event.attrition
+    assert attrition["not_found"] == 1 and attrition["duplicate"] == 1 and attrition["ambiguous"] == 0
+    linked = get_frame_encrypted(store, keyring, sid, linked_event.linked_key)
+    assert list(linked.columns) == ["row_number", "person_key", "event_id", "status", "match_probability"]
+    assert not linked["person_key"].duplicated().any()
+    assert set(linked["status"]) <= {"linked_pnc", "linked_probabilistic"}
+    assert (linked.loc[linked["status"] == "linked_pnc", "match_probability"] == 1.0).all()
+    assert linked["match_probability"].between(0.5, 1.0).all()
+    assert linked_event.n_linked == len(linked) == len(frame) - 2 - attrition.get("no_index_event", 0) \
+        - attrition.get("followup_outside_coverage", 0)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import LinkageError
+from . import variants
 from ._national import dataset_fingerprint, national_path, prepared_national
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def settings_creator(probability_two_random_records_match: float = 1e-6) -> Any:
 
 @functools.cache
 def model_spec_sha256() -> str:
-    """Hash of the model's structure (comparison levels and blocking rules), not its parameters:
+    """Hash of the model's structure (comparison levels, blocking rules and variant groups), not its parameters:
     a model file written by a version of this code with other comparisons is retrained."""
     spec = settings_creator().create_settings_dict("duckdb")
     structure = {
@@ -165,6 +166,8 @@ def model_spec_sha256() -> str:
             br["blocking_rule"] if isinstance(br, dict) else str(br)
             for br in spec["blocking_rules_to_generate_predictions"]
         ],
+        # the variant groups decide which pairs reach the "known variant" levels
+        "variants": [sorted(variants.forename_keys().items()), sorted(variants.surname_keys().items())],
     }
     return hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
 

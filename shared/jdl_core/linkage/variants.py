@@ -67,7 +67,7 @@ Arthur Art Artie
 Gregory Greg Gregor
 Douglas Doug Dougie
 Stuart Stewart Stu
-Gareth Gary Garry Garey
+Gareth Gary Garry Garey Gaz Gazza
 Darren Daz Darran
 Wayne Wane
 Craig Kraig
@@ -89,21 +89,30 @@ Bradley Brad
 Gavin Gav
 Shane Shayne
 Dwayne Duane Dewayne
+Malcolm Mal Malc
+Gordon Gord Gordie
+Dennis Denis Den Denny
+Vincent Vince Vinny Vinnie
+Gillian Gill Gilly Jill Jillian
+Alison Allison Ali Ally
+Caroline Carolyn Caz Caro
+Hannah Hanna Han
+Lorraine Lorrain Lol Lorrie
 Jermaine Germaine
-Mohammed Muhammad Mohammad Mohamed Mohamad Muhammed Mohammod Mohd Mohamud Mahomed
+Mohammed Muhammad Mohammad Mohamed Mohamad Muhammed Mohammod Mohd Mohamud Mahomed Mo Moe
 Ahmed Ahmad Ahmet
-Abdul Abdool
+Abdul Abdool Abdi
 Hussain Hussein Husain Husein
 Hassan Hasan
 Usman Osman Uthman
 Yusuf Yousef Yousuf Yusef
-Ibrahim Ebrahim Ibraheem
+Ibrahim Ebrahim Ibraheem Ibby
 Imran Imraan
 Mustafa Mustapha Moustafa
 Ali Aly
 Sarah Sara Sally Sal
 Elizabeth Liz Lizzie Beth Betty Eliza Elisabeth Liza Libby Bess
-Catherine Katherine Kathryn Cathryn Kate Katie Katy Cath Cathy Kath Kathy Kay Kitty Katey
+Catherine Katherine Kathryn Cathryn Kate Katie Katy Cath Cathy Kath Kathy Kay Kitty Katey Kat
 Margaret Maggie Meg Peggy Marge Margo Margot Rita
 Rebecca Rebekah Becky Becca Bex
 Jennifer Jen Jenny Jenni
@@ -118,12 +127,12 @@ Amanda Mandy Manda
 Michelle Shelly Michele Shelley
 Nicola Nichola Nikola Nicky Nikki Nicole Nikita
 Stephanie Steph Stef
-Natalie Nat Natalia Nathalie Natasha Tash Tasha
+Natalie Nat Natalia Nathalie Natasha Tash Tasha Nattie
 Joanne Joanna Jo Joann Joanna Jo-anne
 Louise Lou Louisa
 Claire Clare Clair
 Tracey Tracy Tracie
-Stacey Stacy Stacie
+Stacey Stacy Stacie Stace
 Kerry Kerri Kerrie Keri
 Hayley Haley Hailey Haylee
 Leanne Lianne Leann Leane
@@ -141,7 +150,7 @@ Julie Julia Jules
 Karen Caron Karin Caren
 Sharon Shaz Sharron
 Charlotte Charlie Lottie Lotte
-Abigail Abbie Abby Gail
+Abigail Abbie Abby Abi Gail
 Danielle Dani Daniela
 Jessica Jess Jessie
 Melanie Mel
@@ -150,7 +159,7 @@ Jade Jayde
 Chantelle Shantelle Chantel
 Shannon Shanon
 Aisha Ayesha Aysha Asha
-Fatima Fatimah Fatma
+Fatima Fatimah Fatma Fati
 Yasmin Yasmine Jasmine Jasmin Yasmeen
 Nasreen Nasrin
 Parveen Parvin Perveen
