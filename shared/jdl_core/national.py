@@ -185,10 +185,10 @@ def load_national(path: str | Path, *, verify: bool = False) -> NationalData:
     p = Path(path)
     manifest = read_manifest(p)
     if verify:
-        from .synth.generator import _sha256  # local import: hashing only when asked
+        from .synth.write import file_sha256  # local import: hashing only when asked
 
         for name, info in manifest.get("files", {}).items():
-            if _sha256(p / name) != info.get("sha256"):
+            if file_sha256(p / name) != info.get("sha256"):
                 raise DataError(f"{name} in {p} does not match the sha256 in its manifest")
     frames: dict[str, pd.DataFrame] = {}
     for key, fname, columns in (("people", schema.PEOPLE_FILE, schema.PEOPLE_COLUMNS),

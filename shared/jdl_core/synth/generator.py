@@ -19,16 +19,12 @@ How a dataset is made (all numpy, one pass per index-event number across every a
    PNC IDs (year of first contact, unique serial, check letter) and prison numbers for everyone
    ever in custody (a custody event, or previous custody before 2002).
 
-Output is byte-deterministic for a seed: separate random streams per part (SeedSequence.spawn),
-Parquet written from Arrow tables with fixed options, a manifest with no timestamps.
+Output is byte-deterministic for a seed: separate random streams per part (SeedSequence.spawn);
+the files (Parquet with fixed options, a manifest with no timestamps) are written by
+:mod:`jdl_core.synth.write`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,17 +32,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from .. import schema
 from ..errors import InvalidArgument
 from ..identifiers import CHECK_LETTERS
 from . import names as N
 from . import risk
+from .write import prepare_target, staging_directory, write_tables
 
 GENERATOR_VERSION = "1.1.0"
-DEFAULT_PEOPLE = 100_000
-DEFAULT_SEED = 2013
+DEFAULT_PEOPLE, DEFAULT_SEED = schema.DEFAULT_PEOPLE, schema.DEFAULT_SEED
 MAX_PEOPLE = 20_000_000
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -437,6 +432,7 @@ class GeneratedData:
     aliases: pa.Table
     events: pa.Table
     risk_model: dict[str, Any]
+    generator_version: str = GENERATOR_VERSION
 
 
 def build_tables(people: int, seed: int) -> GeneratedData:
@@ -586,129 +582,23 @@ def _check_args(people: int, seed: int) -> None:
         raise InvalidArgument(f"seed must be a non-negative whole number, got {seed!r}")
 
 
-# --- writing -----------------------------------------------------------------------------------
-_PARQUET_OPTIONS: dict[str, Any] = {
-    # fixed choices so the same data always gives the same bytes
-    "compression": "zstd", "compression_level": 3, "use_dictionary": True,
-    "write_statistics": True, "row_group_size": 1_000_000, "data_page_size": 1 << 20,
-    "version": "2.6", "store_schema": False,
-}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _rates(events: pa.Table) -> dict[str, Any]:
-    complete = events.filter(pc.field("followup_complete"))
-    reoff = complete.column("reoffended").to_numpy(zero_copy_only=False).astype(np.float64)
-    disp = complete.column("disposal").to_numpy(zero_copy_only=False)
-    by = {d: round(float(reoff[disp == d].mean()), 4) if (disp == d).any() else None
-          for d in schema.DISPOSALS}
-    # measures 4-7 among re-offenders (documented calibration: risk.py _SERIOUSNESS_MODEL)
-    ser = complete.column("first_seriousness").to_numpy(zero_copy_only=False)
-    fc = complete.column("first_custodial").to_numpy(zero_copy_only=False).astype(np.float64)
-    re = reoff == 1
-    first = {s: round(float((ser[re] == s).mean()), 4) if re.any() else None
-             for s in schema.SERIOUSNESS}
-    cust = {d: round(float(fc[re & (disp == d)].mean()), 4) if (re & (disp == d)).any() else None
-            for d in schema.DISPOSALS}
-    return {"overall": round(float(reoff.mean()), 4) if reoff.size else None,
-            "by_disposal": by, "events_with_complete_followup": int(complete.num_rows),
-            "first_reoffence_seriousness": first,
-            "first_reoffence_custodial_by_disposal": cust}
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
-
-
-def write_tables(data: GeneratedData, directory: Path, seed: int, people: int) -> dict[str, Any]:
-    """Write the files and the manifest into ``directory`` (which must exist and be empty)."""
-    files = {schema.PEOPLE_FILE: data.people, schema.ALIASES_FILE: data.aliases,
-             schema.EVENTS_FILE: data.events}
-    for name, table in files.items():
-        pq.write_table(table, directory / name, **_PARQUET_OPTIONS)
-    (directory / schema.RISK_MODEL_FILE).write_bytes(_json_bytes(data.risk_model))
-    idx = data.events.column("index_date")
-    manifest = {
-        "dataset_version": schema.DATASET_VERSION,
-        "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "people_requested": int(people),
-        "row_counts": {"people": data.people.num_rows, "aliases": data.aliases.num_rows,
-                       "events": data.events.num_rows},
-        "schema": {"people": dict(schema.PEOPLE_COLUMNS), "aliases": dict(schema.ALIAS_COLUMNS),
-                   "events": dict(schema.EVENT_COLUMNS)},
-        "coverage": {"start": schema.COVERAGE_START, "end": schema.COVERAGE_END,
-                     "followup_end": schema.FOLLOWUP_END, "followup_days": schema.FOLLOWUP_DAYS,
-                     "proving_days": schema.PROVING_DAYS,
-                     "first_index_date": str(pc.min(idx).as_py()),
-                     "last_index_date": str(pc.max(idx).as_py())},
-        "base_rates": _rates(data.events),
-        "files": {name: {"sha256": _sha256(directory / name)}
-                  for name in [*files, schema.RISK_MODEL_FILE]},
-    }
-    (directory / schema.MANIFEST_FILE).write_bytes(_json_bytes(manifest))
-    return manifest
-
-
-def _prepare_target(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InvalidArgument(f"out must be a directory, but {out} is an existing file")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise InvalidArgument(
-                f"out directory {out} is not empty; choose a new directory or allow overwrite")
-        if not (out / schema.MANIFEST_FILE).exists():
-            raise InvalidArgument(
-                f"out directory {out} is not empty and holds no dataset; refusing to replace it")
-    parent = out.parent
-    if not parent.is_dir():
-        raise InvalidArgument(f"parent directory of out ({parent}) does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InvalidArgument(f"parent directory of out ({parent}) is not writable")
-
-
 def generate_national(people: int = DEFAULT_PEOPLE, seed: int = DEFAULT_SEED,
                       out_dir: str | Path = "var/data/national", *,
                       overwrite: bool = False) -> dict[str, Any]:
     """Generate the national dataset into ``out_dir`` atomically and return its manifest.
 
-    Files are written into a temporary directory beside ``out_dir`` and renamed into place only
-    when complete, so a failure never leaves anything that looks like a dataset. ``out_dir`` must
+    Simulation here (:func:`build_tables`), files in :mod:`jdl_core.synth.write`: they are
+    written into a temporary directory beside ``out_dir`` and renamed into place only when
+    complete, so a failure never leaves anything that looks like a dataset. ``out_dir`` must
     not exist or be empty, unless ``overwrite`` is set and it holds a previous dataset.
     Same ``people`` and ``seed`` give byte-identical files and manifest.
     """
     _check_args(people, seed)
-    out = Path(out_dir).absolute()
-    _prepare_target(out, overwrite)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    except OSError as e:
-        raise InvalidArgument(f"cannot create a directory in the parent of out ({out.parent}): "
-                              f"{e.strerror}") from None
-    try:
+    out = prepare_target(out_dir, overwrite)
+    with staging_directory(out) as tmp:
         data = build_tables(people, seed)
         manifest = write_tables(data, tmp, seed, people)
         del data
-        if out.exists() and any(out.iterdir()):
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if out.exists():
-                out.rmdir()
-            os.rename(tmp, out)
-        os.chmod(out, 0o755)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
