@@ -19,7 +19,7 @@ class LinkagePorts:
     store: ObjectStore
     keyring: Any
     national: NationalLoader
-    threshold: float = 0.95
+    threshold: float = 0.8            # jdl_core.linkage.DEFAULT_THRESHOLD
     max_gap_days: int | None = 90
 
 

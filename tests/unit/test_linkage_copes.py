@@ -284,3 +284,58 @@ def test_linkage_stage_keeps_not_found_ambiguous_and_duplicate_apart_and_stores_
     assert linked["match_probability"].between(0.5, 1.0).all()
     assert linked_event.n_linked == len(linked) == len(frame) - 2 - attrition.get("no_index_event", 0) \
         - attrition.get("followup_outside_coverage", 0)
+
+
+# --- must show: precision and recall against the generator's truth on typical cohorts -------------
+
+@pytest.fixture(scope="module")
+def typical_cohorts(national, model) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """Four typical cohorts (custody and community, two seeds each) of 400 people, validated as
+    intake would; truth row numbers shifted to the spreadsheet numbering validate_cohort uses."""
+    import datetime as dt
+
+    from jdl_core.cohort import validate_cohort
+    from jdl_core.synth.cohort import sample_cohort
+
+    out = []
+    for setting in ("custody", "community"):
+        for seed in (21, 22):
+            upload, truth = sample_cohort(national, 400, setting, "random", seed=seed, realism="typical")
+            rows = validate_cohort(upload, setting=setting, min_size=1, today=dt.date(2011, 6, 30)).rows
+            out.append((setting, rows, truth.assign(row_number=truth["row_number"] + 1)))
+    return out
+
+
+def test_typical_cohorts_link_with_the_promised_precision_and_recall(national, typical_cohorts):
+    """Identifiers as the organisation gave them: precision >= 0.99 and recall >= 0.97 of the
+    people submitted who are in the national data; names and dates of birth only: >= 0.98 and
+    >= 0.95. No national person is ever linked to two rows."""
+    from jdl_core.linkage.quality import accuracy
+
+    for setting, rows, truth in typical_cohorts:
+        as_given = link_cohort(rows, national)
+        names_only = link_cohort(rows.assign(pnc_id=pd.NA, prison_number=pd.NA), national)
+        given, names = accuracy(as_given.links, truth), accuracy(names_only.links, truth)
+        assert given.people_in_data >= 300 and given.linked_rows > 0
+        assert given.precision >= 0.99 and given.recall >= 0.97, (setting, given)
+        assert names.precision >= 0.98 and names.recall >= 0.95, (setting, names)
+        assert given.people_linked_twice == 0 and names.people_linked_twice == 0
+        assert as_given.counts["linked_pnc"] > 0 and names_only.counts["linked_pnc"] == 0
+        # people not in the national data are never linked to anyone
+        absent = truth.loc[truth["person_key"].isna(), "row_number"]
+        assert len(absent) > 0
+        assert as_given.links.loc[as_given.links["row_number"].isin(absent), "person_key"].isna().all()
+
+
+def test_accuracy_counts_people_found_once_and_people_linked_twice():
+    from jdl_core.linkage.quality import accuracy
+
+    truth = pd.DataFrame({"row_number": [1, 2, 3, 4, 5],
+                          "person_key": pd.array([10, 10, 20, 30, pd.NA], dtype="Int64")})
+    links = pd.DataFrame({"row_number": [1, 2, 3, 4, 5],
+                          "person_key": pd.array([10, pd.NA, 30, pd.NA, 30], dtype="Int64")})
+    acc = accuracy(links, truth)
+    # 10 found (once, by either row); 20 linked to the wrong person; 30 missed; row 5 is nobody
+    assert acc.people_in_data == 3 and acc.recall == pytest.approx(1 / 3)
+    assert acc.linked_rows == 3 and acc.precision == pytest.approx(1 / 3)
+    assert acc.people_linked_twice == 1

@@ -2,13 +2,17 @@
 the main reasons people were lost, and what to send next time (counts only, no personal data).
 
 Used by the analysis when it refuses a cohort with too few people to analyse, and by the report
-when most valid rows could not be linked to the national data.
+when most valid rows could not be linked to the national data; ``accuracy`` scores links against
+a synthetic cohort's truth (tests and bench/bench_linkage.py).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
+
+import numpy as np
+import pandas as pd
 
 # Rows lost at linkage itself (the other reasons are validation, dates and matching).
 LINK_FAILURES: Final = ("not_found", "ambiguous")
@@ -97,3 +101,34 @@ def remedies(steps: Sequence[tuple[str, int]], top: int = 2) -> str:
 
 def _pct(share: float) -> str:
     return f"{100.0 * share:.0f}%"
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Linkage against known truth (a synthetic cohort's): precision over linked rows, recall
+    over the distinct people submitted who are in the national data."""
+
+    precision: float
+    recall: float
+    linked_rows: int
+    people_in_data: int
+    people_linked_twice: int
+
+
+def accuracy(links: pd.DataFrame, truth: pd.DataFrame) -> Accuracy:
+    """``links``: ``LinkageResult.links``; ``truth``: row_number and the true person_key (NA for
+    people not in the data) of the same rows. A person counts as found when any of their rows is
+    linked to them (a person submitted twice is found once)."""
+    joined = links[["row_number", "person_key"]].merge(
+        truth[["row_number", "person_key"]], on="row_number", suffixes=("", "_true"), validate="one_to_one")
+    linked = joined.loc[joined["person_key"].notna()]
+    right = (joined["person_key"] == joined["person_key_true"]).fillna(False).to_numpy(dtype=bool)
+    people = joined["person_key_true"].dropna().unique()
+    found = joined.loc[right, "person_key_true"].unique()
+    return Accuracy(
+        precision=float(right[joined["person_key"].notna().to_numpy()].mean()) if len(linked) else 1.0,
+        recall=float(np.isin(people, found).mean()) if len(people) else 1.0,
+        linked_rows=int(len(linked)),
+        people_in_data=int(len(people)),
+        people_linked_twice=int(linked["person_key"].duplicated().sum()),
+    )
