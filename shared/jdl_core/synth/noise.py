@@ -40,8 +40,6 @@ DEFAULT_REALISM: Final = "typical"
 # ethnicity, so it is drawn by ethnicity (schema.ETHNICITIES order) and comes to about 9% overall.
 FOREIGN_BY_ETHNICITY: Final = np.array([0.07, 0.22, 0.15, 0.06, 0.40])
 NATIONALITY_NOT_RECORDED: Final = 0.02     # OMSQ: 1-2% "nationality not recorded"
-_NATIONALITY_CODES: Final = {"British": 0, "Foreign national": 1, "Not recorded": 2}
-assert tuple(_NATIONALITY_CODES) == schema.NATIONALITIES
 
 
 @dataclass(frozen=True)
@@ -235,6 +233,7 @@ def _nationality(ethnicity: pa.ChunkedArray, rng: np.random.Generator) -> pa.Arr
     eth = pc.index_in(ethnicity, value_set=pa.array(schema.ETHNICITIES)).to_numpy(
         zero_copy_only=False)
     u = rng.random(eth.size)
+    # codes index schema.NATIONALITIES: British, Foreign national, Not recorded
     code = np.where(u < NATIONALITY_NOT_RECORDED, 2,
                     np.where(u < NATIONALITY_NOT_RECORDED + FOREIGN_BY_ETHNICITY[eth], 1, 0))
     return pc.take(pa.array(list(schema.NATIONALITIES), pa.string()), pa.array(code))
@@ -310,8 +309,11 @@ def mess_identities(rows: pd.DataFrame, kinds: list[list[str]], person_keys: np.
         _choose(rng, np.flatnonzero(female), count(r.new_surname_female, int(female.sum()))),
         _choose(rng, np.flatnonzero(~female), count(r.new_surname_male, int((~female).sum())))])
     table = N.surnames()
-    sur[pick] = np.asarray(table.names, object)[
-        rng.choice(len(table), pick.size, p=table.probabilities())]
+    drawn = rng.choice(len(table), pick.size, p=table.probabilities())
+    new = np.asarray(table.names, object)[drawn]
+    # a change, not Smith again: the next name in the table instead
+    new = np.where(new == sur[pick], np.asarray(table.names, object)[(drawn + 1) % len(table)], new)
+    sur[pick] = new
     _mark(kinds, pick, "new_surname")
 
     pick = _choose(rng, every, count(r.typo, n))
@@ -354,7 +356,6 @@ def _mess_dates(dob: np.ndarray, kinds: list[list[str]], r: Realism,
 
 def _mess_identifiers(rows: pd.DataFrame, kinds: list[list[str]], setting: str, r: Realism,
                       rng: np.random.Generator) -> None:
-    n = len(rows)
     pnc = rows["pnc_id"].to_numpy(object).copy()
     prison = rows["prison_number"].to_numpy(object).copy()
     given = r.pnc_given_custody if setting == "custody" else r.pnc_given_community
@@ -374,7 +375,6 @@ def _mess_identifiers(rows: pd.DataFrame, kinds: list[list[str]], setting: str, 
     prison[blank] = None
     _mark(kinds, blank, "no_prison_number")
     rows["pnc_id"], rows["prison_number"] = pnc, prison
-    assert n == len(rows)
 
 
 # Ways a row breaks intake's rules (jdl_core.cohort), in turn: a required cell left blank, a
