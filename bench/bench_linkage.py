@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_linkage.py [--data DIR] [--people 1000000] [--seed 1]
                                             [--size 1000] [--setting custody] [--retrain]
+                                            [--realism typical] [--sweep]
 
 Uses the national dataset in ``--data`` (default /tmp/jdl-1m), generating it first when the
 directory holds none (the same as ``jdl data generate --people N --seed S --out DIR``). Trains the
@@ -9,7 +10,14 @@ linkage model once (saved beside the data; ``--retrain`` forces it), then times 
 a noisy sample cohort (first call, which builds the per-dataset DuckDB tables, and a repeat), the
 same cohort with every PNC ID and prison number removed (names and dates of birth only: the
 probabilistic pass on every row), and ``select_index_events``. Prints seconds, peak RSS and
-precision / recall against the generator's truth. The machine may be shared: figures are noisy.
+precision / recall against the generator's truth (``jdl_core.linkage.quality.accuracy``: precision
+over linked rows, recall over the distinct people submitted who are in the national data). The
+cohort is drawn at ``--realism`` (a dataset it generates is made at the same level).
+
+``--sweep`` then prints the precision/recall trade-off behind the default threshold and margin
+(services/linkage/README.md): four cohorts (custody and community, two seeds), identifiers as
+given and names and dates of birth only, over thresholds and margins. The machine may be shared:
+timings are noisy.
 """
 from __future__ import annotations
 
@@ -26,10 +34,18 @@ import psutil
 from jdl_core import schema
 from jdl_core.cohort import validate_cohort
 from jdl_core.index_events import select_index_events
-from jdl_core.linkage import LinkageResult, link_cohort, load_linkage_model, train_linkage_model
-from jdl_core.national import load_national
+from jdl_core.linkage import (
+    LinkageModel,
+    LinkageResult,
+    link_cohort,
+    load_linkage_model,
+    train_linkage_model,
+)
+from jdl_core.linkage.quality import accuracy
+from jdl_core.national import NationalData, load_national
 from jdl_core.synth.cohort import sample_cohort
 from jdl_core.synth.generator import generate_national
+from jdl_core.synth.noise import DEFAULT_REALISM, REALISMS
 
 
 def peak_rss_mib() -> float:
@@ -40,21 +56,43 @@ def rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def accuracy(result: LinkageResult, truth: pd.DataFrame) -> tuple[float, float, int, int]:
-    """(precision over linked rows, recall over rows whose person is in the data, counts)."""
-    joined = result.links.merge(truth, on="row_number", suffixes=("", "_true"))
-    linked = joined[joined["person_key"].notna()]
-    in_data = joined[joined["person_key_true"].notna()]
-    precision = float((linked["person_key"] == linked["person_key_true"]).fillna(False).mean())
-    recall = float((in_data["person_key"] == in_data["person_key_true"]).fillna(False).mean())
-    return precision, recall, len(linked), len(in_data)
-
-
 def report(label: str, seconds: float, result: LinkageResult, truth: pd.DataFrame) -> None:
-    precision, recall, n_linked, n_in = accuracy(result, truth)
-    print(f"{label:<38} {seconds:7.2f} s   precision {precision:.4f} ({n_linked} linked)   "
-          f"recall {recall:.4f} (of {n_in})   peak RSS {peak_rss_mib():,.0f} MiB")
+    acc = accuracy(result.links, truth)
+    print(f"{label:<38} {seconds:7.2f} s   precision {acc.precision:.4f} ({acc.linked_rows} linked)   "
+          f"recall {acc.recall:.4f} (of {acc.people_in_data})   linked twice {acc.people_linked_twice}   "
+          f"peak RSS {peak_rss_mib():,.0f} MiB")
     print(f"{'':<38} counts {result.counts}")
+
+
+THRESHOLDS = (0.5, 0.8, 0.9, 0.95)
+MARGINS = (3.0, 5.0)
+
+
+def sweep(national: NationalData, realism: str, size: int, model: LinkageModel) -> None:
+    """Mean (and worst) precision and recall of four cohorts at each threshold and margin."""
+    cohorts = []
+    for setting in schema.SETTINGS:
+        for seed in (1, 2):
+            upload, truth = sample_cohort(national, size, setting, "random", seed=seed, realism=realism)
+            rows = validate_cohort(upload, setting=setting, min_size=1, today=dt.date(2011, 6, 30)).rows
+            cohorts.append((rows, truth.assign(row_number=truth["row_number"] + 1)))
+    print(f"sweep: {len(cohorts)} cohorts of {size:,} people ({realism}), "
+          f"{len(national.people):,} national people")
+    print(f"{'identifiers':<12} {'margin':>6} {'threshold':>9}   {'precision (worst)':<18} recall (worst)")
+    for names_only in (False, True):
+        for margin in MARGINS:
+            for threshold in THRESHOLDS:
+                scores = []
+                for rows, truth in cohorts:
+                    given = rows.assign(pnc_id=pd.NA, prison_number=pd.NA) if names_only else rows
+                    result = link_cohort(given, national, model=model, threshold=threshold,
+                                         margin_bits=margin)
+                    scores.append(accuracy(result.links, truth))
+                p = [a.precision for a in scores]
+                r = [a.recall for a in scores]
+                print(f"{'names+DOB' if names_only else 'as given':<12} {margin:>6.0f} {threshold:>9.2f}   "
+                      f"{sum(p) / len(p):.4f} ({min(p):.4f})    {sum(r) / len(r):.4f} ({min(r):.4f})",
+                      flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000)
     parser.add_argument("--setting", choices=schema.SETTINGS, default="custody")
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--realism", choices=REALISMS, default=DEFAULT_REALISM)
+    parser.add_argument("--sweep", action="store_true", help="print the threshold/margin trade-off")
     args = parser.parse_args(argv)
 
     if not (args.data / schema.MANIFEST_FILE).is_file():
         t = time.perf_counter()
-        generate_national(people=args.people, seed=args.seed, out_dir=args.data)
+        generate_national(people=args.people, seed=args.seed, out_dir=args.data, realism=args.realism)
         print(f"generate {args.people:,} people            {time.perf_counter() - t:7.2f} s")
     t = time.perf_counter()
     national = load_national(args.data)
@@ -82,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
           f"        {time.perf_counter() - t:7.2f} s   training took {model.training['seconds']} s "
           f"(EM sample {model.training['em_sample_people']:,} people)")
 
-    upload, truth = sample_cohort(national, args.size, args.setting, "random", seed=args.seed)
+    upload, truth = sample_cohort(national, args.size, args.setting, "random", seed=args.seed,
+                                  realism=args.realism)
     validated = validate_cohort(upload, setting=args.setting, min_size=1, today=dt.date(2011, 6, 30))
     rows = validated.rows
     # validate_cohort numbers rows as a spreadsheet does (header = row 1); the truth counts from 1.
@@ -108,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'select_index_events':<38} {seconds:7.2f} s   {len(selection.events):,} events, "
           f"{right:.4f} equal to the intended one; attrition {selection.attrition}")
     print(f"peak RSS {peak_rss_mib():,.0f} MiB")
+    if args.sweep:
+        sweep(national, args.realism, args.size, model)
     return 0
 
 

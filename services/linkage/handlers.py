@@ -19,7 +19,7 @@ class LinkagePorts:
     store: ObjectStore
     keyring: Any
     national: NationalLoader
-    threshold: float = 0.95
+    threshold: float = 0.8            # jdl_core.linkage.DEFAULT_THRESHOLD
     max_gap_days: int | None = 90
 
 
@@ -35,7 +35,11 @@ def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Ev
     linkage = link_cohort(rows, national, threshold=ports.threshold)
     selection = select_index_events(linkage.links, rows, national, event.setting,
                                     max_gap_days=ports.max_gap_days)
-    linked = selection.events[["row_number", "person_key", "event_id"]].reset_index(drop=True)
+    # how each analysed person was linked travels with them (ids and a probability, no names):
+    # the matching stage and an audit can tell an identifier link from a name-and-date one
+    linked = selection.events[["row_number", "person_key", "event_id"]].merge(
+        linkage.links[["row_number", "status", "match_probability"]], on="row_number", how="left",
+        validate="one_to_one").reset_index(drop=True)
     put_frame_encrypted(ports.store, ports.keyring, sid, linked_key(sid), linked)
     # sex, age at the start and index event of each valid row (encrypted, purged with the rest):
     # the matching stage profiles from it the people who were not analysed

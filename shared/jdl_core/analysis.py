@@ -128,6 +128,23 @@ def _attrition(given: Attrition | Mapping[str, int] | None, n_received: int,
     return submitted, steps
 
 
+def _too_few_message(analysed: int, minimum: int, submitted: int,
+                     steps: list[tuple[str, int]]) -> str:
+    """The refusal of a cohort with too few people to analyse: how many, the main reasons the
+    others were lost and what to send instead (the whole text reaches the organisation)."""
+    from .linkage.quality import main_reasons, remedies
+
+    text = (f"only {analysed} people could be analysed, of {submitted} submitted; at least "
+            f"{minimum} are needed for a reliable result")
+    reasons = main_reasons(submitted, steps, REASON_LABELS)
+    if reasons:
+        text += f". Main reasons: {reasons}"
+    remedy = remedies(steps)
+    if remedy:
+        text += f". To include more people: {remedy}"
+    return text + "."
+
+
 def _build_attrition(submitted: int, steps: list[tuple[str, int]], analysed: int,
                      n_received: int, warnings: list[str]) -> Attrition:
     merged: dict[str, int] = {}
@@ -362,12 +379,9 @@ def analyse_index_events(treated_events: pd.DataFrame, national: NationalData,
     treated = with_person_columns(treated, national.people)
 
     if len(treated) < spec.min_analysed:
-        raise TooFewAnalysed(
-            f"only {len(treated)} people in the cohort could be analysed (linked to the national "
-            f"data with an eligible index event and complete follow-up); at least "
-            f"{spec.min_analysed} are needed for a reliable result",
-            hint="submit a larger cohort, or check the identifiers and intervention dates of the "
-                 "people who were not linked or had no eligible index event")
+        raise TooFewAnalysed(_too_few_message(len(treated), spec.min_analysed, submitted, steps),
+                             hint="people are analysed when linked to the national data with an "
+                                  "eligible index event and complete follow-up")
 
     pool = comparison_pool(national, treated)
     result = match(treated, pool, spec)

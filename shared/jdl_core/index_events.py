@@ -21,8 +21,9 @@ plus six months for the proving conviction ends after ``followup_end`` drops the
 sentence from the one the programme worked with.
 
 A person submitted twice (two rows linked to the same person key) keeps the first row in file
-order; the others count as "duplicate". Rows that linkage did not link count under their linkage
-status ("not_found", "ambiguous"), so every submitted row is either in ``events`` or counted once
+order; the others count as "duplicate" (``link_cohort`` has already kept the stronger of such
+links and marked the rest "duplicate", counted the same way). Rows that linkage did not link
+count under their linkage status ("not_found", "ambiguous", "duplicate"), so every submitted row is either in ``events`` or counted once
 in ``attrition``.
 """
 from __future__ import annotations
@@ -181,8 +182,10 @@ def select_index_events(
 
     people = merged.loc[linked].copy()
     people["person_key"] = people["person_key"].astype("int64")
+    # link_cohort already leaves one row per person ("duplicate" status); links built by hand
+    # may not, so the first row in file order is kept here too
     duplicate = people["person_key"].duplicated(keep="first")
-    attrition["duplicate"] = int(duplicate.sum())
+    attrition["duplicate"] = int(duplicate.sum()) + int((status == "duplicate").sum())
     people = people.loc[~duplicate]
 
     chosen = _choose(people, national.events, setting)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jdl_core.errors import InvalidArgument
+from jdl_core.linkage.quality import link_shortfall
 from jdl_core.programme import check_printable
 from jdl_core.result import AnalysisResult, BalanceRow
 
@@ -205,6 +206,16 @@ def _headline_table(measures: list[DisclosedMeasure], verdicts: list[Verdict], l
                                f"{W.level_text(level)} confidence interval", "p-value", "Result"),
                       rows=tuple(rows), numeric=(False, True, True, True, True, True, False),
                       widths=(3.1, 1.15, 1.25, 1.05, 1.7, 0.8, 2.35), tones=tones, notes=tuple(notes))
+
+
+def _link_shortfall(d: DisclosedResult) -> str | None:
+    """The plain statement when most valid rows could not be linked (None otherwise). Only
+    printed counts enter it: a withheld "ambiguous" count is left out, not worked back."""
+    a = d.attrition
+    if a.submitted is None:
+        return None
+    shortfall = link_shortfall(a.submitted, {s.reason: s.removed for s in a.steps})
+    return shortfall.sentence() if shortfall.most_failed else None
 
 
 def _attrition_table(d: DisclosedResult) -> TableModel:
@@ -619,6 +630,9 @@ def _summary_facts(d: DisclosedResult) -> list[str]:
         facts.append(f"Of {W.people(a.submitted)} submitted, {W.people(left_out)} could not be "
                      f"included; the results may not apply to them." if left_out > 0 else
                      f"Everyone submitted ({W.people(a.submitted)}) was included.")
+    shortfall = _link_shortfall(d)
+    if shortfall is not None:
+        facts.append(shortfall)
     return facts
 
 
@@ -630,6 +644,9 @@ def _attrition_text(d: DisclosedResult) -> str:
                       f"analysed. {removed_words}" if a.steps else
                       f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
                       f"analysed. No breakdown of removals was supplied.")
+    shortfall = _link_shortfall(d)
+    if shortfall is not None:
+        attrition_text += f" {shortfall}"
     if d.dropped_treated != 0:
         attrition_text += (" People with no similar comparison inside the caliper were dropped by the "
                            "matching, so the results describe the people who could be matched.")

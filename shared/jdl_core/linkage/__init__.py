@@ -5,6 +5,12 @@ Public API::
     from jdl_core.linkage import link_cohort, train_linkage_model, load_linkage_model
     model = load_linkage_model(national)          # trains and saves beside the data if absent
     result = link_cohort(rows, national)          # result.links, result.counts
+
+Modules: ``prepare`` (standardised names, blocking keys), ``variants`` (nickname and spelling
+groups), ``model`` (comparisons, training), ``exact`` and ``probabilistic`` (the two passes),
+``link`` (decision per row, one row per person), ``quality`` (shortfall wording, accuracy
+against a synthetic truth). Decision rule and measured precision/recall:
+services/linkage/README.md.
 """
 from __future__ import annotations
 

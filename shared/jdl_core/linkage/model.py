@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import LinkageError
+from . import variants
 from ._national import dataset_fingerprint, national_path, prepared_national
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ DEFAULT_EM_MAX_PAIRS: float | None = None
 DEFAULT_EM_SAMPLE_PEOPLE = 30_000
 # No comparison level is made impossible for a true match (see regularise_m).
 M_FLOOR = 1e-3
+# The national aliases (EM's matches) hardly ever drop one part of a double-barrelled surname,
+# so EM cannot estimate how often a match agrees only on a part and would drive it to 0: it is
+# fixed at 2% (people with such a surname are a few per cent, and agencies drop a part often).
+SURNAME_PART_M = 0.02
 
 
 def comparisons() -> list[Any]:
@@ -45,24 +50,43 @@ def comparisons() -> list[Any]:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    def name(col: str, label: str) -> Any:
+    def sql_or_false(sql: str) -> str:
+        # a NULL in a helper column (no variant group, a one-part surname) is "no", not unknown
+        return f"coalesce({sql}, false)"
+
+    def name(col: str, label: str, variant: str, sound: str, extra: list[Any]) -> Any:
         return cl.CustomComparison(
             output_column_name=col,
             comparison_description=label,
             comparison_levels=[
                 cll.NullLevel(col),
+                # Term-frequency adjusted: agreeing on Smith says less than agreeing on Okafor.
                 cll.ExactMatchLevel(col, term_frequency_adjustments=True),
+                # Bill/William, Mohammed/Muhammad: edit distance misses or under-rates these.
+                cll.CustomLevel(sql_or_false(f"{variant}_l = {variant}_r"),
+                                label_for_charts=f"Known variant of the {col}"),
                 # One insertion, deletion, substitution or transposition: the usual keying slip.
                 cll.DamerauLevenshteinLevel(col, 1),
+                *extra,
                 cll.JaroWinklerLevel(col, 0.92),
+                cll.CustomLevel(sql_or_false(f"{sound}_l = {sound}_r"),
+                                label_for_charts=f"Same Soundex code of the {col}"),
                 cll.JaroWinklerLevel(col, 0.80),
                 cll.ElseLevel(),
             ],
         )
 
+    # Smith-Jones recorded as Smith or as Jones (parts are NULL for a one-part surname).
+    surname_part = cll.CustomLevel(
+        sql_or_false("sn_first_l = surname_r or sn_last_l = surname_r or sn_first_r = surname_l "
+                     "or sn_last_r = surname_l or (sn_first_l = sn_last_r and sn_last_l = sn_first_r)"),
+        label_for_charts="One part of a double-barrelled surname",
+    ).configure(m_probability=SURNAME_PART_M, fix_m_probability=True)
+
     # Date of birth is two comparisons, year and day-of-year (md = month * 100 + day), so that EM
     # can train each on pairs blocked by the other (see train_linkage_model). Both agreeing is
-    # the exact date; a transposed day and month keeps the year and swaps md's halves.
+    # the exact date; a transposed day and month keeps the year and swaps md's halves; a date
+    # one field off keeps two of year, month and day.
     year = cl.CustomComparison(
         output_column_name="dob_year",
         comparison_description="Year of birth",
@@ -70,6 +94,10 @@ def comparisons() -> list[Any]:
             cll.NullLevel("yob"),
             cll.ExactMatchLevel("yob"),
             cll.CustomLevel("abs(yob_l - yob_r) = 1", label_for_charts="Year of birth one apart"),
+            cll.CustomLevel(
+                "yob_l // 10 = yob_r // 10 or (yob_l % 10 = yob_r % 10 and yob_l // 100 = yob_r // 100)",
+                label_for_charts="Year of birth one digit different",
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -83,14 +111,13 @@ def comparisons() -> list[Any]:
                 "md_l // 100 = md_r % 100 and md_l % 100 = md_r // 100",
                 label_for_charts="Day and month transposed",
             ),
-            cll.CustomLevel(
-                "md_l // 100 = md_r // 100 or md_l % 100 = md_r % 100",
-                label_for_charts="Same month or same day",
-            ),
+            cll.CustomLevel("md_l // 100 = md_r // 100", label_for_charts="Same month, another day"),
+            cll.CustomLevel("md_l % 100 = md_r % 100", label_for_charts="Same day, another month"),
             cll.ElseLevel(),
         ],
     )
-    return [name("forename", "Forename"), name("surname", "Surname"), year, day_month,
+    return [name("forename", "Forename", "fn_var", "fn_sx", []),
+            name("surname", "Surname", "sn_var", "sn_sx", [surname_part]), year, day_month,
             cl.ExactMatch("sex")]
 
 
@@ -128,7 +155,7 @@ def settings_creator(probability_two_random_records_match: float = 1e-6) -> Any:
 
 @functools.cache
 def model_spec_sha256() -> str:
-    """Hash of the model's structure (comparison levels and blocking rules), not its parameters:
+    """Hash of the model's structure (comparison levels, blocking rules and variant groups), not its parameters:
     a model file written by a version of this code with other comparisons is retrained."""
     spec = settings_creator().create_settings_dict("duckdb")
     structure = {
@@ -139,6 +166,8 @@ def model_spec_sha256() -> str:
             br["blocking_rule"] if isinstance(br, dict) else str(br)
             for br in spec["blocking_rules_to_generate_predictions"]
         ],
+        # the variant groups decide which pairs reach the "known variant" levels
+        "variants": [sorted(variants.forename_keys().items()), sorted(variants.surname_keys().items())],
     }
     return hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
 
@@ -270,7 +299,8 @@ def train_linkage_model(
     em_rules = [
         block_on("md"),                       # trains forename, surname, sex, year of birth
         block_on("yob", "forename", "sex"),   # trains surname, day and month of birth
-        block_on("yob", "md"),                # exact date of birth: trains forename, surname, sex
+        # (exact date of birth is not a session: among matches it leaves too few near-spellings
+        # that are neither exact nor known variants, and EM drives their m to 0)
     ]
     try:
         linker = Linker(
@@ -337,6 +367,7 @@ def regularise_m(settings: dict[str, Any]) -> dict[str, Any]:
     """Floor and make monotone the m probabilities of every comparison (returns a copy).
 
     Levels are ordered from closest agreement to "all other comparisons". For each comparison:
+    0. a level with no u (never seen among the random pairs) takes the u of the level above it;
     1. m_k = max(m_k, M_FLOOR), renormalised: a keying error can put a true match at any level,
        and an m of 0 would veto a link outright;
     2. the Bayes factors m_k / u_k are made non-increasing down the levels by pooling adjacent
@@ -348,6 +379,12 @@ def regularise_m(settings: dict[str, Any]) -> dict[str, Any]:
         levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
         if not levels:
             continue
+        # A level never seen among the random pairs (e.g. a part of a double-barrelled surname
+        # in data that has none) gets the u of the level above it: as rare a coincidence as
+        # the closer agreement, rather than no u at all.
+        for above, lvl in zip(levels, levels[1:]):
+            if not isinstance(lvl.get("u_probability"), (int, float)):
+                lvl["u_probability"] = above.get("u_probability")
         m = np.array([float(lvl.get("m_probability") or 0.0) for lvl in levels])
         u = np.array([max(float(lvl.get("u_probability") or 0.0), 1e-12) for lvl in levels])
         m = np.maximum(m, M_FLOOR)

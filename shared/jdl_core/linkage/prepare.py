@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LinkageError
+from . import variants
 
 # Columns of the record table given to Splink (both the national side and the submitted side).
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -21,9 +22,16 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "md",          # month*100 + day of birth (blocking key that survives a wrong year)
     "fn_sx",       # Soundex of forename (blocking key that survives most typos)
     "sn_sx",       # Soundex of surname
+    "fn_var",      # group of known nicknames/spellings of the forename (variants.py), else NULL
+    "sn_var",      # the same for the surname
+    "sn_first",    # first and last part of a double-barrelled or hyphenated surname, else NULL
+    "sn_last",
 )
 
 _NOT_LETTERS = re.compile(r"[^A-Z]")
+_PART_BREAK = re.compile(r"[\s\-]+")
+# Parts shorter than this ("Mc", "O", "De") are prefixes of one surname, not a second surname.
+_MIN_PART_LETTERS = 3
 _SOUNDEX_CODES = {
     **dict.fromkeys("BFPV", "1"),
     **dict.fromkeys("CGJKQSXZ", "2"),
@@ -66,6 +74,19 @@ def soundex(name: str | None) -> str | None:
     return (first + "".join(digits)).ljust(4, "0")
 
 
+def surname_parts(value: Any) -> tuple[str | None, str | None]:
+    """(first, last) standardised part of a surname of two or more parts ("Smith-Jones",
+    "Bonham Carter"), or (None, None): a person recorded as "Smith-Jones" in one place is often
+    "Smith" or "Jones" in another."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None, None
+    parts = [p for p in (standardise_name(x) for x in _PART_BREAK.split(str(value).strip())) if p]
+    parts = [p for p in parts if len(p) >= _MIN_PART_LETTERS]
+    if len(parts) < 2:
+        return None, None
+    return parts[0], parts[-1]
+
+
 def _map_unique(values: pd.Series, fn: Any) -> pd.Series:
     """Apply ``fn`` once per distinct value (names repeat heavily, so this is ~100x faster)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -92,6 +113,9 @@ def name_record_frame(
     """Build a record table with standardised names and blocking keys (columns RECORD_COLUMNS)."""
     fn = _map_unique(forename.reset_index(drop=True), standardise_name)
     sn = _map_unique(surname.reset_index(drop=True), standardise_name)
+    sn_first = _map_unique(surname.reset_index(drop=True), lambda v: surname_parts(v)[0])
+    sn_last = _map_unique(surname.reset_index(drop=True), lambda v: surname_parts(v)[1])
+    fn_keys, sn_keys = variants.forename_keys(), variants.surname_keys()
     dob_dt = _as_datetime(dob.reset_index(drop=True), "date_of_birth")
     sex_std = sex.reset_index(drop=True).astype("string").str.strip().str.upper()
     # Canonical rows hold M/F; "Male"/"Female" from a notebook user are read the same way.
@@ -108,6 +132,10 @@ def name_record_frame(
             "md": (dob_dt.dt.month * 100 + dob_dt.dt.day).astype("Int32"),
             "fn_sx": _map_unique(fn, soundex),
             "sn_sx": _map_unique(sn, soundex),
+            "fn_var": _map_unique(fn, lambda v: variants.variant_key(v, fn_keys)),
+            "sn_var": _map_unique(sn, lambda v: variants.variant_key(v, sn_keys)),
+            "sn_first": sn_first,
+            "sn_last": sn_last,
         }
     )
     return frame

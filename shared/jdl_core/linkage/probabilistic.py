@@ -117,12 +117,13 @@ def score_pairs(prepared: PreparedNational, model: LinkageModel, submitted: pd.D
 def decide(
     pairs: pd.DataFrame, row_numbers: np.ndarray, *, threshold: float, margin_bits: float
 ) -> pd.DataFrame:
-    """One decision per submitted row: row_number, person_key, status, match_probability.
+    """One decision per submitted row: row_number, person_key, status, match_probability, match_weight.
 
     - best person's match probability >= ``threshold`` and the runner-up (a different person) at
       least ``margin_bits`` lower in match weight -> "linked_probabilistic";
     - best >= threshold but a runner-up within the margin -> "ambiguous" (not linked);
-    - otherwise -> "not_found". ``match_probability`` is the best candidate's (0 when none).
+    - otherwise -> "not_found". ``match_probability`` and ``match_weight`` are the best
+      candidate's (0 and -inf when there is none).
     """
     ranked = pairs.sort_values(["row_number", "match_weight"], ascending=[True, False])
     ranked["rank"] = ranked.groupby("row_number").cumcount()
@@ -142,5 +143,6 @@ def decide(
             "person_key": person.to_numpy(),
             "status": status,
             "match_probability": best_p.to_numpy(dtype="float64"),
+            "match_weight": best_w.to_numpy(dtype="float64"),
         }
     )
