@@ -28,6 +28,21 @@ DEFAULT_PEOPLE = 100_000
 DEFAULT_SEED = 20260101
 
 
+def default_data_name(people: int) -> str:
+    """The dataset directory under VAR/data: "national" for the default size, else named by its
+    size, so `jdl up --people 5000000` never quietly reuses a smaller dataset."""
+    return "national" if people == DEFAULT_PEOPLE else f"national-{people}"
+
+
+def prepare_dataset(data_dir: str) -> None:
+    """Write the dataset's shared columns and prepared linkage side and train the linkage model
+    if any is missing (run in a child process by the runtime)."""
+    from jdl_core.linkage import warm_up
+    from jdl_core.national import load_national
+
+    warm_up(load_national(data_dir))
+
+
 @dataclass
 class Proc:
     name: str
@@ -92,7 +107,8 @@ class EmbeddedRuntime:
         secrets_dir = self.var_dir / "secrets"
         secrets_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(secrets_dir, 0o700)
-        self.data_dir = (self.data_dir or self.var_dir / "data" / "national").resolve()
+        self.data_dir = (self.data_dir or self.var_dir / "data" / default_data_name(self.people)
+                         ).resolve()
         if self.prepare_data:
             self._ensure_dataset()
         self.master_key = self._secret_file(secrets_dir / "master.key", _new_master_key)
@@ -125,13 +141,18 @@ class EmbeddedRuntime:
             t = time.perf_counter()
             generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir)
             self.say(f"  done in {time.perf_counter() - t:.1f} s")
-        from jdl_core.linkage import load_linkage_model
-        from jdl_core.national import load_national
+        # Shared columns, prepared linkage side and trained model, made once before the workers
+        # start (they then map them) and in a child process: training on millions of records
+        # leaves gigabytes of heap the supervisor would otherwise keep for its whole life.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         t = time.perf_counter()
-        load_linkage_model(load_national(self.data_dir))   # trains and saves once, if absent
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(prepare_dataset, str(self.data_dir)).result()
         if time.perf_counter() - t > 2:
-            self.say(f"  linkage model ready in {time.perf_counter() - t:.1f} s")
+            self.say(f"  national data shared and linkage model ready in "
+                     f"{time.perf_counter() - t:.1f} s")
 
     # -- processes -------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
