@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from jdl_infra.checkpoint import LATEST_KEY, PUBLIC_KEY_KEY, published_checkpoints
+from jdl_events.keys import CHECKPOINT_PUBLIC_KEY, LATEST_CHECKPOINT
+from jdl_infra.checkpoint import published_checkpoints
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 
@@ -18,7 +19,7 @@ def checkpoint_router(store: ObjectStore) -> APIRouter:
     def latest_checkpoint() -> dict[str, Any]:
         """The latest signed head of the deletion audit log."""
         try:
-            return json.loads(store.get(LATEST_KEY))
+            return json.loads(store.get(LATEST_CHECKPOINT))
         except (ObjectNotFound, ValueError):
             raise HTTPException(404, "no audit checkpoint has been published yet") from None
 
@@ -26,7 +27,7 @@ def checkpoint_router(store: ObjectStore) -> APIRouter:
     def all_checkpoints() -> dict[str, Any]:
         """Every published checkpoint (oldest first) and the signing public key."""
         try:
-            key: Any = json.loads(store.get(PUBLIC_KEY_KEY))
+            key: Any = json.loads(store.get(CHECKPOINT_PUBLIC_KEY))
         except (ObjectNotFound, ValueError):
             key = None
         return {"signing_key": key, "checkpoints": published_checkpoints(store)}

@@ -17,10 +17,11 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from jdl_core.errors import InvalidArgument
+from jdl_events import keys
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
-from jdl_report.publication import (PublicationError, PublicationPolicy, ResponseError, accept,
-                                    add_response, release_dates, withdraw)
+from jdl_report.publication import (PublicationError, PublicationPolicy, PublicationRecord,
+                                    ResponseError, accept, add_response, release_dates, withdraw)
 
 from . import status
 
@@ -69,8 +70,17 @@ def register(app: FastAPI, store: ObjectStore, settings: Any, principal: Callabl
 def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
             owned: Callable[[str, Any], dict[str, Any]]) -> APIRouter:
     r = APIRouter()
+    _review_routes(r, store, principal, owned)
+    _public_routes(r, store)
+    _template_routes(r, settings)
+    return r
 
-    def record_for(request: Request, sid: str, who: Any):  # type: ignore[no-untyped-def]
+
+def _review_routes(r: APIRouter, store: ObjectStore, principal: Callable[..., Any],
+                   owned: Callable[[str, Any], dict[str, Any]]) -> None:
+    """The organisation's review step (response, accept, withdraw) and the operations queue."""
+
+    def record_for(request: Request, sid: str, who: Any):
         owned(sid, who)          # 404 unless it is this organisation's (or operations)
         rec = pub.read(store, sid)
         if rec is None:
@@ -93,35 +103,7 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
         is re-rendered with it. Body: JSON ``{"text": "..."}``, plain text, at most 4,000 characters."""
         org_only(who, "add a response")
         rec = record_for(request, sid, who)
-        raw = await request.body()
-        if len(raw) > MAX_RESPONSE_BODY:
-            return _error(413, "response_too_large", f"the request body is larger than "
-                          f"{MAX_RESPONSE_BODY} bytes; a response is at most 4,000 characters")
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            return _error(422, "invalid_response", 'the body must be JSON: {"text": "..."}')
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-            return _error(422, "invalid_response", 'the body must be JSON with a "text" string: {"text": "..."}')
-        try:
-            new = add_response(rec, body["text"], now_of(request.app), who.org_id, policy_of(request.app))
-        except ResponseError as e:
-            return _error(422, e.code, str(e))
-        except PublicationError as e:
-            return _error(409, e.code, str(e))
-        # the report files first, then the record: a failed render leaves the old state intact
-        try:
-            keys = await asyncio.to_thread(pub.rerender, store, new)
-        except Exception as exc:  # noqa: BLE001 - said to the caller; the old report and state stay
-            log.error("re-rendering with a response failed", extra={"submission_id": sid,
-                                                                    "error_type": type(exc).__name__})
-            return _error(500, "render_failed", "the report could not be re-rendered with the "
-                          "response, so the response was not stored; try again later or contact "
-                          "the Justice Data Lab")
-        pub.write(store, new)
-        log.info("response added", extra={"submission_id": sid, "org_id": who.org_id})
-        return {"publication": pub.view(new, now_of(request.app), policy_of(request.app)),
-                "report_keys": sorted(keys)}
+        return await _add_response(store, request, sid, who, rec)
 
     @r.post("/v1/submissions/{sid}/accept")
     def post_accept(sid: str, request: Request, who: Any = Depends(principal)) -> Any:
@@ -153,11 +135,51 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
             raise HTTPException(403, "the queue is for operations staff only")
         return queue_extra(request.app, store)
 
-    # -- public ---------------------------------------------------------------------------
+
+async def _add_response(store: ObjectStore, request: Request, sid: str, who: Any,
+                        rec: PublicationRecord) -> Any:
+    """The body of ``POST /v1/submissions/<id>/response``, once the caller may respond."""
+    raw = await request.body()
+    if len(raw) > MAX_RESPONSE_BODY:
+        return _error(413, "response_too_large", f"the request body is larger than "
+                      f"{MAX_RESPONSE_BODY} bytes; a response is at most 4,000 characters")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        return _error(422, "invalid_response", 'the body must be JSON: {"text": "..."}')
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        return _error(422, "invalid_response", 'the body must be JSON with a "text" string: {"text": "..."}')
+    try:
+        new = add_response(rec, body["text"], now_of(request.app), who.org_id, policy_of(request.app))
+    except ResponseError as e:
+        return _error(422, e.code, str(e))
+    except PublicationError as e:
+        return _error(409, e.code, str(e))
+    # the report files first, then the record: a failed render leaves the old state intact
+    try:
+        keys = await asyncio.to_thread(pub.rerender, store, new)
+    except Exception as exc:  # noqa: BLE001 - said to the caller; the old report and state stay
+        log.error("re-rendering with a response failed", extra={"submission_id": sid,
+                                                                "error_type": type(exc).__name__})
+        return _error(500, "render_failed", "the report could not be re-rendered with the "
+                      "response, so the response was not stored; try again later or contact "
+                      "the Justice Data Lab")
+    pub.write(store, new)
+    log.info("response added", extra={"submission_id": sid, "org_id": who.org_id})
+    return {"publication": pub.view(new, now_of(request.app), policy_of(request.app)),
+            "report_keys": sorted(keys)}
+
+
+def _published_entries(store: ObjectStore, request: Request) -> list[dict[str, Any]]:
+    pub.publish_due(store, now_of(request.app), policy_of(request.app))
+    return pub.catalogue_entries(store)
+
+
+def _public_routes(r: APIRouter, store: ObjectStore) -> None:
+    """Public pages: the catalogue of published reports, release dates and public counts."""
 
     def published_entries(request: Request) -> list[dict[str, Any]]:
-        pub.publish_due(store, now_of(request.app), policy_of(request.app))
-        return pub.catalogue_entries(store)
+        return _published_entries(store, request)
 
     @r.get("/v1/reports")
     def catalogue(request: Request) -> list[dict[str, Any]]:
@@ -167,9 +189,7 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
     @r.get("/v1/reports/{sid}", response_class=Response)
     def published_report(sid: str, request: Request, format: str = "html") -> Response:
         """A published report (public, like the MoJ's JDL publications); 404 until published."""
-        from .api import _plausible_id
-
-        if format not in REPORT_TYPES or not _plausible_id(sid):
+        if format not in REPORT_TYPES or not keys.is_submission_id(sid):
             raise HTTPException(404, "no such report")
         rec = pub.read(store, sid)
         if rec is not None:
@@ -197,6 +217,12 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
                 "review_working_days": policy.review_working_days,
                 "counts": pub.public_counts(records, status.all_statuses(store))}
 
+    _summary_routes(r, store)
+
+
+def _summary_routes(r: APIRouter, store: ObjectStore) -> None:
+    """The periodic summaries of published results, and their index page."""
+
     @r.get("/v1/summaries/{period}")
     def summary(period: str, request: Request, format: str = "html") -> Response:
         """The summary of every report published in a period (2026Q4, 2026-11, 2026)."""
@@ -209,7 +235,7 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
             p = parse_period(period)
         except InvalidArgument as e:
             return _error(422, e.code, str(e))
-        entries = [CatalogueEntry.model_validate(e) for e in published_entries(request)]
+        entries = [CatalogueEntry.model_validate(e) for e in _published_entries(store, request)]
         counts = period_counts(store, p)
         try:
             if format == "pdf":
@@ -249,7 +275,9 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
             f'<p id="counts">Published: {counts["published"]}. Withdrawn by the organisation before '
             f'publication: {counts["withdrawn"]}. Refused: {counts["refused"]}.</p></body></html>')
 
-    # -- the Data Upload Template ---------------------------------------------------------
+
+def _template_routes(r: APIRouter, settings: Any) -> None:
+    """The Data Upload Template: its columns and rules, and CSV and Excel copies to fill in."""
 
     def upload_window() -> tuple[str, str]:
         """The intervention dates the upload accepts (the same window the upload route uses)."""
@@ -282,8 +310,6 @@ def _router(store: ObjectStore, settings: Any, principal: Callable[..., Any],
         return Response(make(settings.min_cohort_size, *upload_window()),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": 'attachment; filename="jdl-upload-template.xlsx"'})
-
-    return r
 
 
 def period_counts(store: ObjectStore, period: Any) -> dict[str, int]:

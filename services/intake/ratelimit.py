@@ -12,10 +12,13 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:  # only the annotation below: the limiter itself takes plain numbers
+    from .settings import IntakeSettings
 
 # (method, path test, bucket kind): which requests count against which limit
 _KINDS: tuple[tuple[str, Callable[[str], bool], str], ...] = (
@@ -63,7 +66,7 @@ class TokenBuckets:
                 del self._state[k]
 
 
-def rate_limits(settings: "IntakeSettings") -> dict[str, Limit]:  # noqa: F821 - forward ref
+def rate_limits(settings: IntakeSettings) -> dict[str, Limit]:
     return {"uploads": Limit(settings.rate_limit_uploads_per_minute,
                              settings.rate_limit_uploads_burst),
             "status reads": Limit(settings.rate_limit_reads_per_minute,

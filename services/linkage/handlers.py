@@ -5,11 +5,13 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from jdl_events.events import CohortLinked, Event, SubmissionReceived
+from jdl_events.keys import cohort_profile_key, linked_key
+from jdl_events.vocab import StageName
 from jdl_infra.objectstore import ObjectStore
 from jdl_infra.ports import NationalLoader, get_frame_encrypted, put_frame_encrypted
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
-STAGE = "linkage"
+STAGE: StageName = "linkage"
 
 
 @dataclass
@@ -19,16 +21,6 @@ class LinkagePorts:
     national: NationalLoader
     threshold: float = 0.95
     max_gap_days: int | None = 90
-
-
-def linked_key(submission_id: str) -> str:
-    return f"submissions/{submission_id}/linked.parquet.enc"
-
-
-def cohort_profile_key(submission_id: str) -> str:
-    # sex, age at the start and index event of each valid row (encrypted, purged with the rest):
-    # the matching stage profiles from it the people who were not analysed
-    return f"submissions/{submission_id}/cohort_profile.parquet.enc"
 
 
 def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Event]:
@@ -45,6 +37,8 @@ def handle_submission_received(event: Event, ports: LinkagePorts) -> Sequence[Ev
                                     max_gap_days=ports.max_gap_days)
     linked = selection.events[["row_number", "person_key", "event_id"]].reset_index(drop=True)
     put_frame_encrypted(ports.store, ports.keyring, sid, linked_key(sid), linked)
+    # sex, age at the start and index event of each valid row (encrypted, purged with the rest):
+    # the matching stage profiles from it the people who were not analysed
     put_frame_encrypted(ports.store, ports.keyring, sid, cohort_profile_key(sid),
                         cohort_profile_frame(rows, selection.events))
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from jdl_events.events import CohortLinked, ControlMatched, Event
+from jdl_events.keys import cohort_profile_key, programme_key, result_key
+from jdl_events.vocab import StageName
 from jdl_infra.objectstore import ObjectStore
 from jdl_infra.ports import NationalLoader, get_frame_encrypted
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
-STAGE = "matching"
+STAGE: StageName = "matching"
 
 
 @dataclass
@@ -19,15 +21,6 @@ class MatchingPorts:
     keyring: Any
     national: NationalLoader
     spec_overrides: dict[str, Any] = field(default_factory=dict)
-
-
-def result_key(submission_id: str) -> str:
-    # aggregates only: kept after the purge so the report can be re-rendered
-    return f"results/{submission_id}/analysis.json"
-
-
-def programme_key(submission_id: str) -> str:
-    return f"submissions/{submission_id}/programme.json"
 
 
 def handle_cohort_linked(event: Event, ports: MatchingPorts) -> Sequence[Event]:
@@ -49,13 +42,14 @@ def handle_cohort_linked(event: Event, ports: MatchingPorts) -> Sequence[Event]:
                          selection=programme.get("selection", ""))
     # written by the linkage stage since the report profiles the people not included; absent for
     # submissions linked before that
-    profile_key = f"submissions/{sid}/cohort_profile.parquet.enc"
+    profile_key = cohort_profile_key(sid)
     cohort_profile = (get_frame_encrypted(ports.store, ports.keyring, sid, profile_key)
                       if ports.store.exists(profile_key) else None)
     result = analyse_index_events(treated, national, spec, programme=info,
                                   attrition=dict(event.attrition), submission_id=sid,
                                   cohort_profile=cohort_profile,
                                   attributes=attributes_from_profile(cohort_profile, treated))
+    # aggregates only: kept after the purge so the report can be re-rendered
     ports.store.put(result_key(sid), result.model_dump_json(indent=1).encode())
     return [ControlMatched(event_id=event_id_for(sid, STAGE, "control.matched"), submission_id=sid,
                            result_key=result_key(sid), n_treated=result.n_treated,

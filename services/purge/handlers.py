@@ -1,5 +1,7 @@
 """Purge handlers, free of faust: delete a submission's individual-level data (every version),
 destroy its data key, verify, certify once in the audit log; and decide which submissions are due.
+``handle_trigger`` is the stage handler (report.ready, submission.failed, purge.requested ->
+data.purged) and ``sweep`` the retention sweep, both over ``PurgePorts``.
 
 Steps of ``purge_submission`` and what a crash after each leaves for the retry:
 
@@ -15,22 +17,29 @@ Steps of ``purge_submission`` and what a crash after each leaves for the retry:
 from __future__ import annotations
 
 import json
-import re
+import logging
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from jdl_core.errors import JdlError
-from jdl_infra.audit import (CERTIFICATE, PURGE_NOOP, AuditLog, DeletedVersion,
-                             DeletionCertificate, PurgeTrigger, Verification)
+from jdl_events import keys
+from jdl_events.events import DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed
+from jdl_events.vocab import PurgeTrigger, StageName
+from jdl_infra import metrics, status_records
+from jdl_infra.audit import AuditLog
+from jdl_infra.certificate import (CERTIFICATE, PURGE_NOOP, DeletedVersion, DeletionCertificate,
+                                   Verification)
+from jdl_infra.checkpoint import CheckpointSigner, publish_checkpoint
 from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submission_prefix
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
+log = logging.getLogger("jdl.purge")
+STAGE: StageName = "purge"
+TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
 MARKER_FORMAT = "jdl-purge-in-progress/1"
-_MARKER_RE = re.compile(r"^purges/(sub-[0-9a-f]{20})/in_progress\.json$")
-_KEY_RECORD_RE = re.compile(r"^keys/(sub-[0-9a-f]{20})\.json$")
-_DATA_RE = re.compile(r"^submissions/(sub-[0-9a-f]{20})/")
 
 
 class PurgeIncomplete(JdlError):
@@ -40,7 +49,7 @@ class PurgeIncomplete(JdlError):
 
 
 def marker_key(submission_id: str) -> str:
-    return f"purges/{check_submission_id(submission_id)}/in_progress.json"
+    return keys.purge_marker_key(check_submission_id(submission_id))
 
 
 def retention_due_at(received_at: datetime, retention_days: float) -> datetime:
@@ -128,7 +137,7 @@ def purge_submission(store: ObjectStore, keyring: KeyRing, audit: AuditLog, subm
     marker = _read_marker(store, sid)
     if marker is not None and any(e.payload.get("purge_id") == marker.purge_id for e in certified):
         # crashed after certifying, before removing the marker: that purge is done
-        store.delete_prefix(f"purges/{sid}/")
+        store.delete_prefix(keys.purge_prefix(sid))
         marker = None
 
     residual = store.list_versions(prefix)
@@ -186,7 +195,7 @@ def purge_submission(store: ObjectStore, keyring: KeyRing, audit: AuditLog, subm
         previous_certificate_seq=previous.seq if previous else None)
     audit.append(CERTIFICATE, cert, now=now)
     # 6. the marker has served its purpose
-    store.delete_prefix(f"purges/{sid}/")
+    store.delete_prefix(keys.purge_prefix(sid))
     return cert
 
 
@@ -207,12 +216,12 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
     audit = audit or AuditLog(store)
     certified = {e.payload.get("submission_id") for e in audit.certificate_entries()}
     holding: set[str] = set()
-    for k, _v in store.list_versions("submissions/"):
-        if m := _DATA_RE.match(k):
-            holding.add(m.group(1))
-    for k, _v in store.list_versions("keys/"):
-        if m := _KEY_RECORD_RE.match(k):
-            holding.add(m.group(1))
+    for k, _v in store.list_versions(keys.SUBMISSIONS):
+        if sid := keys.id_of_submission_object(k):
+            holding.add(sid)
+    for k, _v in store.list_versions(keys.DATA_KEYS):
+        if sid := keys.id_of_data_key(k):
+            holding.add(sid)
 
     due: dict[str, datetime] = {}
 
@@ -224,23 +233,83 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
         when = retention_due_at(received_at, retention_days)
         if sid not in certified or sid in holding:
             add(sid, when)
-    for k in store.list("keys/"):
-        m = _KEY_RECORD_RE.match(k)
-        if not m or m.group(1) in certified:
+    for k in store.list(keys.DATA_KEYS):
+        sid = keys.id_of_data_key(k)
+        if not sid or sid in certified:
             continue
         try:
             created = datetime.fromisoformat(json.loads(store.get(k))["created_at"])
         except (ObjectNotFound, ValueError, KeyError, TypeError):
             continue
-        add(m.group(1), retention_due_at(created, retention_days))
-    for k in store.list("purges/"):
-        m = _MARKER_RE.match(k)
-        if not m:
+        add(sid, retention_due_at(created, retention_days))
+    for k in store.list(keys.PURGES):
+        sid = keys.id_of_purge_marker(k)
+        if not sid:
             continue
         try:
             marker = _Marker.from_json(store.get(k))
         except (ObjectNotFound, ValueError, KeyError, TypeError):
-            add(m.group(1), now)
+            add(sid, now)
             continue
-        add(m.group(1), _aware(marker.due_at or marker.requested_at))
+        add(sid, _aware(marker.due_at or marker.requested_at))
     return sorted(due, key=lambda s: (due[s], s))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PurgePorts:
+    store: ObjectStore
+    keyring: KeyRing            # no master key: purge only destroys data keys (least privilege)
+    audit: AuditLog
+    retention_days: float       # InfraSettings.retention_days: the one retention setting
+    signer: CheckpointSigner | None = None   # signs and publishes the head after each append
+    clock: Callable[[], datetime] = utcnow   # "now" of the retention sweep
+    # the stage agent and the reconciler both purge (each in a thread): one purge at a time, so
+    # the same submission is never purged twice at once and audit appends stay ordered
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def publish_head(ports: PurgePorts) -> None:
+    """Publish a signed checkpoint of the audit head. A failure is logged, never fatal: the
+    purge is done and certified; the next append publishes again."""
+    if ports.signer is None:
+        return
+    try:
+        cp = publish_checkpoint(ports.store, ports.audit, ports.signer)
+        log.info("audit checkpoint published", extra={"seq": cp.seq, "key_id": cp.key_id})
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        log.error("audit checkpoint not published", extra={"error_type": type(exc).__name__})
+
+
+def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
+    """Purge (idempotently) and announce it; a repeat is certified as a no-op."""
+    if isinstance(event, SubmissionFailed) and event.stage == STAGE:
+        return []   # a failed purge is retried by the sweep, not by reacting to its own failure
+    trigger = event.trigger if isinstance(event, PurgeRequested) else TRIGGER_OF[type(event)]
+    due_at = event.due_at if isinstance(event, PurgeRequested) and event.due_at else event.occurred_at
+    with ports.lock:
+        cert = purge_submission(ports.store, ports.keyring, ports.audit, event.submission_id,
+                                trigger, due_at=due_at)
+        entry = ports.audit.entry_of(cert)
+        publish_head(ports)
+    metrics.PURGES.labels(cert.outcome).inc()
+    if cert.lag_seconds is not None and cert.outcome == "purged":
+        metrics.PURGE_LAG.observe(max(0.0, cert.lag_seconds))
+    return [DataPurged(submission_id=event.submission_id, outcome=cert.outcome,
+                       objects_deleted=cert.n_objects, versions_deleted=cert.n_versions,
+                       key_destroyed=cert.key_id_destroyed is not None,
+                       certificate_key=entry.key if entry else None)]
+
+
+def sweep(ports: PurgePorts) -> list[PurgeRequested]:
+    """Purge requests for every submission past the retention limit that has no certificate."""
+    now = ports.clock()
+    statuses = [(r.submission_id, r.received_at, r.state) for r in status_records.read_all(ports.store)]
+    received = {sid: at for sid, at, _ in statuses}
+    due = sweep_due(ports.store, statuses, ports.retention_days, now, audit=ports.audit)
+    return [PurgeRequested(submission_id=sid, trigger="retention",
+                           due_at=retention_due_at(received[sid], ports.retention_days) if sid in received else None)
+            for sid in due]

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 from jdl_events.events import ControlMatched, Event, ReportReady
+from jdl_events.keys import report_key
+from jdl_events.vocab import StageName
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectStore
 from jdl_report.publication import PublicationPolicy
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
-STAGE = "reporting"
-CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
+STAGE: StageName = "reporting"
 
 
 @dataclass
@@ -22,10 +23,6 @@ class ReportingPorts:
     suppression_threshold: int = 5
     policy: PublicationPolicy = field(default_factory=PublicationPolicy)
     clock: Callable[[], datetime] = pub.utcnow
-
-
-report_key = pub.report_key
-catalogue_key = pub.catalogue_key
 
 
 def handle_control_matched(event: Event, ports: ReportingPorts) -> Sequence[Event]:
@@ -39,14 +36,14 @@ def handle_control_matched(event: Event, ports: ReportingPorts) -> Sequence[Even
     existing = pub.read(ports.store, sid)
     response = existing.response.text if existing and existing.response else None
     rendered = pub.render_reports(result, ports.suppression_threshold, response)
-    keys = {}
+    written = {}
     for fmt, data in sorted(rendered.items()):
-        keys[fmt] = report_key(sid, fmt)
-        ports.store.put(keys[fmt], data)
+        written[fmt] = report_key(sid, fmt)
+        ports.store.put(written[fmt], data)
     # public links: published reports are served by the API at /v1/reports/<id>
     links = {fmt: f"/v1/reports/{sid}?format={fmt}" for fmt in sorted(rendered)}
     entry = catalogue_entry(result, links=links, threshold=ports.suppression_threshold)
     pub.start(ports.store, sid, entry, ports.policy, ports.clock(), result_key=event.result_key,
               threshold=ports.suppression_threshold)
     return [ReportReady(event_id=event_id_for(sid, STAGE, "report.ready"), submission_id=sid,
-                        report_keys=keys)]
+                        report_keys=written)]

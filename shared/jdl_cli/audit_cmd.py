@@ -10,8 +10,9 @@ from urllib.parse import urlparse
 import typer
 
 from jdl_core.errors import InvalidArgument
-from jdl_infra.audit import (AuditEntry, AuditLog, DeletionCertificate, check_certificates,
-                             submissions_requiring_certificate)
+from jdl_events import keys
+from jdl_infra.audit import AuditEntry, AuditLog
+from jdl_infra.certificate import DeletionCertificate
 from jdl_infra.checkpoint import (Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints,
                                   published_checkpoints)
 from jdl_infra.crypto import check_submission_id
@@ -19,6 +20,7 @@ from jdl_infra.objectstore import ObjectStore, open_store
 from jdl_infra.settings import InfraSettings
 
 from ._common import clear_errors, fail
+from .compliance import check_certificates, submissions_requiring_certificate
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -47,7 +49,7 @@ def _load_checkpoints(source: str) -> list[Checkpoint]:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(source, timeout=15) as resp:   # noqa: S310 - http(s) only
+            with urllib.request.urlopen(source, timeout=15) as resp:  # http(s) only, checked above
                 raw = resp.read(10_000_000)
         except (urllib.error.URLError, OSError) as e:
             raise InvalidArgument(f"--checkpoint {source}: could not fetch it ({e})") from None
@@ -110,7 +112,7 @@ def verify(
         stored = published_checkpoints(store)
         if stored:
             try:
-                checkpoints += parse_checkpoints(stored, "public/audit/checkpoints/ in the store")
+                checkpoints += parse_checkpoints(stored, f"{keys.CHECKPOINTS} in the store")
             except CheckpointError as e:
                 raise fail(f"{e} (a tampered checkpoint; rerun with --no-published to check "
                            "the log alone)", code=1) from None

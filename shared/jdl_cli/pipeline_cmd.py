@@ -8,6 +8,9 @@ from typing import Optional
 
 import typer
 
+from jdl_core.schema import DEFAULT_PEOPLE
+from jdl_events.status import StatusView
+
 from ._common import clear_errors, fail
 from .publication_cmd import describe
 
@@ -15,17 +18,21 @@ API_OPT = typer.Option(None, "--api", help="API base URL (default: $JDL_API_URL 
 TOKEN_OPT = typer.Option(None, "--token", help="API token (default: $JDL_API_TOKEN or the local demo token).")
 
 
-def _client(api: str | None, token: str | None, org: str = "demo-org"):  # type: ignore[no-untyped-def]
+def _client(api: str | None, token: str | None, org: str = "demo-org"):
     from .client import Client, default_api_url, default_token
 
     return Client(api or default_api_url(), token or default_token(org))
 
 
-def _print_status(st: dict) -> None:
-    extra = ""
-    if st.get("error"):
-        extra = f" - {st['error']['reason_code']}: {st['error']['reason']}"
-    typer.echo(f"  {time.strftime('%H:%M:%S')}  {st['state']:<10} (age {st.get('age_seconds', 0):.0f} s){extra}")
+def _ended(st: StatusView) -> str:
+    """How a submission ended, for an error message."""
+    why = f" - {st.error.reason_code}: {st.error.reason}" if st.error else ""
+    return f"{st.state}{why}"
+
+
+def _print_status(st: StatusView) -> None:
+    extra = f" - {st.error.reason_code}: {st.error.reason}" if st.error else ""
+    typer.echo(f"  {time.strftime('%H:%M:%S')}  {st.state:<10} (age {st.age_seconds:.0f} s){extra}")
 
 
 def _f(v: float | None, fmt: str) -> str:
@@ -62,7 +69,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def up(kafka: Optional[str] = typer.Option(None, help="External Kafka bootstrap HOST:PORT (default: start a local tansu broker)."),
            s3: Optional[str] = typer.Option(None, help="External S3 as http://HOST:PORT/BUCKET (credentials from JDL_S3_ACCESS_KEY/JDL_S3_SECRET_KEY); default: var/store on disk."),
-           people: int = typer.Option(100_000, help="Size of the national dataset generated on first run (up to 5000000 on a 2-core, 24 GiB machine; the data is shared by the workers, see README)."),
+           people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset generated on first run (up to 5000000 on a 2-core, 24 GiB machine; the data is shared by the workers, see README)."),
            linkage_workers: int = typer.Option(1, min=1, max=4, help="Linkage workers in the consumer group."),
            var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets."),
            data_dir: Optional[Path] = DATA_DIR_OPT) -> None:
@@ -83,7 +90,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def demo(size: int = typer.Option(1000, help="People in the sample cohort."),
              setting: str = typer.Option("custody", help="custody or community."),
-             people: int = typer.Option(100_000, help="Size of the national dataset (first run)."),
+             people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset (first run)."),
              out: Path = typer.Option(Path("out/demo"), help="Where to copy the report."),
              keep: bool = typer.Option(False, help="Leave the service running afterwards."),
              var: Path = typer.Option(Path("var"), help="Runtime directory."),
@@ -120,8 +127,8 @@ def register(app: typer.Typer) -> None:
             sid = resp["submission_id"]
             typer.echo(f"submitted {cohort_path} as {sid}: {resp['counts']}")
             st = client.wait(sid, on_change=_print_status)
-            if st["state"] != "done":
-                raise fail(f"submission ended {st['state']}: {st.get('error')}")
+            if st.state != "done":
+                raise fail(f"submission ended {_ended(st)}")
             out.mkdir(parents=True, exist_ok=True)
             for fmt in ("pdf", "html", "json"):
                 (out / f"report.{fmt}").write_bytes(client.report(sid, fmt))
@@ -130,7 +137,7 @@ def register(app: typer.Typer) -> None:
                        f"({time.perf_counter() - t0:.1f} s in all)")
             typer.echo("\n".join(headline(result)))
             typer.echo(f"\nreport: {out.resolve() / 'report.pdf'} (also .html, .json)")
-            typer.echo("\n".join(describe(st.get("publication") or {})))
+            typer.echo("\n".join(describe(st.publication)))
             typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  status page: {rt.api_url}/status?id={sid}  "
                        f"catalogue: {rt.api_url}/catalogue")
             typer.echo("\n".join(_await_certificate(client, rt, sid, purge_timeout)))
@@ -150,34 +157,7 @@ def register(app: typer.Typer) -> None:
                wait: bool = typer.Option(True, help="Follow progress until the report is ready."),
                api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
         """Submit a cohort; prints the submission id and follows it through the stages."""
-        from .client import ApiError
-
-        if not programme.is_file():
-            raise fail(f"--programme: file {str(programme)!r} does not exist")
-        try:
-            prog = json.loads(programme.read_text())
-        except ValueError:
-            raise fail(f"--programme: {str(programme)!r} is not valid JSON") from None
-        client = _client(api, token)
-        try:
-            resp = client.submit(file, prog)
-        except ApiError as e:
-            body = getattr(e, "body", {}) or {}
-            for r in (body.get("rejected_rows") or [])[:20]:
-                typer.echo(f"  row {r['row']}: {r['column'] or ''} {r['reason_code']}: {r['message']}", err=True)
-            raise
-        typer.echo(f"submission id: {resp['submission_id']}")
-        typer.echo(f"rows: {resp['counts']}")
-        for r in resp.get("rejected_rows", [])[:20]:
-            typer.echo(f"  rejected row {r['row']}: {r['reason_code']} - {r['message']}")
-        if wait:
-            st = client.wait(resp["submission_id"], on_change=_print_status)
-            if st["state"] == "done":
-                for fmt, url in st.get("report_urls", {}).items():
-                    typer.echo(f"report ({fmt}): {client.url(url)}")
-                typer.echo("\n".join(describe(st.get("publication") or {})))
-            else:
-                raise fail(f"submission {st['state']}: {st.get('error')}")
+        _submit(file, programme, wait, api, token)
 
     @app.command()
     @clear_errors
@@ -185,25 +165,62 @@ def register(app: typer.Typer) -> None:
                api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
         """Show where a submission is: stage, timestamps, attrition counts, errors."""
         st = _client(api, token).status(submission_id)
-        typer.echo(json.dumps(st, indent=2))
+        typer.echo(json.dumps(st.model_dump(mode="json", exclude_unset=True), indent=2))
 
     @app.command()
     @clear_errors
     def queue(api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
         """The operations queue: open requests by stage and their ages (operations token)."""
         q = _client(api, token, org="ops").queue()
-        typer.echo(f"open: {q['open']}  by stage: {q['by_stage']}  oldest: {q['oldest_age_seconds']:.0f} s  "
-                   f"completed: {q['completed']} ({q['completed_within_sla']} within 14 days)  "
-                   f"failed: {q['failed']}  refused: {q['refused']}  purge pending: {q['purge_pending']}")
-        for r in q["requests"]:
-            typer.echo(f"  {r['submission_id']}  {r['org_id']:<16} {r['state']:<10} "
-                       f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
-        if q.get("publication"):
-            pq = q["publication"]
-            typer.echo(f"publication: {pq['by_state']}  next release {pq['next_release_at'][:16].replace('T', ' ')} UTC")
-            for w in pq["waiting"]:
-                typer.echo(f"  {w['submission_id']}  {w['state']:<10} review ends {w['review_ends_at'][:10]}  "
-                           f"release {(w['release_at'] or '-')[:10]}{'  (response added)' if w['has_response'] else ''}")
+        _print_queue(q)
+
+
+def _submit(file: Path, programme: Path, wait: bool, api: str | None, token: str | None) -> None:
+    """`jdl submit`: send the file, print what intake said, then follow it (``wait``)."""
+    from .client import ApiError
+
+    if not programme.is_file():
+        raise fail(f"--programme: file {str(programme)!r} does not exist")
+    try:
+        prog = json.loads(programme.read_text())
+    except ValueError:
+        raise fail(f"--programme: {str(programme)!r} is not valid JSON") from None
+    client = _client(api, token)
+    try:
+        resp = client.submit(file, prog)
+    except ApiError as e:
+        body = getattr(e, "body", {}) or {}
+        for r in (body.get("rejected_rows") or [])[:20]:
+            typer.echo(f"  row {r['row']}: {r['column'] or ''} {r['reason_code']}: {r['message']}", err=True)
+        raise
+    typer.echo(f"submission id: {resp['submission_id']}")
+    typer.echo(f"rows: {resp['counts']}")
+    for r in resp.get("rejected_rows", [])[:20]:
+        typer.echo(f"  rejected row {r['row']}: {r['reason_code']} - {r['message']}")
+    if wait:
+        st = client.wait(resp["submission_id"], on_change=_print_status)
+        if st.state == "done":
+            for fmt, url in st.report_urls.items():
+                typer.echo(f"report ({fmt}): {client.url(url)}")
+            typer.echo("\n".join(describe(st.publication)))
+        else:
+            raise fail(f"submission {_ended(st)}")
+
+
+def _print_queue(q: dict) -> None:
+    """`jdl queue`: the operations queue, one line per open request and per report in review."""
+    typer.echo(f"open: {q['open']}  by stage: {q['by_stage']}  oldest: {q['oldest_age_seconds']:.0f} s  "
+               f"completed: {q['completed']} ({q['completed_within_sla']} within 14 days)  "
+               f"failed: {q['failed']}  refused: {q['refused']}  purge pending: {q['purge_pending']}")
+    for r in q["requests"]:
+        typer.echo(f"  {r['submission_id']}  {r['org_id']:<16} {r['state']:<10} "
+                   f"age {r['age_seconds'] / 3600:.1f} h  SLA left {r['sla_remaining_seconds'] / 86400:.1f} d")
+    if q.get("publication"):
+        pq = q["publication"]
+        typer.echo(f"publication: {pq['by_state']}  next release {pq['next_release_at'][:16].replace('T', ' ')} UTC")
+        for w in pq["waiting"]:
+            typer.echo(f"  {w['submission_id']}  {w['state']:<10} review ends {w['review_ends_at'][:10]}  "
+                       f"release {(w['release_at'] or '-')[:10]}{'  (response added)' if w['has_response'] else ''}")
 
 
 DATA_DIR_OPT = typer.Option(None, "--data-dir", help="An existing national dataset to use "
@@ -215,13 +232,13 @@ def _stop_on_sigterm() -> None:
     """SIGTERM (systemd, docker stop, CI) stops the runtime exactly as Ctrl-C does."""
     import signal
 
-    def handler(signum, frame):  # type: ignore[no-untyped-def]
+    def handler(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
 
 
-def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
+def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:
     """Wait (bounded) until the purge certified the deletion of the submission's data; the
     certificate's lines to print."""
     from jdl_infra.audit import AuditLog
@@ -230,9 +247,9 @@ def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:  # ty
 
     deadline = time.monotonic() + timeout
     st = client.status(sid)
-    while not st.get("purged"):
+    while not st.purged:
         if time.monotonic() > deadline:
-            raise fail(f"no purge certificate for {sid} after {timeout:.0f} s (state {st['state']}); "
+            raise fail(f"no purge certificate for {sid} after {timeout:.0f} s (state {st.state}); "
                        f"the service's reconciler will purge it when it next runs")
         time.sleep(0.3)
         st = client.status(sid)
@@ -261,10 +278,10 @@ def demo_programme(setting: str) -> dict:
             "setting": setting, "contact_email": "evaluation@example.org"}
 
 
-def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None, extra=None):  # type: ignore[no-untyped-def]
+def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None, extra=None):
     from urllib.parse import urlparse
 
-    from jdl_infra.runtime import EmbeddedRuntime
+    from .runtime import EmbeddedRuntime
 
     store_url = endpoint = None
     if s3:

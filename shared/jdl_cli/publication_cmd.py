@@ -18,7 +18,7 @@ review = typer.Typer(no_args_is_help=True, help="Review a report before publicat
 publish = typer.Typer(no_args_is_help=True, help="Publications: the periodic summary and release dates.")
 
 
-def _client(api: str | None, token: str | None, org: str = "demo-org"):  # type: ignore[no-untyped-def]
+def _client(api: str | None, token: str | None, org: str = "demo-org"):
     from .client import Client, default_api_url, default_token
 
     return Client(api or default_api_url(), token or default_token(org))

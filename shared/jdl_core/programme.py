@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from .errors import CohortError
+from .result import ProgrammeInfo
 
 Setting = Literal["custody", "community"]
 NotTestableCategory = Literal["sex_offending", "mental_illness", "substance_misuse"]
@@ -218,9 +219,8 @@ class Programme(BaseModel):
     def _printable(cls, v: str, info: ValidationInfo) -> str:
         return check_printable(str(info.field_name), v)
 
-    def info(self) -> "ProgrammeInfo":
+    def info(self) -> ProgrammeInfo:
         """What the report prints about the programme (no contact details)."""
-        from .result import ProgrammeInfo
         return ProgrammeInfo(organisation=self.organisation, programme=self.name,
                              description=f"{self.targets.rstrip('.')}. {self.delivers.rstrip('.')}.",
                              setting=self.setting, own_words=self.own_words, selection=self.selection)

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Union
+from typing import Annotated, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from . import topics
+from .vocab import PurgeOutcome, PurgeTrigger, StageName
 
-SubmissionId = Annotated[str, StringConstraints(pattern=r"^sub-[0-9a-f]{20}$")]
+# The one submission-id pattern (jdl_events.keys parses object keys with it).
+SUBMISSION_ID_PATTERN: Final = r"sub-[0-9a-f]{20}"
+SubmissionId = Annotated[str, StringConstraints(pattern=f"^{SUBMISSION_ID_PATTERN}$")]
 ObjectKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/=-]{1,512}$")]
 OrgId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Reason = Annotated[str, StringConstraints(max_length=500)]
@@ -36,6 +39,8 @@ class Event(BaseModel):
     schema_version: int = 1
     submission_id: SubmissionId
     occurred_at: datetime = Field(default_factory=_now)
+    # each event narrows it to its own Literal name, which the ANY_EVENT union discriminates on
+    event_type: str
 
 
 class SubmissionReceived(Event):
@@ -72,20 +77,20 @@ class ReportReady(Event):
 
 class SubmissionFailed(Event):
     event_type: Literal["submission.failed"] = "submission.failed"
-    stage: Literal["intake", "linkage", "matching", "reporting", "purge"]
+    stage: StageName
     reason_code: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
     reason: Reason                 # plain words, never personal data
 
 
 class PurgeRequested(Event):
     event_type: Literal["purge.requested"] = "purge.requested"
-    trigger: Literal["report_ready", "failed", "refused", "retention", "manual", "orphan"]
+    trigger: PurgeTrigger
     due_at: datetime | None = None   # when the purge fell due (retention: received + limit)
 
 
 class DataPurged(Event):
     event_type: Literal["data.purged"] = "data.purged"
-    outcome: Literal["purged", "already_purged", "unknown_submission"]
+    outcome: PurgeOutcome
     objects_deleted: int = Field(ge=0)
     versions_deleted: int = Field(ge=0)
     key_destroyed: bool

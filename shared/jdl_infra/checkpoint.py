@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Final, Iterable, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -25,16 +25,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jdl_core.errors import JdlError
+from jdl_events.keys import CHECKPOINT_PUBLIC_KEY as PUBLIC_KEY_KEY
+from jdl_events.keys import CHECKPOINTS, checkpoint_key
+from jdl_events.keys import LATEST_CHECKPOINT as LATEST_KEY
 
 from .audit import AuditLog, Problem, canonical_json
 from .objectstore import ObjectNotFound, ObjectStore
 
 _log = logging.getLogger("jdl.audit.checkpoint")
-FORMAT = "jdl-audit-checkpoint/1"
-PUBLIC_PREFIX = "public/audit/"
-CHECKPOINTS_PREFIX = f"{PUBLIC_PREFIX}checkpoints/"
-LATEST_KEY = f"{PUBLIC_PREFIX}checkpoint.json"
-PUBLIC_KEY_KEY = f"{PUBLIC_PREFIX}signing-key.json"
+FORMAT: Final = "jdl-audit-checkpoint/1"
 
 
 class CheckpointError(JdlError):
@@ -115,10 +114,6 @@ class CheckpointSigner:
             "signature": _b64(self._key.sign(unsigned.signed_bytes()))})
 
 
-def checkpoint_key(seq: int) -> str:
-    return f"{CHECKPOINTS_PREFIX}{seq:012d}.json"
-
-
 def publish_checkpoint(store: ObjectStore, log: AuditLog, signer: CheckpointSigner, *,
                        now: datetime | None = None) -> Checkpoint:
     """Sign the current head and publish it (per-seq object, latest, public key)."""
@@ -142,7 +137,7 @@ def publish_checkpoint(store: ObjectStore, log: AuditLog, signer: CheckpointSign
 def published_checkpoints(store: ObjectStore) -> list[dict[str, Any]]:
     """Every published checkpoint (as stored JSON), in seq order; unreadable ones skipped."""
     out = []
-    for k in store.list(CHECKPOINTS_PREFIX):
+    for k in store.list(CHECKPOINTS):
         try:
             out.append(json.loads(store.get(k)))
         except (ObjectNotFound, ValueError):

@@ -30,10 +30,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import TypeAdapter, ValidationError
 
-from jdl_core.errors import InvalidArgument, JdlError
-from jdl_events.events import SubmissionId
+from jdl_core.errors import InvalidArgument, JdlError, StopWorker
+from jdl_events import keys
 
 from .objectstore import ObjectNotFound, ObjectStore
 from .settings import InfraSettings
@@ -45,27 +44,30 @@ KEY_BYTES = 32
 KEY_RECORD_FORMAT = "jdl-wrapped-data-key/1"
 TOMBSTONE_FORMAT = "jdl-destroyed-data-key/1"
 
-_SUBMISSION_ID: TypeAdapter[str] = TypeAdapter(SubmissionId)
-
-
 class CryptoError(JdlError):
     """Base of the errors of envelope encryption."""
 
     code = "crypto_error"
 
 
-class MasterKeyMissing(CryptoError):
+class MasterKeyMissing(CryptoError, StopWorker):
     code = "master_key_missing"
 
 
-class MasterKeyInvalid(CryptoError):
+class MasterKeyInvalid(CryptoError, StopWorker):
     code = "master_key_invalid"
 
 
 class MasterKeyMismatch(CryptoError):
-    """A data key was wrapped by a different master key than the one configured."""
+    """A data key cannot be unwrapped with the configured master key: its record was altered (this
+    submission's problem) or - WrongMasterKey - the key is not the one that wrapped it."""
 
     code = "master_key_mismatch"
+
+
+class WrongMasterKey(MasterKeyMismatch, StopWorker):
+    """The configured JDL_MASTER_KEY is not the one that wrapped the data key (the record names
+    another master key's fingerprint): every submission would fail alike, so the worker stops."""
 
 
 class DataKeyUnavailable(CryptoError):
@@ -95,25 +97,25 @@ class DecryptionFailed(CryptoError):
 def check_submission_id(submission_id: str) -> str:
     """Validate an opaque submission id (``sub-`` + 20 hex); it goes into object keys and the
     audit log, so nothing else (a name, a path) may take its place. The value is not echoed."""
-    try:
-        return _SUBMISSION_ID.validate_python(submission_id)
-    except ValidationError:
+    if not keys.is_submission_id(submission_id):
         raise InvalidArgument(
             "submission_id is not a submission id: expected 'sub-' followed by 20 lowercase "
-            "hexadecimal characters") from None
+            "hexadecimal characters")
+    return submission_id
 
 
+# The layout is jdl_events.keys'; these raise InvalidArgument (a JdlError) for a non-id.
 def submission_prefix(submission_id: str) -> str:
     """Prefix under which every individual-level object of a submission lives."""
-    return f"submissions/{check_submission_id(submission_id)}/"
+    return keys.submission_prefix(check_submission_id(submission_id))
 
 
 def key_object(submission_id: str) -> str:
-    return f"keys/{check_submission_id(submission_id)}.json"
+    return keys.data_key_key(check_submission_id(submission_id))
 
 
 def tombstone_object(submission_id: str) -> str:
-    return f"keys/destroyed/{check_submission_id(submission_id)}.json"
+    return keys.tombstone_key(check_submission_id(submission_id))
 
 
 def _utcnow() -> datetime:
@@ -285,7 +287,7 @@ class KeyRing:
             raise self._unavailable(submission_id)
         key_id = str(record["key_id"])
         if record.get("wrapped_by") not in (None, master.key_id):
-            raise MasterKeyMismatch(
+            raise WrongMasterKey(
                 f"data key {key_id} was wrapped by master key {record['wrapped_by']}, "
                 f"but the configured JDL_MASTER_KEY is {master.key_id}")
         try:

@@ -18,6 +18,8 @@ from typing import Iterable
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from jdl_events import vocab
+
 HOUR = 3600.0
 DAY = 86400.0
 # Turnaround: reports take seconds when all is well and up to 14 days (the MoJ's two-week service
@@ -28,12 +30,11 @@ TURNAROUND_BUCKETS = (1, 2.5, 5, 10, 30, 60, 300, 900, 1800, HOUR, 3 * HOUR, 6 *
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900)
 PURGE_LAG_BUCKETS = (0.5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, DAY, 7 * DAY, 30 * DAY)
 
-STAGES = ("intake", "linkage", "matching", "reporting", "purge")
-# The state an open submission is in (services/intake/status.py OPEN_STATES).
-OPEN_STATES = ("received", "linkage", "matching", "reporting")
-# Reason codes the stage runner itself produces (jdl_infra.stage); handlers add their own.
+# Label values (jdl_events.vocab): stages, the states of open submissions (the queue gauges).
+STAGES, OPEN_STATES = vocab.STAGES, vocab.OPEN_STATES
+# Reason codes the stage runner itself produces (jdl_pipeline.stage); handlers add their own.
 RUNNER_REASONS = ("internal_error", "transient_error", "missing_object")
-PURGE_RESULTS = ("purged", "already_purged", "unknown_submission")
+PURGE_RESULTS = vocab.PURGE_OUTCOMES
 
 SUBMISSIONS_RECEIVED = Counter("jdl_submissions_received_total", "Submissions accepted at intake")
 SUBMISSIONS_REFUSED = Counter("jdl_submissions_refused_total", "Uploads refused at intake", ["reason"])

@@ -11,6 +11,7 @@ number.
 """
 from __future__ import annotations
 
+import builtins  # each store has a `list` method: annotations below it say builtins.list
 import io
 import os
 import re
@@ -18,8 +19,13 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import urlparse
+
+from jdl_core.errors import TransientError
+
+if TYPE_CHECKING:  # only open_store's annotation: the stores themselves need no settings
+    from .settings import InfraSettings
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._=-][A-Za-z0-9._/=-]{0,1023}$")
 
@@ -52,7 +58,7 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
-    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]: ...
+    def list_versions(self, prefix: str = "") -> builtins.list[tuple[str, str]]: ...
     def delete_prefix(self, prefix: str) -> DeleteReport: ...
 
 
@@ -86,7 +92,7 @@ class MemoryStore:
     def list(self, prefix: str = "") -> list[str]:
         return sorted(k for k in self._data if k.startswith(prefix))
 
-    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]:
+    def list_versions(self, prefix: str = "") -> builtins.list[tuple[str, str]]:
         return [(k, "null") for k in self.list(prefix)]
 
     def delete_prefix(self, prefix: str) -> DeleteReport:
@@ -164,7 +170,7 @@ class FilesystemStore:
                     out.append(k)
         return sorted(out)
 
-    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]:
+    def list_versions(self, prefix: str = "") -> builtins.list[tuple[str, str]]:
         return [(k, "null") for k in self.list(prefix)]
 
     def delete_prefix(self, prefix: str) -> DeleteReport:
@@ -247,7 +253,8 @@ class S3Store:
         from minio.error import S3Error
 
         probe = f"_jdl/conditional-write-probe/{uuid.uuid4().hex}"
-        headers = {"If-None-Match": "*", "Content-Type": "application/octet-stream"}
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "If-None-Match": "*", "Content-Type": "application/octet-stream"}
         try:
             self.client._put_object(self.bucket, probe, b"1", headers=headers)
             try:
@@ -332,7 +339,7 @@ class S3Store:
         return sorted(o.object_name for o in
                       self.client.list_objects(self.bucket, prefix=prefix, recursive=True))
 
-    def list_versions(self, prefix: str = "") -> list[tuple[str, str]]:
+    def list_versions(self, prefix: str = "") -> builtins.list[tuple[str, str]]:
         """Every version and delete marker under the prefix."""
         return sorted((o.object_name, o.version_id or "null") for o in
                       self.client.list_objects(self.bucket, prefix=prefix, recursive=True,
@@ -348,11 +355,12 @@ class S3Store:
                 self.bucket,
                 [DeleteObject(k, None if v == "null" else v) for k, v in versions]))
             if errors:
-                raise RuntimeError(f"{len(errors)} object versions could not be deleted")
+                raise TransientError(f"{len(errors)} object versions under {prefix} could not be deleted; "
+                                     "deleting the prefix again removes what is left")
         return report
 
 
-def open_store(infra: "InfraSettings") -> ObjectStore:  # noqa: F821 - forward ref
+def open_store(infra: InfraSettings) -> ObjectStore:
     """Build the store named by ``infra.store_url`` (file://path or s3://bucket)."""
     url = urlparse(infra.store_url)
     if url.scheme == "file":

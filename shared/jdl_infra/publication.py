@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jdl_events import keys
+from jdl_events.keys import catalogue_key, report_key
 from jdl_report.catalogue import CatalogueEntry
 from jdl_report.publication import PublicationPolicy, PublicationRecord, advance, next_release
 
@@ -27,9 +29,6 @@ from .objectstore import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("jdl.publication")
 
-RECORDS = "publication/records/"
-ENTRIES = "publication/entries/"
-CATALOGUE = "catalogue/"
 REPORT_FORMATS = ("html", "json", "pdf")
 PUBLICATION_PREFIX = "JDL_PUBLICATION_"
 
@@ -54,38 +53,22 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def record_key(sid: str) -> str:
-    return f"{RECORDS}{sid}.json"
-
-
-def entry_key(sid: str) -> str:
-    return f"{ENTRIES}{sid}.json"
-
-
-def catalogue_key(sid: str) -> str:
-    return f"{CATALOGUE}{sid}.json"
-
-
-def report_key(sid: str, fmt: str) -> str:
-    return f"reports/{sid}/report.{fmt}"
-
-
 def read(store: ObjectStore, sid: str) -> PublicationRecord | None:
     try:
-        return PublicationRecord.model_validate_json(store.get(record_key(sid)))
+        return PublicationRecord.model_validate_json(store.get(keys.publication_record_key(sid)))
     except ObjectNotFound:
         return None
 
 
 def write(store: ObjectStore, rec: PublicationRecord) -> None:
-    store.put(record_key(rec.submission_id), rec.model_dump_json(indent=1).encode())
+    store.put(keys.publication_record_key(rec.submission_id), rec.model_dump_json(indent=1).encode())
 
 
 def _sync_catalogue(store: ObjectStore, rec: PublicationRecord) -> None:
     """A published record has its catalogue entry (published_at = the release date)."""
     if rec.state != "published" or store.exists(catalogue_key(rec.submission_id)):
         return
-    entry = CatalogueEntry.model_validate_json(store.get(entry_key(rec.submission_id)))
+    entry = CatalogueEntry.model_validate_json(store.get(keys.catalogue_entry_key(rec.submission_id)))
     entry = entry.model_copy(update={"published_at": rec.published_at})
     store.put(catalogue_key(rec.submission_id), entry.model_dump_json(indent=1).encode())
     log.info("report published", extra={"submission_id": rec.submission_id})
@@ -97,7 +80,7 @@ def start(store: ObjectStore, sid: str, entry: CatalogueEntry, policy: Publicati
     response, acceptance or withdrawal is never undone)."""
     from jdl_report.publication import start_review
 
-    store.put(entry_key(sid), entry.model_dump_json(indent=1).encode())
+    store.put(keys.catalogue_entry_key(sid), entry.model_dump_json(indent=1).encode())
     rec = read(store, sid)
     if rec is None:
         rec = start_review(sid, now, policy, result_key=result_key, threshold=threshold)
@@ -118,7 +101,7 @@ def refresh(store: ObjectStore, rec: PublicationRecord, now: datetime,
 
 def all_records(store: ObjectStore) -> list[PublicationRecord]:
     out = []
-    for key in store.list(RECORDS):
+    for key in store.list(keys.PUBLICATION_RECORDS):
         try:
             out.append(PublicationRecord.model_validate_json(store.get(key)))
         except (ObjectNotFound, ValidationError, ValueError):
@@ -135,7 +118,7 @@ def publish_due(store: ObjectStore, now: datetime, policy: PublicationPolicy) ->
 def catalogue_entries(store: ObjectStore) -> list[dict[str, Any]]:
     """The public catalogue: published entries only, newest first."""
     out = []
-    for key in store.list(CATALOGUE):
+    for key in store.list(keys.CATALOGUE):
         try:
             out.append(json.loads(store.get(key)))
         except (ObjectNotFound, ValueError):
@@ -195,9 +178,7 @@ def render_reports(result: Any, threshold: int, response: str | None) -> dict[st
     """The report files of a result, with the organisation's response when it has given one."""
     from jdl_report import render_all
 
-    if response is None:
-        return render_all(result, threshold=threshold)
-    return render_all(result, threshold=threshold, response=response)  # type: ignore[call-arg]
+    return render_all(result, threshold=threshold, response=response)
 
 
 def rerender(store: ObjectStore, rec: PublicationRecord,
@@ -209,8 +190,8 @@ def rerender(store: ObjectStore, rec: PublicationRecord,
         raise ObjectNotFound(f"publication record of {rec.submission_id} has no result key")
     result = parse_result(store.get(rec.result_key), source=rec.result_key)
     files = render(result, rec.threshold, rec.response.text if rec.response else None)
-    keys = {}
+    written = {}
     for fmt, data in sorted(files.items()):
-        keys[fmt] = report_key(rec.submission_id, fmt)
-        store.put(keys[fmt], data)
-    return keys
+        written[fmt] = report_key(rec.submission_id, fmt)
+        store.put(written[fmt], data)
+    return written

@@ -1,8 +1,9 @@
 """Settings shared by every service (infrastructure endpoints and secrets).
 
-Each service has its own pydantic-settings class (``services/<name>/settings.py``) with its own
-env prefix (``JDL_<SERVICE>_``) that embeds one ``InfraSettings`` (env prefix ``JDL_``). Nothing is
-built at import time: composition roots construct settings and pass them down.
+Each service has its own pydantic-settings class (``services/<name>/settings.py``, on the base
+``jdl_pipeline.settings.ServiceSettings``) with its own env prefix (``JDL_<SERVICE>_``) that embeds
+one ``InfraSettings`` (env prefix ``JDL_``). Nothing is built at import time: composition roots
+construct settings and pass them down.
 """
 from __future__ import annotations
 
@@ -121,22 +122,6 @@ def unknown_variables(settings: BaseSettings, environ: Mapping[str, str] | None 
                   if k.startswith("JDL_") and not k.startswith(others) and k not in known)
 
 
-class ServiceSettings(BaseSettings):
-    """Base of the services' settings classes: production refuses what it would silently ignore."""
-
-    infra: InfraSettings
-
-    @model_validator(mode="after")
-    def _no_unknown_variables_in_production(self) -> Any:
-        if self.infra.environment == "production":
-            unknown = unknown_variables(self)
-            if unknown:
-                raise ValueError(f"{', '.join(unknown)}: no setting of this service reads "
-                                 f"{'this variable' if len(unknown) == 1 else 'these variables'} "
-                                 "(misspelt or stale?); refused when JDL_ENVIRONMENT=production")
-        return self
-
-
 def load_settings(cls: type[BaseSettings]) -> Any:
     """Settings for a process entry point: a refusal is printed as one line per problem, naming
     the variable, and the process exits with code 2 (no traceback)."""
@@ -158,7 +143,3 @@ def load_settings(cls: type[BaseSettings]) -> Any:
                 name = (prefix + loc[-1]).upper()
             print(f"error: {name + ': ' if name and name not in msg else ''}{msg}", file=sys.stderr)
         sys.exit(2)
-
-
-def infra_field() -> InfraSettings:
-    return Field(default_factory=InfraSettings)  # type: ignore[return-value]

@@ -175,7 +175,8 @@ def _tone(v: Verdict) -> Tone:
 
 
 def _headline_table(measures: list[DisclosedMeasure], verdicts: list[Verdict], level: float) -> TableModel:
-    rows, tones = [], {}
+    rows: list[tuple[str, ...]] = []
+    tones: dict[tuple[int, int], Tone] = {}
     adds_up = True
     for i, (m, v) in enumerate(zip(measures, verdicts)):
         dec = fmt.decimals(m.name)
@@ -233,7 +234,8 @@ def _attrition_table(d: DisclosedResult) -> TableModel:
 def _profile_table(d: DisclosedResult) -> TableModel | None:
     if not d.profile:
         return None
-    rows, starts, last = [], set(), None
+    rows: list[tuple[str, ...]] = []
+    starts, last = set(), None
     sums: dict[str, list[float | None]] = {}
     for r in d.profile:
         first = r.characteristic != last
@@ -246,8 +248,9 @@ def _profile_table(d: DisclosedResult) -> TableModel | None:
     notes = ["Comparison group percentages are weighted by the matching weights."]
     # a characteristic whose printed percentages (all shown, categories complete) miss 100
     for vals in sums.values():
-        if all(v is not None for v in vals) and abs(sum(vals) - 100) < 0.5 and \
-                sum(fmt.rounded(v, 0) for v in vals) != 100:  # type: ignore[arg-type, misc]
+        shown = [v for v in vals if v is not None]
+        if len(shown) == len(vals) and abs(sum(shown) - 100) < 0.5 and \
+                sum(fmt.rounded(v, 0) for v in shown) != 100:
             notes.append(fmt.ROUNDING_NOTE)
             break
     return TableModel(key="profile",
@@ -261,7 +264,8 @@ def _profile_table(d: DisclosedResult) -> TableModel | None:
 def _not_included_table(d: DisclosedResult) -> TableModel | None:
     if not d.not_included:
         return None
-    rows, starts, last = [], set(), None
+    rows: list[tuple[str, ...]] = []
+    starts, last = set(), None
     for r in d.not_included:
         first = r.characteristic != last
         if first:
@@ -301,7 +305,8 @@ def _balance(d: DisclosedResult) -> tuple[str, str, TableModel | None]:
         return text, text, None
     scale = smd_scale(rows_in)
     has_ks = any(getattr(r, "ks_after", None) is not None for r in rows_in)
-    rows, tones = [], {}
+    rows: list[tuple[str, ...]] = []
+    tones: dict[tuple[int, int], Tone] = {}
     for i, r in enumerate(rows_in):
         vr = f"{r.var_ratio_after:.2f}" if r.var_ratio_after is not None else "-"
         ks = getattr(r, "ks_after", None)
@@ -357,7 +362,9 @@ def _subgroups(d: DisclosedResult, level: float, programme: str) -> tuple[str, T
                     "would let the size of a small group be worked out."), None, notes
         return ("No sub-analyses were reported (a sub-analysis is reported only when it has enough "
                 "people for a reliable comparison)."), None, notes
-    rows, tones, starts = [], {}, set()
+    rows: list[tuple[str, ...]] = []
+    tones: dict[tuple[int, int], Tone] = {}
+    starts = set()
     for s in analysed:
         name = subgroup_name(s.variable, s.level)
         starts.add(len(rows))
@@ -478,7 +485,8 @@ def _further_table(d: DisclosedResult, level: float, programme: str) -> TableMod
     further = list(getattr(d, "further_measures", []) or [])
     if not further:
         return None
-    rows, tones = [], {}
+    rows: list[tuple[str, ...]] = []
+    tones: dict[tuple[int, int], Tone] = {}
     for i, m in enumerate(further):
         v = verdict(m, level, programme)
         dec = fmt.decimals(m.name)
@@ -591,23 +599,9 @@ def _reliable(d: DisclosedResult) -> tuple[bool, str | None]:
     return False, why or None
 
 
-def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEFAULT_THRESHOLD,
-                  *, response: str | None = None) -> ReportContent:
-    """The report's content from a result (disclosure control is applied here if not already).
-
-    ``response``: the organisation's response, added during review; printed in its own section.
-    """
-    d = result if isinstance(result, DisclosedResult) else apply_disclosure(result, threshold)
-    t = d.disclosure.threshold
-    level = W.confidence_level(d.spec)
-    measures = list(d.measures)
-    p = d.programme
-    verdicts = [verdict(m, level, p.programme) for m in measures]
-    prepared = d.created_at.strftime("%-d %B %Y")
-    setting_label = "Custody" if p.setting == "custody" else "Community"
+def _summary_facts(d: DisclosedResult) -> list[str]:
+    """Page 1's facts: who the two groups are, and who was left out."""
     a = d.attrition
-
-    # --- page 1: the facts, then the verdict (or why there is none)
     facts = []
     period = getattr(d, "index_period", None)
     when = (f", with index dates (release from custody or start of the order) between "
@@ -625,6 +619,74 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
         facts.append(f"Of {W.people(a.submitted)} submitted, {W.people(left_out)} could not be "
                      f"included; the results may not apply to them." if left_out > 0 else
                      f"Everyone submitted ({W.people(a.submitted)}) was included.")
+    return facts
+
+
+def _attrition_text(d: DisclosedResult) -> str:
+    a = d.attrition
+    removed_words = ("The table shows how many were removed at each step and why, as a share of "
+                     "the people submitted.")
+    attrition_text = (f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
+                      f"analysed. {removed_words}" if a.steps else
+                      f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
+                      f"analysed. No breakdown of removals was supplied.")
+    if d.dropped_treated != 0:
+        attrition_text += (" People with no similar comparison inside the caliper were dropped by the "
+                           "matching, so the results describe the people who could be matched.")
+    return attrition_text
+
+
+def _profile_text(d: DisclosedResult) -> str:
+    age = getattr(d, "age", None)
+    profile_text = ("The treatment group beside the matched comparison group. Matching aims to make "
+                    "the two groups alike on these characteristics." if d.profile else
+                    "No profile of the groups was supplied with this result.")
+    if age is not None:
+        profile_text += (f" Age at the index date: treatment group {fmt.number(age.treated_min, 0)} to "
+                         f"{fmt.number(age.treated_max, 0)} years, average {fmt.number(age.treated_mean, 0)}"
+                         + (f"; comparison group average {fmt.number(age.comparison_mean, 0)}"
+                            if age.comparison_mean is not None else "") + ".")
+    return profile_text
+
+
+def _overlap_text(d: DisclosedResult) -> str:
+    if d.overlap is not None:
+        o = d.overlap
+        overlap_text = (
+            "The chart shows the spread of propensity scores (each person's estimated chance of being in "
+            "the treatment group, on the logit scale) for the treatment group, all candidate comparison "
+            "records and the matched comparison group (weighted). Good overlap means the matched "
+            "comparison group covers the same range as the treatment group.")
+        cal = d.spec.get("caliper_sd", d.spec.get("caliper"))
+        if o.caliper is not None:
+            overlap_text += (f" The caliper ({cal:g} standard deviations) is "
+                             if isinstance(cal, (int, float)) and d.spec.get("std_caliper", True)
+                             else " The caliper is ") + f"{fmt.number(o.caliper, 2)} on the logit scale."
+        return overlap_text
+    if any(n.kind == "overlap_malformed" for n in d.disclosure.notes):
+        return ("The propensity score summary supplied with this result was malformed, so no "
+                "overlap plot is shown.")
+    return "No propensity score summary was supplied with this result, so no overlap plot is shown."
+
+
+def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEFAULT_THRESHOLD,
+                  *, response: str | None = None) -> ReportContent:
+    """The report's content from a result (disclosure control is applied here if not already).
+
+    ``response``: the organisation's response, added during review; printed in its own section.
+    """
+    d = result if isinstance(result, DisclosedResult) else apply_disclosure(result, threshold)
+    t = d.disclosure.threshold
+    level = W.confidence_level(d.spec)
+    measures = list(d.measures)
+    p = d.programme
+    verdicts = [verdict(m, level, p.programme) for m in measures]
+    prepared = d.created_at.strftime("%-d %B %Y")
+    setting_label = "Custody" if p.setting == "custody" else "Community"
+    a = d.attrition
+
+    # --- page 1: the facts, then the verdict (or why there is none)
+    facts = _summary_facts(d)
     reliable, why_not = _reliable(d)
     if not reliable:
         verdicts = [W.no_finding(m) for m in measures]
@@ -691,43 +753,11 @@ def build_content(result: AnalysisResult | DisclosedResult, threshold: int = DEF
     matching_text, balance_text, balance_table = _balance(d)
 
     # --- people
-    removed_words = ("The table shows how many were removed at each step and why, as a share of "
-                     "the people submitted.")
-    attrition_text = (f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
-                      f"analysed. {removed_words}" if a.steps else
-                      f"Of {W.people(a.submitted)} in the submitted file, {fmt.count(a.analysed)} were "
-                      f"analysed. No breakdown of removals was supplied.")
-    if d.dropped_treated != 0:
-        attrition_text += (" People with no similar comparison inside the caliper were dropped by the "
-                           "matching, so the results describe the people who could be matched.")
-    age = getattr(d, "age", None)
-    profile_text = ("The treatment group beside the matched comparison group. Matching aims to make "
-                    "the two groups alike on these characteristics." if d.profile else
-                    "No profile of the groups was supplied with this result.")
-    if age is not None:
-        profile_text += (f" Age at the index date: treatment group {fmt.number(age.treated_min, 0)} to "
-                         f"{fmt.number(age.treated_max, 0)} years, average {fmt.number(age.treated_mean, 0)}"
-                         + (f"; comparison group average {fmt.number(age.comparison_mean, 0)}"
-                            if age.comparison_mean is not None else "") + ".")
+    attrition_text = _attrition_text(d)
+    profile_text = _profile_text(d)
 
     # --- annex
-    if d.overlap is not None:
-        o = d.overlap
-        overlap_text = (
-            "The chart shows the spread of propensity scores (each person's estimated chance of being in "
-            "the treatment group, on the logit scale) for the treatment group, all candidate comparison "
-            "records and the matched comparison group (weighted). Good overlap means the matched "
-            "comparison group covers the same range as the treatment group.")
-        cal = d.spec.get("caliper_sd", d.spec.get("caliper"))
-        if o.caliper is not None:
-            overlap_text += (f" The caliper ({cal:g} standard deviations) is "
-                             if isinstance(cal, (int, float)) and d.spec.get("std_caliper", True)
-                             else " The caliper is ") + f"{fmt.number(o.caliper, 2)} on the logit scale."
-    elif any(n.kind == "overlap_malformed" for n in d.disclosure.notes):
-        overlap_text = ("The propensity score summary supplied with this result was malformed, so no "
-                        "overlap plot is shown.")
-    else:
-        overlap_text = "No propensity score summary was supplied with this result, so no overlap plot is shown."
+    overlap_text = _overlap_text(d)
     method_text, method_table = _method(d, level)
 
     disclosure_text = (f"No individual's outcome is shown. Counts of fewer than {t} people that could "

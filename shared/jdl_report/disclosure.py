@@ -472,7 +472,8 @@ def _measures(measures: Sequence[MeasureResult], t: int, led: _Ledger,
             suppressed = ["treated_value", "comparison_value", "difference", "ci_low", "ci_high",
                           "p_value"]
             led.hide(None, 5)
-            who = "treatment" if _sensitive(m.n_treated, t) else "comparison"
+            who: Literal["treatment", "comparison"] = ("treatment" if _sensitive(m.n_treated, t)
+                                                       else "comparison")
             note = DisclosureNote(kind="measure_withheld", threshold=t, measure=m.name, label=m.label,
                                   group=who, subgroup=scope or None)
             led.note(note)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 from xml.sax.saxutils import escape
 
 from matplotlib import font_manager
@@ -42,6 +42,11 @@ RED = colors.HexColor("#D4351C")
 TONES = {"favourable": ch.TREATMENT, "unfavourable": "#D4351C", "neutral": ch.SECONDARY,
          "good": "#00703C", "acceptable": "#8F4A00", "poor": "#D4351C"}
 
+# (face, weight, style) of the four faces registered for the report's family
+_FACES: tuple[tuple[str, str, Literal["normal", "italic"]], ...] = (
+    ("regular", "normal", "normal"), ("bold", "bold", "normal"),
+    ("italic", "normal", "italic"), ("bolditalic", "bold", "italic"))
+
 
 @functools.lru_cache(maxsize=1)
 def _fonts() -> tuple[str, str, str]:
@@ -53,8 +58,7 @@ def _fonts() -> tuple[str, str, str]:
     for family in ("Liberation Sans", "DejaVu Sans"):
         try:
             paths = {}
-            for key, weight, style in (("regular", "normal", "normal"), ("bold", "bold", "normal"),
-                                       ("italic", "normal", "italic"), ("bolditalic", "bold", "italic")):
+            for key, weight, style in _FACES:
                 prop = font_manager.FontProperties(family=family, weight=weight, style=style)
                 path = font_manager.findfont(prop, fallback_to_default=False)
                 if not path.lower().endswith(".ttf"):
@@ -117,7 +121,7 @@ def _p(text: str, style: str) -> Paragraph:
 
 def _heading(key: str) -> Paragraph:
     p = _p(HEADINGS[key], "h2")
-    p._jdl_outline = HEADINGS[key]  # type: ignore[attr-defined]  # picked up for the PDF outline
+    p._jdl_outline = HEADINGS[key]  # picked up for the PDF outline
     return p
 
 
@@ -226,7 +230,9 @@ def _profile_columns(tm: TableModel, footnote: str) -> list[Flowable]:
             groups.append((row[0], []))
         groups[-1][1].append(row[1:])
     total = sum(1 + len(g[1]) for g in groups)
-    left, right, seen = [], [], 0
+    left: list[tuple[str, list[tuple[str, ...]]]] = []
+    right: list[tuple[str, list[tuple[str, ...]]]] = []
+    seen = 0
     for g in groups:   # split between whole characteristics, as evenly as possible
         (left if seen + (1 + len(g[1])) / 2 <= total / 2 else right).append(g)
         seen += 1 + len(g[1])
@@ -393,10 +399,10 @@ class _Doc(BaseDocTemplate):
                         f"  \u00b7  Counts below {self.content.threshold} people are withheld ({SUPPRESSED})")
         canv.restoreState()
 
-    def _first(self, canv: rl_canvas.Canvas, doc: BaseDocTemplate) -> None:
+    def _first(self, canv: rl_canvas.Canvas, _doc: BaseDocTemplate) -> None:
         self._chrome(canv, running_head=False)
 
-    def _later(self, canv: rl_canvas.Canvas, doc: BaseDocTemplate) -> None:
+    def _later(self, canv: rl_canvas.Canvas, _doc: BaseDocTemplate) -> None:
         self._chrome(canv, running_head=True)
 
 

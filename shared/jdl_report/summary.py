@@ -183,8 +183,10 @@ def forest_figure(rows: Sequence[SummaryRow], variant: Variant = "all", *,
             e, y = r.entry, float(r.entry.n_treated or 0)
             colour = _COLOURS[r.tone]
             seen_tones.add(r.tone)
-            lo = max(e.ci_low if e.ci_low is not None else e.rate_difference, -X_LIMIT)  # type: ignore[type-var]
-            hi = min(e.ci_high if e.ci_high is not None else e.rate_difference, X_LIMIT)  # type: ignore[type-var]
+            diff = e.rate_difference
+            assert diff is not None, "_select keeps estimated rows only"
+            lo = max(e.ci_low if e.ci_low is not None else diff, -X_LIMIT)
+            hi = min(e.ci_high if e.ci_high is not None else diff, X_LIMIT)
             ax.plot([lo, hi], [y, y], color=colour, lw=1.4, solid_capstyle="butt")
             # an interval running off the scale ends in an arrow head
             if e.ci_low is not None and e.ci_low < -X_LIMIT:
@@ -294,7 +296,7 @@ def _key_findings(rows: Sequence[SummaryRow], period: Period, counts: dict[str, 
 
 
 @functools.lru_cache(maxsize=1)
-def _html_env():  # type: ignore[no-untyped-def]
+def _html_env():
     import jinja2
 
     return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,

@@ -342,8 +342,8 @@ def verdict(m: Any, *, level: float = DEFAULT_LEVEL, programme: str = "the progr
             kind: Kind = "fall" if sign < 0 else "rise"
             can = (f"This analysis provides evidence that {who} {verb} {obj} by "
                    f"{_between(lo, hi, w)}{w.per}.",)
-            cannot = (f"This analysis shows that {who} {other} {obj}.",
-                      f"This analysis shows that {who} has no effect on {obj}.")
+            cannot: tuple[str, ...] = (f"This analysis shows that {who} {other} {obj}.",
+                                       f"This analysis shows that {who} has no effect on {obj}.")
             favourable = (sign < 0) == bool(m.higher_is_worse)
             badge = w.badges[0] if sign < 0 else w.badges[1]
             return Verdict(measure=m.name, label=label, kind=kind, significant=True,

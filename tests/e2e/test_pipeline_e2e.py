@@ -4,9 +4,7 @@ submitted name, date of birth, PNC ID or prison number is found anywhere afterwa
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -16,7 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 from jdl_events import events as ev
 from jdl_events import topics
 from jdl_infra.audit import AuditLog
-from .conftest import PROGRAMME, client, personal_values_of as personal_values, post, wait_state
+from .conftest import client, personal_values_of as personal_values, post, wait_state
 
 pytestmark = pytest.mark.e2e
 def topic_messages(bootstrap: str, topic: str) -> list[bytes]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,10 +19,11 @@ from jdl_infra.audit import AuditLog, canonical_json, entry_hash, entry_key
 from jdl_infra.checkpoint import (LATEST_KEY, PUBLIC_KEY_KEY, Checkpoint, CheckpointSigner,
                                   checkpoint_key, generate_signing_key, publish_checkpoint)
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
-from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore, S3Store
+from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
-from services.purge.app import PurgePorts, handle_trigger
+from services.purge.handlers import PurgePorts, handle_trigger
 from services.purge.settings import PurgeSettings
 from jdl_events.events import PurgeRequested
 
@@ -92,13 +93,13 @@ def test_every_purge_publishes_a_signed_checkpoint_and_the_api_serves_them():
     assert json.loads(store.get(PUBLIC_KEY_KEY))["key_id"] == signer.key_id
 
     settings = IntakeSettings(tokens=SecretStr("{}"))
-    client = TestClient(create_api(settings, store, KeyRing(store, None), lambda e: None))
+    client = TestClient(create_api(settings, IntakePorts(store, KeyRing(store, None), lambda e: None)))
     r = client.get("/v1/audit/checkpoint")          # public: no token
     assert r.status_code == 200 and r.json()["seq"] == 3
     listing = client.get("/v1/audit/checkpoints").json()
     assert [c["seq"] for c in listing["checkpoints"]] == [1, 2, 3]
     assert listing["signing_key"]["public_key"] == signer.public_key
-    empty = TestClient(create_api(settings, MemoryStore(), KeyRing(store, None), lambda e: None))
+    empty = TestClient(create_api(settings, IntakePorts(MemoryStore(), KeyRing(store, None), lambda e: None)))
     assert empty.get("/v1/audit/checkpoint").status_code == 404
 
 
@@ -167,7 +168,7 @@ def test_checkpoint_from_a_url_and_bad_sources(tmp_path):
     body = json.dumps(listing).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):  # http.server's name
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

@@ -14,7 +14,7 @@ from jdl_infra.crypto import (DataKeyDestroyed, DataKeyMissing, DecryptionFailed
                               MasterKey, MasterKeyInvalid, MasterKeyMismatch, MasterKeyMissing,
                               generate_master_key, get_encrypted, key_object, put_encrypted,
                               submission_prefix, tombstone_object)
-from jdl_infra.objectstore import FilesystemStore, ObjectStore, S3Store
+from jdl_infra.objectstore import S3Store
 from jdl_infra.settings import InfraSettings
 
 NAME = b"Bartholomew Quigglesworth"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jdl_core.analysis import analyse_index_events, comparison_pool, with_person_columns
+from jdl_core.analysis import analyse_index_events, with_person_columns
 from jdl_core.matching import MatchSpec, match
 from jdl_core.matching.gate import chance_sd, ess
 from jdl_core.national import NationalData

@@ -14,10 +14,11 @@ from jdl_events.events import ControlMatched
 from jdl_infra import publication as pub
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
-from jdl_report.examples import non_significant, significant_reduction
+from jdl_report.examples import significant_reduction
 from jdl_report.publication import PublicationPolicy
 from services.intake import status
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from services.reporting.handlers import ReportingPorts, handle_control_matched
 
@@ -43,7 +44,7 @@ def env():
     store = MemoryStore()
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
     keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
-    app = create_api(settings, store, keyring, lambda e: None)
+    app = create_api(settings, IntakePorts(store, keyring, lambda e: None))
     clock = Clock(READY)
     app.state.clock = clock
     app.state.publication_policy = PublicationPolicy()

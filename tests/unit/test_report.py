@@ -24,7 +24,7 @@ from jdl_report import (
     render_pdf,
 )
 from jdl_report import charts
-from jdl_report.content import ANNEX_SECTIONS, SECTIONS, build_content, smd_scale
+from jdl_report.content import ANNEX_SECTIONS, build_content, smd_scale
 from jdl_report.disclosure import PUBLIC_ATTRITION, coarsen_bins, protect_margin, redact_text
 from jdl_report.wording import note_text
 from jdl_report.examples import (

@@ -4,9 +4,7 @@ t-test in the annex."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 
 from jdl_core.result import AnalysisResult, IntervalResult, MeasureResult, NullResultInfo
 from jdl_report import render_all

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import pytest
 
-from jdl_core.result import AnalysisResult, BalanceGate, Sensitivity
+from jdl_core.result import BalanceGate, Sensitivity
 from jdl_report import render_all
 from jdl_report.content import build_content
 from jdl_report.examples import significant_reduction

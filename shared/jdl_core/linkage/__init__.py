@@ -21,7 +21,7 @@ from .link import (
 from .model import LinkageModel, load_linkage_model, train_linkage_model
 
 
-def warm_up(national) -> None:  # type: ignore[no-untyped-def]
+def warm_up(national) -> None:
     """Do once what the first ``link_cohort`` call would: load the trained model and build the
     prepared national side (indexes, DuckDB tables). Workers call it at start-up."""
     from ._national import prepared_national

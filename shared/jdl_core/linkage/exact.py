@@ -24,7 +24,7 @@ class ExactPass:
     diagnostics: dict[str, int]    # counts only
 
 
-def _canonical(values: pd.Series, fn) -> pd.Series:  # type: ignore[no-untyped-def]
+def _canonical(values: pd.Series, fn) -> pd.Series:
     """Canonical identifier or NA (invalid values count as absent: they cannot identify anyone)."""
     def one(v: object) -> str | None:
         if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
@@ -91,7 +91,8 @@ def exact_pass(rows: pd.DataFrame, prepared: PreparedNational) -> ExactPass:
     by_pnc = pnc_person.notna() & pnc_ok
     by_prison = ~by_pnc & prison_person.notna() & prison_ok
     person = pnc_person.where(by_pnc, prison_person.where(by_prison))
-    status = np.where(by_pnc, "linked_pnc", np.where(by_prison, "linked_prison_number", None))
+    unlinked = np.array(None, dtype=object)
+    status = np.where(by_pnc, "linked_pnc", np.where(by_prison, "linked_prison_number", unlinked))
     linked = by_pnc | by_prison
     links = pd.DataFrame(
         {

@@ -16,7 +16,7 @@ records is within about 0.003 of the full one), which keeps a 1M-row pool fast.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -223,7 +223,7 @@ def _sampled(frame: pd.DataFrame, t: np.ndarray, w: np.ndarray, covariates: Sequ
 def balance_rows(table: pd.DataFrame) -> list[BalanceRow]:
     """The balance table as result rows (SMDs as fractions of an SD)."""
 
-    def num(v: object) -> float | None:
+    def num(v: Any) -> float | None:
         return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v)
 
     return [BalanceRow(covariate=r.covariate, smd_before=num(r.smd_before),

@@ -349,12 +349,12 @@ def _assemble(prob: _Problem, fit: _Fit, spec: MatchSpec, *, exact: Sequence[str
     if light:
         # choosing a specification needs only the balance: skip the long-format frames
         all_w = np.concatenate([w_t, w_c])
-        rows_b = np.flatnonzero(np.concatenate([t_sel, used_c]))
+        rows_b: slice | np.ndarray = np.flatnonzero(np.concatenate([t_sel, used_c]))
         bal = balance_table(frame.iloc[rows_b], is_t[rows_b], all_w[rows_b],
                             prob.balance_covariates, before=False, seed=spec.random_state)
         wts = pd.DataFrame({"treated": np.r_[np.ones(len(matched_t), bool), np.zeros(int(used_c.sum()), bool)]})
         return MatchResult(spec=spec, matched=pd.DataFrame(), weights=wts, balance=bal,
-                           dropped_treated=dropped, overlap=None, propensity=fit.model,  # type: ignore[arg-type]
+                           dropped_treated=dropped, overlap=None, propensity=fit.model,
                            caliper=caliper, n_treated_input=int(t_sel.sum()),
                            n_pool=int(c_sel.sum()), n_pool_removed_treated_people=0,
                            specification=name)
@@ -465,7 +465,7 @@ def _select(prob: _Problem, spec: MatchSpec
     return chosen.name, tried, fits
 
 
-def _respecifications(prob: _Problem, failing: Sequence[str], name: str, refit: bool = True
+def _respecifications(failing: Sequence[str], name: str, refit: bool = True
                       ) -> list[tuple[str, str, list[str], float | None]]:
     """The documented re-specifications (methodology.md section 4), in the order tried:
     (label, terms, extra exact columns, caliper in SDs or None for the spec's).
@@ -488,7 +488,7 @@ def _respecifications(prob: _Problem, failing: Sequence[str], name: str, refit: 
     if not bands:
         return []
     label = "exact on " + ", ".join(b.strip("_") for b in bands)
-    out = [(f"{name}; {label}", name, bands, None)]
+    out: list[tuple[str, str, list[str], float | None]] = [(f"{name}; {label}", name, bands, None)]
     if not refit:
         return out + [(f"{name}; {label}; caliper 0.1 SD", name, bands, 0.1)]
     if name != "interactions":
@@ -523,13 +523,13 @@ def _gated(prob: _Problem, fit: _Fit, spec: MatchSpec, name: str, result: MatchR
     if not spec.gate:
         return replace(result, gate=BalanceGate(code="not_checked", passed=True, threshold=0.1,
                                                 chance_threshold=0.0, specification=name))
-    first = gating.evaluate(prob.both, prob.is_t, result, t_sel, c_sel, spec)
+    first = gating.evaluate(prob.both, prob.is_t, result, t_sel, spec)
     if first.passed:
         return replace(result, gate=first.model_copy(update={"code": "balanced",
                                                              "specification": name}))
     tried: list[str] = []
     fits = {name: fit}
-    for label, terms_name, bands, cal_sd in _respecifications(prob, first.failing, name, refit):
+    for label, terms_name, bands, cal_sd in _respecifications(first.failing, name, refit):
         tried.append(label)
         try:
             _add_bands(prob, bands)
@@ -548,7 +548,7 @@ def _gated(prob: _Problem, fit: _Fit, spec: MatchSpec, name: str, result: MatchR
             continue
         if r.n_treated < spec.min_analysed:
             continue
-        g = gating.evaluate(prob.both, prob.is_t, r, t_sel, c_sel, spec)
+        g = gating.evaluate(prob.both, prob.is_t, r, t_sel, spec)
         if g.passed:
             return replace(r, gate=g.model_copy(update={
                 "code": "rebalanced", "failing_first": first.failing, "respecifications": tried,

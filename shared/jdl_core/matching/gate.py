@@ -66,7 +66,7 @@ def chance_sd(x: np.ndarray, treated: np.ndarray, w: np.ndarray, den: np.ndarray
 
 
 def evaluate(both: pd.DataFrame, is_t: np.ndarray, result, t_sel: np.ndarray | None,
-             c_sel: np.ndarray | None, spec: MatchSpec) -> BalanceGate:
+             spec: MatchSpec) -> BalanceGate:
     """The gate for a MatchResult made on ``both`` (treated rows first); code left "balanced"
     or "no_reliable_comparison" by pass/fail, the caller sets the final code.
 

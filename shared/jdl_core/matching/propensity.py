@@ -34,7 +34,7 @@ _CHUNK = 131_072  # rows per block when forming X'WX: bounds the temporary memor
 _THREADPOOLS: list[ThreadpoolController] = []  # created once: inspecting the libraries is slow
 
 
-def _one_blas_thread():  # type: ignore[no-untyped-def]
+def _one_blas_thread():
     if not _THREADPOOLS:
         _THREADPOOLS.append(ThreadpoolController())
     return _THREADPOOLS[0].limit(limits=1, user_api="blas")
@@ -178,6 +178,7 @@ class PropensityModel:
                 Xc = X[s:s + _CHUNK]
                 H += Xc.T @ (Xc * w[s:s + _CHUNK, None])
         else:
+            assert row_scale is not None, "row_scale comes with rows"
             for s in range(0, len(rows), _CHUNK):
                 r = rows[s:s + _CHUNK]
                 Xc = X[r]
@@ -221,6 +222,36 @@ class PropensityModel:
             finally:
                 self._start = None
 
+    def _hessian_sample(self, y: np.ndarray, n1: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Rows (and their weights) for the Hessian: all of them up to ``hessian_rows``; above
+        that, all treated rows + a fixed sample of comparison rows, scaled to stand for them all."""
+        if len(y) <= self.hessian_rows:
+            return None, None
+        rng = np.random.default_rng(self.random_state)
+        ctrl = np.flatnonzero(y == 0)
+        take = max(self.hessian_rows - n1, 1)
+        sample = np.sort(rng.choice(ctrl, size=min(take, len(ctrl)), replace=False))
+        rows = np.concatenate([np.flatnonzero(y == 1), sample])
+        row_scale = np.concatenate([np.ones(n1), np.full(len(sample), len(ctrl) / len(sample))])
+        return rows, row_scale
+
+    def _warm_start(self, X: np.ndarray, y: np.ndarray, dev: float
+                    ) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(beta, eta, deviance) from the coefficients ``_start`` names, if they fit better than
+        the intercept-only start (deviance ``dev``); None otherwise."""
+        start = getattr(self, "_start", None)
+        if start is None:
+            return None
+        names = [c.name for c in self._cols]
+        coef = np.array([float(start.get(nm, 0.0)) for nm in names])
+        b0 = np.concatenate([[float(start.get("(Intercept)", 0.0)) + self._start_offset
+                              + float(np.sum(coef * self._center))], coef * self._scale])
+        eta0 = X @ b0
+        dev0 = self._deviance(y, eta0)
+        if np.isfinite(dev0) and dev0 < dev:
+            return b0, eta0, dev0
+        return None
+
     def _fit(self, frame: pd.DataFrame, treated: np.ndarray | Sequence[bool]) -> "PropensityModel":
         y = np.asarray(treated, dtype=np.float64)
         if y.shape[0] != len(frame):
@@ -235,16 +266,7 @@ class PropensityModel:
         X = self._design(frame)
         n = X.shape[0]
 
-        rows = row_scale = None
-        if n > self.hessian_rows:
-            # all treated rows + a fixed sample of comparison rows, scaled to stand for them all
-            rng = np.random.default_rng(self.random_state)
-            ctrl = np.flatnonzero(y == 0)
-            take = max(self.hessian_rows - n1, 1)
-            sample = np.sort(rng.choice(ctrl, size=min(take, len(ctrl)), replace=False))
-            rows = np.concatenate([np.flatnonzero(y == 1), sample])
-            row_scale = np.concatenate([np.ones(n1), np.full(len(sample), len(ctrl) / len(sample))])
-
+        rows, row_scale = self._hessian_sample(y, n1)
         keep = self._drop_aliased(X, rows, row_scale)
         if len(keep) < X.shape[1]:
             X = np.ascontiguousarray(X[:, keep])
@@ -253,25 +275,16 @@ class PropensityModel:
         beta[0] = np.log(n1 / (n - n1))
         eta = X @ beta
         dev = self._deviance(y, eta)
-        start = getattr(self, "_start", None)
-        warm = False
-        if start is not None:
-            names = [c.name for c in self._cols]
-            coef = np.array([float(start.get(nm, 0.0)) for nm in names])
-            b0 = np.concatenate([[float(start.get("(Intercept)", 0.0)) + self._start_offset
-                                  + float(np.sum(coef * self._center))], coef * self._scale])
-            eta0 = X @ b0
-            dev0 = self._deviance(y, eta0)
-            if np.isfinite(dev0) and dev0 < dev:
-                beta, eta, dev = b0, eta0, dev0
-                warm = True
+        warm = self._warm_start(X, y, dev)
+        if warm is not None:
+            beta, eta, dev = warm
         converged = False
         it = 0
         H_fixed: np.ndarray | None = None
         for it in range(1, self.max_iter + 1):
             mu = expit(eta)
             grad = X.T @ (y - mu)
-            if warm and H_fixed is None:
+            if warm is not None and H_fixed is None:
                 # started near the optimum: one Hessian on every row, kept (as below)
                 H_fixed = self._hessian(X, mu * (1.0 - mu), None, None)
             if H_fixed is not None:
@@ -281,7 +294,7 @@ class PropensityModel:
             try:
                 step = linalg.cho_solve(linalg.cho_factor(H, check_finite=True), grad)
             except (linalg.LinAlgError, ValueError):
-                self._separation(y, eta, it, singular=True)
+                self._separation(eta, it, singular=True)
             if rows is not None and H_fixed is None and np.max(np.abs(step)) < 1e-4:
                 # near the optimum: one Hessian on every row, kept for the last few steps,
                 # turns the slow convergence of the sampled Hessian into a fast one
@@ -307,7 +320,7 @@ class PropensityModel:
                 converged = True
                 break
         if not converged:
-            self._separation(y, eta, it, singular=False)
+            self._separation(eta, it, singular=False)
         self.n_iter_ = it
         self.converged_ = converged
         self.deviance_ = float(dev)
@@ -326,7 +339,7 @@ class PropensityModel:
         # -2 log-likelihood, computed stably: log(1 + exp(eta)) - y * eta
         return float(2.0 * np.sum(np.logaddexp(0.0, eta) - y * eta))
 
-    def _separation(self, y: np.ndarray, eta: np.ndarray, it: int, singular: bool) -> None:
+    def _separation(self, eta: np.ndarray, it: int, singular: bool) -> None:
         p = expit(eta)
         extreme = float(np.mean((p < 1e-8) | (p > 1 - 1e-8)))
         raise NoOverlap(

@@ -60,7 +60,10 @@ EXACT_ALLOWED: Final[tuple[str, ...]] = tuple(
 class MatchSpec(BaseModel):
     """How the comparison group is formed and how outcomes are compared.
 
-    Every field has the default used by the service; change one and the report records it.
+    Every field has the default used when the core is called directly (a notebook, `jdl
+    analyse`). The matching service overrides a few from its settings
+    (``MatchingSettings.spec_overrides``: method, k, caliper, replace, bootstrap_reps, which it
+    runs at 200 rather than 999); the report records the values used.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
