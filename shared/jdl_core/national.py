@@ -7,6 +7,7 @@ follow-up is incomplete); ``string`` as pandas' string dtype; ``date32`` as ``da
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -156,9 +157,12 @@ def _parquet_columns(file: Path, columns: dict[str, str]
     """(name, read it) for each schema column of a Parquet file, read one column at a time so
     that writing the shared copy never holds a whole table of millions of rows."""
     reader = pq.ParquetFile(file, memory_map=True)
+
+    def read(name: str, kind: str) -> pd.Series:
+        return _column_to_pandas(reader.read(columns=[name]).column(name), kind)
+
     for name, kind in columns.items():
-        yield name, lambda name=name, kind=kind: _column_to_pandas(
-            reader.read(columns=[name]).column(name), kind)
+        yield name, functools.partial(read, name, kind)
 
 
 def pandas_dtypes(columns: dict[str, str]) -> dict[str, str]:

@@ -7,6 +7,7 @@ every linkage process then maps them read-only instead of deriving its own copy.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -154,7 +155,8 @@ def _shared(national: NationalData, path: Path) -> tuple[pd.DataFrame, np.ndarra
     with building(target) as tmp:
         if tmp is not None:
             records, person_of_record, pnc, prison = _derive(national)
-            write_frame(tmp / "records", ((c, lambda c=c: records[c]) for c in records.columns))
+            write_frame(tmp / "records", ((str(c), functools.partial(records.__getitem__, c))
+                                          for c in records.columns))
             np.save(tmp / "person_of_record.npy", np.asarray(person_of_record, dtype="int64"))
             pnc.save(tmp, "pnc")
             prison.save(tmp, "prison")
