@@ -39,10 +39,13 @@ def default_data_name(people: int) -> str:
 def prepare_dataset(data_dir: str) -> None:
     """Write the dataset's shared columns and prepared linkage side and train the linkage model
     if any is missing (run in a child process by the runtime)."""
-    from jdl_core.linkage import warm_up
+    from jdl_core.linkage import load_linkage_model
+    from jdl_core.linkage._national import prepared_national
     from jdl_core.national import load_national
 
-    warm_up(load_national(data_dir))
+    national = load_national(data_dir)
+    prepared_national(national)
+    load_linkage_model(national)
 
 
 @dataclass
