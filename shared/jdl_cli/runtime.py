@@ -36,13 +36,18 @@ def default_data_name(people: int) -> str:
     return "national" if people == DEFAULT_PEOPLE else f"national-{people}"
 
 
-def prepare_dataset(data_dir: str) -> None:
-    """Write the dataset's shared columns and prepared linkage side and train the linkage model
-    if any is missing (run in a child process by the runtime)."""
+def prepare_dataset(data_dir: str, generate: tuple[int, int] | None = None) -> None:
+    """Generate the dataset first if ``generate`` (people, seed) is given, then write its
+    shared columns and prepared linkage side and train the linkage model if any is missing
+    (run in a child process by the runtime)."""
     from jdl_core.linkage import load_linkage_model
     from jdl_core.linkage._national import prepared_national
     from jdl_core.national import load_national
 
+    if generate is not None:
+        from jdl_core.synth.generator import generate_national
+
+        generate_national(people=generate[0], seed=generate[1], out_dir=data_dir)
     national = load_national(data_dir)
     prepared_national(national)
     load_linkage_model(national)
@@ -137,30 +142,28 @@ class EmbeddedRuntime:
         return path.read_text().strip()
 
     def _ensure_dataset(self) -> None:
-        from jdl_core.schema import MANIFEST_FILE
-
-        assert self.data_dir is not None
-        if not (self.data_dir / MANIFEST_FILE).exists():
-            from jdl_core.synth.generator import generate_national
-
-            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-            self.say(f"generating the national dataset ({self.people:,} people, seed {self.seed}) "
-                     f"in {self.data_dir} ...")
-            t = time.perf_counter()
-            generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir)
-            self.say(f"  done in {time.perf_counter() - t:.1f} s")
-        # Shared columns, prepared linkage side and trained model, made once before the workers
-        # start (they then map them) and in a child process: training on millions of records
-        # leaves gigabytes of heap the supervisor would otherwise keep for its whole life.
+        """Generate the dataset if absent, then write its shared columns and prepared linkage
+        side and train the linkage model if missing, all once, before the workers start (they
+        then map them). In a child process: generating or training on millions of records
+        leaves gigabytes in the allocators that the supervisor would keep for its whole life."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from jdl_core.schema import MANIFEST_FILE
+
+        assert self.data_dir is not None
+        generate = not (self.data_dir / MANIFEST_FILE).exists()
+        if generate:
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.say(f"generating the national dataset ({self.people:,} people, seed {self.seed}) "
+                     f"in {self.data_dir} ...")
         t = time.perf_counter()
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pool.submit(prepare_dataset, str(self.data_dir)).result()
+            pool.submit(prepare_dataset, str(self.data_dir),
+                        (self.people, self.seed) if generate else None).result()
         if time.perf_counter() - t > 2:
-            self.say(f"  national data shared and linkage model ready in "
-                     f"{time.perf_counter() - t:.1f} s")
+            self.say(f"  national data {'generated, ' if generate else ''}shared and linkage "
+                     f"model ready in {time.perf_counter() - t:.1f} s")
 
     # -- processes -------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
