@@ -120,6 +120,9 @@ class NationalData:
     events: pd.DataFrame = field(repr=False)
     manifest: dict[str, Any]
     path: Path | None = None
+    # the frames are the memory-mapped shared columns of ``path`` (load_national): what is
+    # derived from them may be shared beside them too; False for frames built or changed by hand
+    shared: bool = False
 
     @property
     def window(self) -> DataWindow:
@@ -252,7 +255,7 @@ def load_national(path: str | Path, *, verify: bool = False) -> NationalData:
                             f"({type(e).__name__}: {e})") from None
         frames = {key: map_frame(shared / key) for key in tables}
     return NationalData(frames["people"], frames["aliases"], frames["events"], manifest,
-                        p.absolute())
+                        p.absolute(), shared=shared.exists())
 
 
 __all__ = ["DataWindow", "NationalData", "data_window", "load_national", "pandas_dtypes",

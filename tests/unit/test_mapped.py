@@ -14,7 +14,7 @@ from jdl_core import schema
 from jdl_core.errors import DataError
 from jdl_core.linkage._national import IdentifierIndex, clear_cache, prepared_national
 from jdl_core.mapped import building, map_frame, write_frame
-from jdl_core.national import load_national, pandas_dtypes, shared_dir
+from jdl_core.national import NationalData, load_national, pandas_dtypes, shared_dir
 from jdl_core.synth.generator import generate_national
 
 
@@ -121,4 +121,11 @@ def test_prepared_linkage_side_is_written_once_and_mapped(tmp_path):
     assert isinstance(again.person_of_record, np.memmap)
     pnc = nat.people["pnc_id"].iloc[7]
     assert again.pnc_to_person(pnc) == nat.people["person_key"].iloc[7]
+    # frames built by hand with the same path may hold other rows: derived privately from them
+    clear_cache()
+    renamed = nat.people.assign(surname="Zz")
+    hand = NationalData(renamed, nat.aliases, nat.events, nat.manifest, nat.path)
+    own = prepared_national(hand)
+    assert not isinstance(own.person_of_record, np.memmap)
+    assert (own.records["surname"].iloc[:len(renamed)] == "ZZ").all()
     clear_cache()

@@ -182,7 +182,11 @@ def prepared_national(national: NationalData) -> PreparedNational:
     with _CACHE_LOCK:
         cached = _CACHE.get(key) if path is not None else None
     if cached is None:
-        parts = (_shared(national, path) if path is not None else None) or _derive(national)
+        # derived once beside the data only from frames mapped from it: a NationalData built by
+        # hand with the same path may hold other rows
+        mapped = getattr(national, "shared", False)
+        parts = (_shared(national, path) if path is not None and mapped else None) \
+            or _derive(national)
         records, person_of_record, pnc, prison = parts
         cached = PreparedNational(key=key, records=records, person_of_record=person_of_record,
                                   pnc_to_person=pnc, prison_to_person=prison)
