@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def up(kafka: Optional[str] = typer.Option(None, help="External Kafka bootstrap HOST:PORT (default: start a local tansu broker)."),
            s3: Optional[str] = typer.Option(None, help="External S3 as http://HOST:PORT/BUCKET (credentials from JDL_S3_ACCESS_KEY/JDL_S3_SECRET_KEY); default: var/store on disk."),
-           people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset generated on first run."),
+           people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset generated on first run (up to 5000000 on a 2-core, 24 GiB machine; the data is shared by the workers, see README)."),
            linkage_workers: int = typer.Option(1, min=1, max=4, help="Linkage workers in the consumer group."),
            var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets."),
            data_dir: Optional[Path] = DATA_DIR_OPT) -> None:
@@ -225,7 +225,8 @@ def _print_queue(q: dict) -> None:
 
 
 DATA_DIR_OPT = typer.Option(None, "--data-dir", help="An existing national dataset to use "
-                            "(default: VAR/data/national, generated on first run).")
+                            "(default: VAR/data/national, or VAR/data/national-N for --people N other "
+                            "than 100000; generated on first run).")
 
 
 def _stop_on_sigterm() -> None:

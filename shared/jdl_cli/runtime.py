@@ -31,6 +31,30 @@ log = logging.getLogger("jdl.runtime")
 SERVICES = STAGES   # one service per pipeline stage, started in this order
 
 
+def default_data_name(people: int) -> str:
+    """The dataset directory under VAR/data: "national" for the default size, else named by its
+    size, so `jdl up --people 5000000` never quietly reuses a smaller dataset."""
+    return "national" if people == DEFAULT_PEOPLE else f"national-{people}"
+
+
+def prepare_dataset(data_dir: str, generate: tuple[int, int] | None = None) -> None:
+    """Generate the dataset first if ``generate`` (people, seed) is given, then write its
+    shared columns and prepared linkage side and train the linkage model if any is missing
+    (run in a child process by the runtime)."""
+    from jdl_core.linkage import load_linkage_model
+    from jdl_core.linkage._national import prepared_national
+    from jdl_core.national import load_national
+
+    if generate is not None:
+        from jdl_core.synth.generator import generate_national
+
+        # overwrite: a dataset of an older format the runtime generated itself is replaced
+        generate_national(people=generate[0], seed=generate[1], out_dir=data_dir, overwrite=True)
+    national = load_national(data_dir)
+    prepared_national(national)
+    load_linkage_model(national)
+
+
 @dataclass
 class Proc:
     name: str
@@ -98,7 +122,8 @@ class EmbeddedRuntime:
         secrets_dir = self.var_dir / "secrets"
         secrets_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(secrets_dir, 0o700)
-        self.data_dir = (self.data_dir or self.var_dir / "data" / "national").resolve()
+        self.data_dir = (self.data_dir or self.var_dir / "data" / default_data_name(self.people)
+                         ).resolve()
         if self.prepare_data:
             self._ensure_dataset()
         self.master_key = self._secret_file(secrets_dir / "master.key", _new_master_key)
@@ -119,6 +144,13 @@ class EmbeddedRuntime:
         return path.read_text().strip()
 
     def _ensure_dataset(self) -> None:
+        """Generate the dataset if absent, then write its shared columns and prepared linkage
+        side and train the linkage model if missing, all once, before the workers start (they
+        then map them). In a child process: generating or training on millions of records
+        leaves gigabytes in the allocators that the supervisor would keep for its whole life."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         from jdl_core.schema import DATASET_VERSION, MANIFEST_FILE
 
         assert self.data_dir is not None
@@ -128,23 +160,18 @@ class EmbeddedRuntime:
         own = self.data_dir.parent == (self.var_dir / "data").resolve()
         stale = own and manifest.exists() and \
             json.loads(manifest.read_text()).get("dataset_version") != DATASET_VERSION
-        if not manifest.exists() or stale:
-            from jdl_core.synth.generator import generate_national
-
+        generate = not manifest.exists() or stale
+        if generate:
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.say(f"generating the national dataset ({self.people:,} people, seed {self.seed}) "
                      f"in {self.data_dir} ...")
-            t = time.perf_counter()
-            generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir,
-                              overwrite=stale)
-            self.say(f"  done in {time.perf_counter() - t:.1f} s")
-        from jdl_core.linkage import load_linkage_model
-        from jdl_core.national import load_national
-
         t = time.perf_counter()
-        load_linkage_model(load_national(self.data_dir))   # trains and saves once, if absent
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(prepare_dataset, str(self.data_dir),
+                        (self.people, self.seed) if generate else None).result()
         if time.perf_counter() - t > 2:
-            self.say(f"  linkage model ready in {time.perf_counter() - t:.1f} s")
+            self.say(f"  national data {'generated, ' if generate else ''}shared and linkage "
+                     f"model ready in {time.perf_counter() - t:.1f} s")
 
     # -- processes -------------------------------------------------------------------------
     def env(self) -> dict[str, str]:

@@ -102,9 +102,20 @@ def with_person_columns(events: pd.DataFrame, people: pd.DataFrame,
     need = [c for c in columns if c not in events.columns and c in people.columns]
     if not need:
         return events
-    lookup = people.drop_duplicates("person_key").set_index("person_key")[need]
-    joined = lookup.reindex(events["person_key"].to_numpy())
-    out = events.copy()
+    keys = people["person_key"].to_numpy()
+    wanted = events["person_key"].to_numpy()
+    positional = (len(keys) and keys[0] == 0 and keys[-1] == len(keys) - 1
+                  and bool((np.diff(keys) == 1).all())
+                  and (not len(wanted) or (wanted.min() >= 0 and wanted.max() < len(keys))))
+    if positional:
+        # the generator's keys are the row numbers 0..N-1: a positional take, instead of
+        # hashing millions of people for every comparison pool
+        joined = people[need].take(wanted)
+    else:
+        lookup = people.drop_duplicates("person_key").set_index("person_key")[need]
+        joined = lookup.reindex(wanted)
+    # a shallow copy: with copy-on-write the new columns never reach the national frames
+    out = events.copy(deep=False)
     for c in need:
         out[c] = joined[c].to_numpy()
     return out

@@ -7,7 +7,12 @@ follow-up is incomplete); ``string`` as pandas' string dtype; ``date32`` as ``da
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import logging
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,7 +24,13 @@ import pyarrow.parquet as pq
 
 from . import schema
 from .errors import DataError
+from .mapped import building, map_frame, write_frame
 
+logger = logging.getLogger(__name__)
+
+_TABLES = (("people", schema.PEOPLE_FILE, schema.PEOPLE_COLUMNS),
+           ("aliases", schema.ALIASES_FILE, schema.ALIAS_COLUMNS),
+           ("events", schema.EVENTS_FILE, schema.EVENT_COLUMNS))
 _FILES = (schema.PEOPLE_FILE, schema.ALIASES_FILE, schema.EVENTS_FILE, schema.MANIFEST_FILE,
           schema.RISK_MODEL_FILE)
 
@@ -109,6 +120,9 @@ class NationalData:
     events: pd.DataFrame = field(repr=False)
     manifest: dict[str, Any]
     path: Path | None = None
+    # the frames are the memory-mapped shared columns of ``path`` (load_national): what is
+    # derived from them may be shared beside them too; False for frames built or changed by hand
+    shared: bool = False
 
     @property
     def window(self) -> DataWindow:
@@ -128,21 +142,30 @@ class NationalData:
                 f"version={self.manifest.get('dataset_version')})")
 
 
-def _to_pandas(table: pa.Table, columns: dict[str, str]) -> pd.DataFrame:
-    out: dict[str, Any] = {}
+def _column_to_pandas(col: pa.ChunkedArray, kind: str) -> pd.Series:
+    """One Parquet column as the pandas dtype ``schema.py`` promises (module docstring)."""
+    if kind == "date32":
+        days = col.cast(pa.int32()).to_numpy(zero_copy_only=False)
+        return pd.Series(days.astype("datetime64[D]").astype("datetime64[ns]"))
+    if kind in ("Int8", "Int16"):
+        # Arrow gives float64 with NaN for a nullable int column; back to a nullable int
+        return col.to_pandas().astype(kind)
+    if kind == "string":
+        return col.to_pandas().astype("string")
+    return pd.Series(col.to_numpy(zero_copy_only=False).astype(kind))
+
+
+def _parquet_columns(file: Path, columns: dict[str, str]
+                     ) -> Iterator[tuple[str, Callable[[], pd.Series]]]:
+    """(name, read it) for each schema column of a Parquet file, read one column at a time so
+    that writing the shared copy never holds a whole table of millions of rows."""
+    reader = pq.ParquetFile(file, memory_map=True)
+
+    def read(name: str, kind: str) -> pd.Series:
+        return _column_to_pandas(reader.read(columns=[name]).column(name), kind)
+
     for name, kind in columns.items():
-        col = table.column(name)
-        if kind == "date32":
-            days = col.cast(pa.int32()).to_numpy(zero_copy_only=False)
-            out[name] = pd.Series(days.astype("datetime64[D]").astype("datetime64[ns]"))
-        elif kind in ("Int8", "Int16"):
-            # Arrow gives float64 with NaN for a nullable int column; back to a nullable int
-            out[name] = col.to_pandas().astype(kind)
-        elif kind == "string":
-            out[name] = col.to_pandas().astype("string")
-        else:
-            out[name] = pd.Series(col.to_numpy(zero_copy_only=False).astype(kind))
-    return pd.DataFrame(out)
+        yield name, functools.partial(read, name, kind)
 
 
 def pandas_dtypes(columns: dict[str, str]) -> dict[str, str]:
@@ -175,8 +198,22 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def shared_dir(path: str | Path) -> Path:
+    """Where the memory-mapped columns of the dataset at ``path`` live: beside its Parquet files,
+    named after its manifest's sha256, so a regenerated dataset never meets old columns."""
+    p = Path(path)
+    digest = hashlib.sha256((p / schema.MANIFEST_FILE).read_bytes()).hexdigest()
+    return p / f".shared-{digest[:16]}"
+
+
 def load_national(path: str | Path, *, verify: bool = False) -> NationalData:
     """Read the dataset at ``path`` (a directory written by ``jdl data generate``).
+
+    The frames' columns are memory-mapped (:mod:`jdl_core.mapped`) from uncompressed copies
+    written beside the Parquet files on first load (:func:`shared_dir`): every process that
+    loads the same dataset shares one copy in memory, and loading takes well under a second
+    once they exist. The columns are read-only. When the directory is not writable each process
+    reads a private copy instead.
 
     Raises DataError when the directory, a file or the manifest is missing, or the dataset
     version differs from ``schema.DATASET_VERSION``; with ``verify`` also when a file's sha256
@@ -190,21 +227,36 @@ def load_national(path: str | Path, *, verify: bool = False) -> NationalData:
         for name, info in manifest.get("files", {}).items():
             if file_sha256(p / name) != info.get("sha256"):
                 raise DataError(f"{name} in {p} does not match the sha256 in its manifest")
-    frames: dict[str, pd.DataFrame] = {}
-    for key, fname, columns in (("people", schema.PEOPLE_FILE, schema.PEOPLE_COLUMNS),
-                                ("aliases", schema.ALIASES_FILE, schema.ALIAS_COLUMNS),
-                                ("events", schema.EVENTS_FILE, schema.EVENT_COLUMNS)):
+    tables = {key: (p / fname, columns) for key, fname, columns in _TABLES}
+    for fname_path, columns in tables.values():
         try:
-            table = pq.read_table(p / fname)
+            present = pq.read_schema(fname_path).names
         except (OSError, pa.ArrowException) as e:
-            raise DataError(f"{fname} in {p} cannot be read as Parquet ({type(e).__name__})") from None
-        absent = [c for c in columns if c not in table.column_names]
+            raise DataError(f"{fname_path.name} in {p} cannot be read as Parquet "
+                            f"({type(e).__name__})") from None
+        absent = [c for c in columns if c not in present]
         if absent:
-            raise DataError(f"{fname} in {p} lacks columns {', '.join(absent)}")
-        frames[key] = _to_pandas(table, columns)
+            raise DataError(f"{fname_path.name} in {p} lacks columns {', '.join(absent)}")
+    shared = shared_dir(p)
+    if not shared.exists() and not os.access(p, os.W_OK | os.X_OK):
+        # a read-only dataset directory: every process reads its own copy (more memory)
+        logger.warning("national data cannot be shared between processes (directory not "
+                       "writable); reading a private copy", extra={"data_dir": str(p)})
+        frames = {key: pd.DataFrame({name: read() for name, read in _parquet_columns(*t)})
+                  for key, t in tables.items()}
+    else:
+        try:
+            with building(shared) as tmp:
+                if tmp is not None:
+                    for key, (file, columns) in tables.items():
+                        write_frame(tmp / key, _parquet_columns(file, columns))
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"the national data in {p} cannot be prepared for sharing "
+                            f"({type(e).__name__}: {e})") from None
+        frames = {key: map_frame(shared / key) for key in tables}
     return NationalData(frames["people"], frames["aliases"], frames["events"], manifest,
-                        p.absolute())
+                        p.absolute(), shared=shared.exists())
 
 
 __all__ = ["DataWindow", "NationalData", "data_window", "load_national", "pandas_dtypes",
-           "read_manifest"]
+           "read_manifest", "shared_dir"]

@@ -31,9 +31,15 @@ def warm_up(national) -> None:
     """Do once what the first ``link_cohort`` call would: load the trained model and build the
     prepared national side (indexes, DuckDB tables). Workers call it at start-up."""
     from ._national import prepared_national
+    from .probabilistic import _Runtime
 
     load_linkage_model(national)
-    prepared_national(national)
+    prepared = prepared_national(national)
+    with prepared.lock:
+        # the process's own DuckDB copy of the records: seconds at national scale, so not in
+        # the first request's time
+        if prepared.runtime is None:
+            prepared.runtime = _Runtime.build(prepared)
 
 __all__ = [
     "warm_up",

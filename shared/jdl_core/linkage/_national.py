@@ -1,8 +1,17 @@
-"""Per-dataset cache of the prepared national side (record table, identifier indexes, DuckDB)."""
+"""Per-dataset cache of the prepared national side (record table, identifier indexes, DuckDB).
+
+For a dataset loaded from a directory, the record table and identifier indexes are derived once
+and written beside the data's shared columns (``national.shared_dir``), in a directory named
+after the hash of ``prepare.py`` (changing how records are standardised prepares them again);
+every linkage process then maps them read-only instead of deriving its own copy.
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +22,8 @@ import pandas as pd
 
 from .. import schema
 from ..errors import LinkageError
+from ..mapped import building, map_frame, write_frame
+from . import prepare
 from .prepare import national_records
 
 if TYPE_CHECKING:
@@ -55,8 +66,8 @@ class PreparedNational:
     key: tuple[Any, ...]
     records: pd.DataFrame                 # prepare.RECORD_COLUMNS, national side
     person_of_record: np.ndarray          # person_key by record_id
-    pnc_to_person: pd.Series              # canonical PNC ID -> person_key (unique only)
-    prison_to_person: pd.Series           # prison number -> person_key (unique only)
+    pnc_to_person: IdentifierIndex        # canonical PNC ID -> person_key (unique only)
+    prison_to_person: IdentifierIndex     # prison number -> person_key (unique only)
     lock: threading.RLock = field(default_factory=threading.RLock)
     runtime: Any = None                   # probabilistic._Runtime, built on first use
 
@@ -68,12 +79,90 @@ class PreparedNational:
         return out
 
 
-def _unique_index(values: pd.Series, keys: np.ndarray) -> pd.Series:
-    """identifier -> person_key, leaving out identifiers held by more than one person."""
-    frame = pd.DataFrame({"id": values.astype("string").to_numpy(), "person_key": keys}).dropna(subset=["id"])
-    counts = frame.groupby("id")["person_key"].transform("nunique")
-    unique = frame.loc[counts == 1].drop_duplicates("id")
-    return pd.Series(unique["person_key"].to_numpy(dtype="int64"), index=pd.Index(unique["id"].to_numpy(), dtype=object))
+@dataclass(frozen=True, eq=False)
+class IdentifierIndex:
+    """identifier -> person_key, for identifiers held by exactly one person.
+
+    Sorted fixed-width identifiers searched by bisection (memory-mapped for a dataset on disk,
+    so linkage processes share it): a hash index of millions of Python strings would cost each
+    process hundreds of MB. Call it on one identifier (``Series.map(index)``): the person_key,
+    or NaN when the identifier is absent, missing, or held by several people.
+    """
+
+    ids: np.ndarray    # sorted, numpy bytes dtype (S<width>)
+    keys: np.ndarray   # int64 person_key of each id
+
+    def __call__(self, value: object) -> float:
+        if not isinstance(value, str) or not value.isascii() or not len(self.ids):
+            return math.nan
+        raw = value.encode()
+        if len(raw) > self.ids.dtype.itemsize:
+            return math.nan
+        i = int(np.searchsorted(self.ids, raw))
+        return float(self.keys[i]) if i < len(self.ids) and self.ids[i] == raw else math.nan
+
+    @classmethod
+    def build(cls, values: pd.Series, keys: np.ndarray) -> IdentifierIndex:
+        frame = pd.DataFrame({"id": values.astype("string").to_numpy(dtype=object, na_value=None),
+                              "person_key": keys}).dropna(subset=["id"])
+        frame = frame.drop_duplicates()
+        frame = frame.loc[~frame["id"].duplicated(keep=False)].sort_values("id")
+        ids = frame["id"].to_numpy(dtype=object)
+        if not all(i.isascii() for i in ids):
+            raise LinkageError("national identifiers must be ASCII (canonical PNC IDs and "
+                               "prison numbers are)")
+        return cls(ids.astype(bytes) if len(ids) else np.array([], dtype="S1"),
+                   frame["person_key"].to_numpy(dtype="int64"))
+
+    def save(self, directory: Path, name: str) -> None:
+        np.save(directory / f"{name}_ids.npy", self.ids)
+        np.save(directory / f"{name}_keys.npy", self.keys)
+
+    @classmethod
+    def mapped(cls, directory: Path, name: str) -> IdentifierIndex:
+        return cls(np.load(directory / f"{name}_ids.npy", mmap_mode="r"),
+                   np.load(directory / f"{name}_keys.npy", mmap_mode="r"))
+
+
+def _prepare_version() -> str:
+    """Hash of the code that derives the record table: a change prepares the records again."""
+    return hashlib.sha256(Path(prepare.__file__).read_bytes()).hexdigest()[:16]
+
+
+def _derive(national: NationalData) -> tuple[pd.DataFrame, np.ndarray, IdentifierIndex,
+                                              IdentifierIndex]:
+    people, aliases = national.people, getattr(national, "aliases", None)
+    records, person_of_record = national_records(people, aliases)
+    person_keys = people["person_key"].to_numpy(dtype="int64")
+    empty = IdentifierIndex.build(pd.Series([], dtype="string"), np.array([], dtype="int64"))
+    pnc = IdentifierIndex.build(people["pnc_id"], person_keys) if "pnc_id" in people else empty
+    prison = (IdentifierIndex.build(people["prison_number"], person_keys)
+              if "prison_number" in people else empty)
+    return records, person_of_record, pnc, prison
+
+
+def _shared(national: NationalData, path: Path) -> tuple[pd.DataFrame, np.ndarray,
+                                                          IdentifierIndex, IdentifierIndex] | None:
+    """The prepared side mapped from beside the data (written first if absent), or None when
+    the dataset directory cannot hold it."""
+    from ..national import shared_dir
+
+    if not (path / schema.MANIFEST_FILE).is_file():
+        return None
+    target = shared_dir(path) / f"linkage-{_prepare_version()}"
+    if not target.exists() and not os.access(path, os.W_OK | os.X_OK):
+        return None
+    with building(target) as tmp:
+        if tmp is not None:
+            records, person_of_record, pnc, prison = _derive(national)
+            write_frame(tmp / "records", ((str(c), functools.partial(records.__getitem__, c))
+                                          for c in records.columns))
+            np.save(tmp / "person_of_record.npy", np.asarray(person_of_record, dtype="int64"))
+            pnc.save(tmp, "pnc")
+            prison.save(tmp, "prison")
+            del records
+    return (map_frame(target / "records"), np.load(target / "person_of_record.npy", mmap_mode="r"),
+            IdentifierIndex.mapped(target, "pnc"), IdentifierIndex.mapped(target, "prison"))
 
 
 def prepared_national(national: NationalData) -> PreparedNational:
@@ -93,17 +182,14 @@ def prepared_national(national: NationalData) -> PreparedNational:
     with _CACHE_LOCK:
         cached = _CACHE.get(key) if path is not None else None
     if cached is None:
-        records, person_of_record = national_records(people, aliases)
-        person_keys = people["person_key"].to_numpy(dtype="int64")
-        cached = PreparedNational(
-            key=key,
-            records=records,
-            person_of_record=person_of_record,
-            pnc_to_person=_unique_index(people["pnc_id"], person_keys) if "pnc_id" in people
-            else pd.Series(dtype="int64"),
-            prison_to_person=_unique_index(people["prison_number"], person_keys)
-            if "prison_number" in people else pd.Series(dtype="int64"),
-        )
+        # derived once beside the data only from frames mapped from it: a NationalData built by
+        # hand with the same path may hold other rows
+        mapped = getattr(national, "shared", False)
+        parts = (_shared(national, path) if path is not None and mapped else None) \
+            or _derive(national)
+        records, person_of_record, pnc, prison = parts
+        cached = PreparedNational(key=key, records=records, person_of_record=person_of_record,
+                                  pnc_to_person=pnc, prison_to_person=prison)
         if path is not None:
             with _CACHE_LOCK:
                 while len(_CACHE) >= _CACHE_MAX:
