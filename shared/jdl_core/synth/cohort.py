@@ -19,21 +19,21 @@ Eligible events: ``followup_complete`` and of the setting's disposal (``custody`
 ``community`` for community); community orders overlapping another community order of the same
 person within the intervention window are left out, so the intended index event is unambiguous.
 Intervention start: custody, 0-180 days before release and inside the custodial spell; community,
-0-30 days after the order starts (not after intake's window). Intervention end: custody, 0-120 days after release; community,
-60-300 days after the start.
+0-30 days after the order starts (not after intake's window). Intervention end: custody, 0-120
+days after release; community, 60-300 days after the start.
 
 Who is in a cohort, by ``realism`` (rates in :mod:`jdl_core.synth.noise`, ``Realism``; counts
 are rounded shares of ``size``): people not in the national data (invented names and dates; half
 carry a well-formed PNC ID that belongs to nobody); people in the data with no sentence of the
-setting's kind at all (``no_sentence``: intervention start anywhere in intake's window after their
-18th birthday); people whose intervention started 105-455 days before their first sentence of
-that kind (``far_from_sentence``: beyond the 90-day maximum gap); the rest as above. Then every
-row of a national person is messed up as ``noise.mess_identities`` says (names, dates of birth,
-identifiers), ``invalid_row`` of all rows are broken so intake refuses them, near duplicates
-(the same person keyed again without identifiers) and exact duplicates are added after their
-originals. ``clean`` has none of this: everyone linkable by PNC ID with an index event.
-Sex is written as ``M``/``F`` or ``Male``/``Female`` (a third in the long form); dates are
-``DD/MM/YYYY`` strings.
+setting's kind at all (``no_sentence``: intervention start anywhere in intake's window, and in
+``years`` when given, after their 18th birthday); people whose intervention started 105-455 days
+before their first sentence of that kind (``far_from_sentence``: beyond the 90-day maximum gap);
+the rest as above. Then every row of a national person is messed up as
+``noise.mess_identities`` says (names, dates of birth, identifiers), ``invalid_row`` of all rows
+are broken so intake refuses them, and near duplicates (the same person keyed again without
+identifiers) and exact duplicates are added after their originals. ``clean`` has none of this:
+everyone linkable by PNC ID with an index event. Sex is written as ``M``/``F`` or
+``Male``/``Female`` (a third in the long form); dates are ``DD/MM/YYYY`` strings.
 """
 from __future__ import annotations
 
