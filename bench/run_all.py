@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "purge": [],
     "reconcile": [],
     "generate": [],
+    "realism": [],             # the national realism hook and sample cohorts at each level
     "linkage": [],
     "matching": ["--data", "/tmp/jdl-1m"],     # the 1M-person dataset the linkage run generates
     "pipeline": [],

@@ -316,6 +316,23 @@ def test_community_rows_rarely_carry_prison_numbers(community, national):
     assert (u["pnc_id"].isna() & u["prison_number"].isna()).mean() > 0.6
 
 
+def test_hard_is_messier_than_typical_and_years_bound_every_intervention(national):
+    _, typical = C.sample_cohort(national, 400, "community", seed=4)
+    up, hard = C.sample_cohort(national, 400, "community", seed=4, realism="hard",
+                               years=(2008, 2009))
+    lost = {name: (t["expected"] != "analysed").mean() for name, t in
+            (("typical", typical), ("hard", hard))}
+    assert lost["hard"] > lost["typical"] + 0.08
+    assert _kinds(hard)["no_sentence"] > _kinds(typical)["no_sentence"]
+    ok = _valid(hard) & ~hard["noise"].str.contains("not_in_data").to_numpy()
+    start = _dates(up.loc[ok, "intervention_start"])
+    # events of 2008-2009: starts up to 30 days after an order (2010), far ones up to 455 days
+    # before it (2006); the people with no sentence start inside the years themselves
+    assert start.dt.year.between(2006, 2010).all()
+    none = ok & hard["noise"].str.contains("no_sentence").to_numpy()
+    assert _dates(up.loc[none, "intervention_start"]).dt.year.between(2008, 2009).all()
+
+
 def test_without_noise_the_file_is_clean(national):
     up, truth = C.sample_cohort(national, 300, "community", "employment", seed=9, realism="clean")
     assert len(up) == 300 and truth["person_key"].notna().all() and not truth["is_duplicate"].any()

@@ -19,21 +19,21 @@ Eligible events: ``followup_complete`` and of the setting's disposal (``custody`
 ``community`` for community); community orders overlapping another community order of the same
 person within the intervention window are left out, so the intended index event is unambiguous.
 Intervention start: custody, 0-180 days before release and inside the custodial spell; community,
-0-30 days after the order starts (not after intake's window). Intervention end: custody, 0-120 days after release; community,
-60-300 days after the start.
+0-30 days after the order starts (not after intake's window). Intervention end: custody, 0-120
+days after release; community, 60-300 days after the start.
 
 Who is in a cohort, by ``realism`` (rates in :mod:`jdl_core.synth.noise`, ``Realism``; counts
 are rounded shares of ``size``): people not in the national data (invented names and dates; half
 carry a well-formed PNC ID that belongs to nobody); people in the data with no sentence of the
-setting's kind at all (``no_sentence``: intervention start anywhere in intake's window after their
-18th birthday); people whose intervention started 105-455 days before their first sentence of
-that kind (``far_from_sentence``: beyond the 90-day maximum gap); the rest as above. Then every
-row of a national person is messed up as ``noise.mess_identities`` says (names, dates of birth,
-identifiers), ``invalid_row`` of all rows are broken so intake refuses them, near duplicates
-(the same person keyed again without identifiers) and exact duplicates are added after their
-originals. ``clean`` has none of this: everyone linkable by PNC ID with an index event.
-Sex is written as ``M``/``F`` or ``Male``/``Female`` (a third in the long form); dates are
-``DD/MM/YYYY`` strings.
+setting's kind at all (``no_sentence``: intervention start anywhere in intake's window, and in
+``years`` when given, after their 18th birthday); people whose intervention started 105-455 days
+before their first sentence of that kind (``far_from_sentence``: beyond the 90-day maximum gap);
+the rest as above. Then every row of a national person is messed up as
+``noise.mess_identities`` says (names, dates of birth, identifiers), ``invalid_row`` of all rows
+are broken so intake refuses them, and near duplicates (the same person keyed again without
+identifiers) and exact duplicates are added after their originals. ``clean`` has none of this:
+everyone linkable by PNC ID with an index event. Sex is written as ``M``/``F`` or
+``Male``/``Female`` (a third in the long form); dates are ``DD/MM/YYYY`` strings.
 """
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def sample_cohort(national: NationalData, size: int, setting: str, selection: st
         i_end = i_start + rng_dates.integers(60, 301, n_real).astype("timedelta64[D]")
 
     taken = chosen["person_key"].to_numpy()
-    none_keys, none_start = _no_sentence(national, setting, n_none, taken, rng_who)
+    none_keys, none_start = _no_sentence(national, setting, n_none, taken, years, rng_who)
     far_keys, far_start = _far_from_sentence(national, setting, n_far,
                                              np.r_[taken, none_keys], years, rng_who)
     keys = np.r_[taken, none_keys, far_keys].astype(np.int64)
@@ -330,10 +330,11 @@ def sample_cohort(national: NationalData, size: int, setting: str, selection: st
 
 
 def _no_sentence(national: NationalData, setting: str, k: int, taken: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 years: tuple[int, int] | None, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """``k`` national people with no sentence of the setting's kind at all (remand prisoners,
     people on licence or attending voluntarily), and an intervention start inside intake's
-    window when they were 18 or older."""
+    window (and ``years``) when they were 18 or older."""
     if k == 0:
         return np.array([], np.int64), np.array([], "datetime64[D]")
     disposal = SETTING_DISPOSAL[setting]
@@ -343,6 +344,9 @@ def _no_sentence(national: NationalData, setting: str, k: int, taken: np.ndarray
     window = national.window
     first = np.datetime64(window.index_start, "D")
     last = np.datetime64(window.intake_end, "D")
+    if years is not None:
+        first = max(first, np.datetime64(f"{years[0]:04d}-01-01", "D"))
+        last = min(last, np.datetime64(f"{years[1]:04d}-12-31", "D"))
     adult = people["date_of_birth"].to_numpy("datetime64[D]") + np.timedelta64(18 * 365 + 5, "D")
     ok = (~people["person_key"].isin(with_kind) & ~people["person_key"].isin(taken)).to_numpy() \
         & (adult < last - np.timedelta64(30, "D"))
