@@ -188,7 +188,7 @@ def cohort(national):
     from jdl_core.synth.cohort import sample_cohort
 
     load_linkage_model(national)
-    return sample_cohort(national, 80, "custody", "random", seed=21, noise=False)
+    return sample_cohort(national, 80, "custody", "random", seed=21, realism="clean")
 
 
 def test_linkage_handler_links_the_cohort_intake_stored(fakes, national, national_dir, cohort):
