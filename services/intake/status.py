@@ -116,6 +116,15 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     rec["history"].sort(key=lambda h: (parse_iso(h["at"]), _RANK.get(h["event"], 9), h["event_id"]))
     rec["updated_at"] = max(rec["updated_at"], at, key=parse_iso)
     rec["counts"] = rec.get("counts") or {}
+    _apply_fields(rec, event, at, eid)
+    reached = _REACHED.get(type(event))
+    if reached is not None:
+        _settle_state(rec, reached, at, eid)
+    return rec
+
+
+def _apply_fields(rec: dict[str, Any], event: Event, at: str, eid: str) -> None:
+    """The fields an event carries, each group last-writer-wins by event time (``_newer``)."""
     if isinstance(event, SubmissionReceived):
         if _newer(rec, "received", at, eid):
             rec["org_id"] = event.org_id
@@ -141,18 +150,18 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
         if _newer(rec, "purge_requested", at, eid):
             rec["purge_requested"] = event.trigger
     elif isinstance(event, DataPurged):
-        # a real purge outranks a no-op record; among no-ops (replays, the reconciler) the first
-        # certificate is kept, among real purges (late data purged again) the latest
-        rank = _PURGE_RANK.get(event.outcome, 0)
-        if _newer(rec, "purge", at, eid, rank=rank, earliest=rank < _PURGE_RANK["purged"]):
-            rec["purged_at"] = at
-            rec["purge_outcome"] = event.outcome
-            rec["certificate_key"] = event.certificate_key
-            rec["purged"] = is_purged(rec)
-    reached = _REACHED.get(type(event))
-    if reached is not None:
-        _settle_state(rec, reached, at, eid)
-    return rec
+        _apply_purge(rec, event, at, eid)
+
+
+def _apply_purge(rec: dict[str, Any], event: DataPurged, at: str, eid: str) -> None:
+    # a real purge outranks a no-op record; among no-ops (replays, the reconciler) the first
+    # certificate is kept, among real purges (late data purged again) the latest
+    rank = _PURGE_RANK.get(event.outcome, 0)
+    if _newer(rec, "purge", at, eid, rank=rank, earliest=rank < _PURGE_RANK["purged"]):
+        rec["purged_at"] = at
+        rec["purge_outcome"] = event.outcome
+        rec["certificate_key"] = event.certificate_key
+        rec["purged"] = is_purged(rec)
 
 
 def is_purged(rec: dict[str, Any]) -> bool:

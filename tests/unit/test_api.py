@@ -239,3 +239,35 @@ def test_accepted_upload_records_its_event_for_the_reconciler(api):
     marker = json.loads(store.get(f"stages/{sid}/intake.json"))
     assert [e["event_id"] for e in marker["sent"]] == [str(sent[0].event_id)]
     assert client.get("/readyz").json() == {"status": "ready", "broker": "reachable", "store": "reachable"}
+
+
+def test_an_upload_waiting_on_the_store_does_not_hold_up_other_requests():
+    """The upload's blocking work (store round trips, the broker's acknowledgement) runs in a
+    thread: while the store holds its first write, the same server still answers others."""
+    import threading
+
+    from services.intake.handlers import IntakePorts
+
+    release, writing = threading.Event(), threading.Event()
+
+    class SlowStore(MemoryStore):
+        def put(self, key, data):
+            if key.startswith("submissions/"):
+                writing.set()
+                assert release.wait(20), "the store was never released"
+            super().put(key, data)
+
+    store, sent = SlowStore(), []
+    settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
+    keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
+    with TestClient(create_api(settings, IntakePorts(store, keyring, sent.append))) as client:
+        answers: list = []
+        upload = threading.Thread(target=lambda: answers.append(post(client, cohort_csv()[0])))
+        upload.start()
+        assert writing.wait(20)                       # the upload is inside the store's put
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/queue", headers={"Authorization": "Bearer t-ops"}).status_code == 200
+        assert not answers                            # ... and still waiting on it
+        release.set()
+        upload.join(20)
+    assert answers[0].status_code == 202 and len(sent) == 1

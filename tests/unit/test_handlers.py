@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 
 from jdl_core.result import AnalysisResult
 from jdl_events import events as ev
+from jdl_events import keys
 from jdl_infra.audit import CERTIFICATE, PURGE_NOOP, AuditLog
 from jdl_infra.crypto import (KeyRing, MasterKey, generate_master_key, key_object, put_encrypted,
                               submission_prefix)
@@ -93,7 +94,7 @@ def test_accept_submission_stores_the_cohort_encrypted_and_announces_it(fakes):
     assert not any(sn.encode() in blob for _, sn, _ in people)
     rec = status.read_status(fakes.store, sid)
     assert rec["state"] == "received" and rec["received_at"] == T0.isoformat()
-    assert json.loads(fakes.store.get(f"stages/{sid}/intake.json"))["sent"][0]["event_id"] == \
+    assert json.loads(fakes.store.get(keys.stage_marker_key(sid, "intake")))["sent"][0]["event_id"] == \
         str(event.event_id)
     assert sample("jdl_submissions_received_total") == received + 1
 
@@ -122,7 +123,7 @@ def test_accept_submission_the_broker_does_not_take_keeps_nothing(fakes):
                             settings=IntakeSettings())
     assert isinstance(out, Refused) and out.code == "service_unavailable"
     sid = out.submission_id
-    assert fakes.store.list(submission_prefix(sid)) == [] and fakes.store.list(f"stages/{sid}/") == []
+    assert fakes.store.list(submission_prefix(sid)) == [] and fakes.store.list(keys.stage_prefix(sid)) == []
     assert not fakes.store.exists(key_object(sid))
     assert status.read_status(fakes.store, sid)["state"] == "refused"
     # no purge request (it would wait on the same broker): the reconciler certifies the refusal
@@ -153,14 +154,14 @@ def test_apply_status_event_folds_each_event_once_and_counts_completion_once(fak
     events = [
         ev.SubmissionReceived(submission_id=sid, org_id="acme", setting="custody",
                               rows_submitted=80, rows_valid=78, rows_rejected=2,
-                              cohort_key=f"submissions/{sid}/cohort.parquet.enc",
-                              programme_key=f"submissions/{sid}/programme.json",
+                              cohort_key=keys.cohort_key(sid),
+                              programme_key=keys.programme_key(sid),
                               occurred_at=at[0], received_at=at[0]),
-        ev.CohortLinked(submission_id=sid, linked_key=f"submissions/{sid}/linked.parquet.enc",
+        ev.CohortLinked(submission_id=sid, linked_key=keys.linked_key(sid),
                         n_linked=70, attrition={"submitted": 80}, occurred_at=at[1]),
-        ev.ControlMatched(submission_id=sid, result_key=f"results/{sid}/analysis.json",
+        ev.ControlMatched(submission_id=sid, result_key=keys.result_key(sid),
                           n_treated=65, n_comparison=300, occurred_at=at[2]),
-        ev.ReportReady(submission_id=sid, report_keys={"pdf": f"reports/{sid}/report.pdf"},
+        ev.ReportReady(submission_id=sid, report_keys={"pdf": keys.report_key(sid, "pdf")},
                        occurred_at=at[3]),
     ]
     completed = sample("jdl_submissions_completed_total")
@@ -222,10 +223,10 @@ def test_matching_handler_analyses_the_linked_people(fakes, national, cohort):
     sid = ev.new_submission_id()
     linked = truth[["row_number", "person_key", "event_id"]].astype("int64").reset_index(drop=True)
     fakes.keyring.create_data_key(sid)
-    put_frame_encrypted(fakes.store, fakes.keyring, sid, f"submissions/{sid}/linked.parquet.enc", linked)
-    fakes.store.put(f"submissions/{sid}/programme.json",
+    put_frame_encrypted(fakes.store, fakes.keyring, sid, keys.linked_key(sid), linked)
+    fakes.store.put(keys.programme_key(sid),
                     json.dumps(dict(PROGRAMME, org_id="acme")).encode())
-    event = ev.CohortLinked(submission_id=sid, linked_key=f"submissions/{sid}/linked.parquet.enc",
+    event = ev.CohortLinked(submission_id=sid, linked_key=keys.linked_key(sid),
                             n_linked=len(linked), attrition={"submitted": len(linked)})
     ports = MatchingPorts(store=fakes.store, keyring=fakes.keyring, national=lambda: national)
     (matched,) = handle_cohort_linked(event, ports)
@@ -241,7 +242,7 @@ def test_matching_handler_analyses_the_linked_people(fakes, national, cohort):
 
 def test_reporting_handler_renders_and_opens_the_review(fakes):
     sid = ev.new_submission_id()
-    result_key = f"results/{sid}/analysis.json"
+    result_key = keys.result_key(sid)
     fakes.store.put(result_key, minimal().model_dump_json().encode())
     ports = ReportingPorts(store=fakes.store, clock=fakes.clock)
     event = ev.ControlMatched(submission_id=sid, result_key=result_key, n_treated=75,
@@ -271,7 +272,7 @@ def _stored(fakes: Fakes, objects: dict[str, bytes]) -> str:
 
 def test_purge_handler_deletes_destroys_certifies_once(fakes):
     sid = _stored(fakes, {"cohort.parquet.enc": b"rows", "linked.parquet.enc": b"links"})
-    fakes.store.put(f"results/{sid}/analysis.json", b"{}")          # aggregates: kept
+    fakes.store.put(keys.result_key(sid), b"{}")          # aggregates: kept
     audit = AuditLog(fakes.store)
     ports = PurgePorts(store=fakes.store, keyring=KeyRing(fakes.store, None), audit=audit,
                        retention_days=30, clock=fakes.clock)
@@ -279,7 +280,7 @@ def test_purge_handler_deletes_destroys_certifies_once(fakes):
     assert isinstance(purged, ev.DataPurged) and purged.outcome == "purged"
     assert purged.objects_deleted == 2 and purged.key_destroyed
     assert fakes.store.list_versions(submission_prefix(sid)) == []
-    assert not fakes.store.exists(key_object(sid)) and fakes.store.exists(f"results/{sid}/analysis.json")
+    assert not fakes.store.exists(key_object(sid)) and fakes.store.exists(keys.result_key(sid))
     (again,) = handle_trigger(ev.PurgeRequested(submission_id=sid, trigger="manual"), ports)
     assert again.outcome == "already_purged"
     assert [e.entry_type for e in audit.entries()] == [CERTIFICATE, PURGE_NOOP]
