@@ -15,7 +15,7 @@ from datetime import date
 
 import openpyxl
 
-from jdl_core.cohort import parse_upload, validate_cohort
+from jdl_core.cohort import read_upload, validate_cohort
 from jdl_core.identifiers import format_pnc
 
 HEADER = ["Forename", "Surname", "Date of birth", "Sex", "Intervention start date", "Setting",
@@ -87,9 +87,9 @@ def main() -> None:
     for fmt in args.formats.split(","):
         data = to_csv(rows) if fmt == "csv" else to_xlsx(rows)
         t0 = time.perf_counter()
-        frame = parse_upload(data, f"cohort.{fmt}")
+        upload = read_upload(data, f"cohort.{fmt}")
         t1 = time.perf_counter()
-        result = validate_cohort(frame, setting="custody")
+        result = validate_cohort(upload, setting="custody")
         t2 = time.perf_counter()
         c = result.counts
         print(f"{fmt:5s} size={len(data) / 1e6:6.1f} MB  parse={t1 - t0:6.2f} s  "

@@ -20,7 +20,7 @@ import psutil
 from jdl_cli.pipeline_cmd import demo_programme
 from jdl_core.national import load_national
 from jdl_core.synth.cohort import sample_cohort, write_cohort
-from jdl_infra.runtime import EmbeddedRuntime
+from jdl_cli.runtime import EmbeddedRuntime
 
 
 def post(rt: EmbeddedRuntime, path: Path) -> str:

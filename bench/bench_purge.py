@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/ (the moto S3 server)
 
 from jdl_events.events import new_submission_id
 from jdl_infra.audit import AuditLog
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
-from jdl_infra.local import MotoS3Server
 from jdl_infra.objectstore import FilesystemStore, ObjectStore, S3Store
 from services.purge.handlers import purge_submission
+from tests.moto_s3 import MotoS3Server
 
 PAYLOAD = b"x" * 20_000    # a small encrypted parquet cohort (moto keeps every version in memory)
 

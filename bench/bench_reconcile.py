@@ -29,10 +29,10 @@ from jdl_infra.audit import AuditLog
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from pathlib import Path
 
-from jdl_infra.local import free_port, wait_for_port
+from jdl_cli.tansu import free_port, wait_for_port
 from jdl_infra.objectstore import FilesystemStore, ObjectStore, S3Store
-from jdl_infra.stage import make_marker, marker_key
-from services.purge.app import PurgePorts, handle_trigger
+from jdl_pipeline.stage import make_marker, marker_key
+from services.purge.handlers import PurgePorts, handle_trigger
 from services.purge.reconcile import ReconcileConfig, Reconciler
 
 STALLED, UNPURGED, OPEN = 20, 5, 100

@@ -31,27 +31,24 @@ PROGRAMME = {"organisation": "Bench Trust", "name": "Mentoring", "targets": "Adu
 
 def serve(port: int, store_dir: str, in_process: bool) -> None:
     """The API process: real create_api, a filesystem store, events dropped."""
-    import asyncio
-
     import uvicorn
     from pydantic import SecretStr
 
     from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
     from jdl_infra.objectstore import FilesystemStore
     from services.intake.api import create_api
+    from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
 
     settings = IntakeSettings(tokens=SecretStr(json.dumps({TOKEN: "bench-org"})),
                               rate_limit_uploads_per_minute=0, min_cohort_size=1)
     store = FilesystemStore(store_dir)
-    app = create_api(settings, store, KeyRing(store, MasterKey.from_base64(generate_master_key())),
-                     lambda _e: None)
+    app = create_api(settings, IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda _e: None))
     if in_process:
-        from jdl_core.cohort import parse_upload
+        from services.intake.handlers import parse_in_process
 
-        async def old_parse(data, filename, *, max_bytes):  # type: ignore[no-untyped-def]
-            return await asyncio.to_thread(parse_upload, data, filename, max_bytes=max_bytes)
-        app.state.parser.parse = old_parse
+        app.state.parser.parse_blocking = parse_in_process   # the API parses in its own process
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -76,7 +73,7 @@ def main() -> None:
 
     import psutil
 
-    from jdl_infra.local import free_port, wait_for_port
+    from jdl_cli.tansu import free_port, wait_for_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=5_000)

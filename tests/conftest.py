@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def s3_server():
-    from jdl_infra.local import MotoS3Server
+    from tests.moto_s3 import MotoS3Server
 
     with MotoS3Server() as server:
         yield server
@@ -33,7 +33,7 @@ def store(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def broker():
-    from jdl_infra.local import TansuBroker
+    from jdl_cli.tansu import TansuBroker
 
     with TansuBroker() as b:
         yield b

@@ -9,15 +9,16 @@ from datetime import datetime, timezone
 
 import faust
 
+from jdl_events import topics
 from jdl_events.events import EVENT_OF
 from jdl_infra import metrics
-from jdl_infra.faust_app import make_app, sender
 from jdl_infra.objectstore import open_store
 from jdl_infra.publication import load_policy, publish_due
-from jdl_infra.stage import DeadLetter, decode
-from jdl_events import topics
+from jdl_pipeline.faust_app import make_app, sender
+from jdl_pipeline.stage import DeadLetter, dead_letter, decode
 
 from . import status
+from .handlers import apply_status_event
 from .settings import IntakeSettings
 
 log = logging.getLogger("jdl.intake")
@@ -28,7 +29,7 @@ PURGE_GRACE_SECONDS = 3600.0   # default: a finished submission not purged withi
 def create_app(settings: IntakeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
-    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    app = make_app(APP_ID, settings)
     metrics.prepare_intake_worker(settings.stage_age_warning_seconds, [topics.DATA_PURGED])
     send = sender(app)
     table = app.Table("status", default=None, partitions=None)
@@ -44,19 +45,14 @@ def create_app(settings: IntakeSettings) -> faust.App:
                 # each topic's consuming stage dead-letters bad messages; data.purged has no
                 # consuming stage, so the status agent does it for that topic
                 if msg.topic == topics.DATA_PURGED:
-                    metrics.DEAD_LETTERED.labels(msg.topic).inc()
-                    await send(topics.dlq(msg.topic), event.sha256.encode(), event.to_json())
+                    await dead_letter(send, event)
                 continue
             sid = event.submission_id
             try:
-                before = table.get(sid)
-                if before is None:
-                    before = await asyncio.to_thread(status.read_status, store, sid)
-                after = status.apply_event(before, event)
-                if after != before:
+                after = await asyncio.to_thread(apply_status_event, event, store=store,
+                                                cached=table.get(sid))
+                if after is not None:
                     table[sid] = after
-                    await asyncio.to_thread(status.write_status, store, after)
-                    _count_transition(before, after)
             except Exception as exc:  # noqa: BLE001 - the projection must outlive one bad update
                 # the exception type only: messages could quote stored values
                 log.error("status update failed", extra={"submission_id": sid,
@@ -80,17 +76,7 @@ def create_app(settings: IntakeSettings) -> faust.App:
         except Exception as exc:  # noqa: BLE001 - retried at the next tick
             log.error("publication check failed", extra={"error_type": type(exc).__name__})
 
-    app.jdl_send = send  # type: ignore[attr-defined]
     return app
-
-
-def _count_transition(before: dict | None, after: dict) -> None:
-    was = (before or {}).get("state")
-    if after["state"] == "done" and was != "done":
-        metrics.SUBMISSIONS_COMPLETED.inc()
-        metrics.TURNAROUND.observe(status.age_seconds(after, datetime.now(timezone.utc)))
-    # purge lag (due -> done) is observed by the purge service alone, which knows when each purge
-    # fell due; observing it here too would count every purge twice
 
 
 def update_gauges(records: list[dict], now: datetime, retention_days: float,

@@ -5,11 +5,15 @@ exits.
 Why: openpyxl holds a whole worksheet's cells as Python objects while reading. A 0.6 MB workbook
 that unzips near the expansion cap cost the API process about 0.5 GB, which the allocator kept
 (four at once: 2.7 GB). In a child the cost is bounded (RLIMIT_DATA) and released on exit; only
-the frame of canonical columns comes back. CSV is read in a thread as before: its cost is in
-proportion to the upload, which the size limit already bounds.
+the parsed upload (the frame of canonical columns and the file-level facts) comes back. CSV is
+read in a thread as before: its cost is in proportion to the upload, which the size limit already
+bounds.
 
 Children are forked from a forkserver that has imported the cohort reader once, so a parse does
 not pay for importing pandas and openpyxl again (and the API's threads are never forked).
+
+``parse_blocking`` is what the intake use case calls (it runs in a thread of its own); ``parse``
+is the same off the event loop.
 """
 from __future__ import annotations
 
@@ -17,11 +21,10 @@ import asyncio
 import logging
 import multiprocessing
 import resource
+import threading
 from typing import Any
 
-import pandas as pd
-
-from jdl_core.cohort import parse_upload
+from jdl_core.cohort import ParsedUpload, read_upload
 from jdl_core.errors import CohortError
 
 log = logging.getLogger("jdl.intake.parsing")
@@ -35,7 +38,7 @@ class WorkbookTooDemanding(CohortError):
 
 
 def is_workbook(data: bytes) -> bool:
-    """XLSX is a zip: decided by content, as parse_upload does."""
+    """XLSX is a zip: decided by content, as read_upload does."""
     return data.startswith(_ZIP_MAGIC)
 
 
@@ -44,7 +47,7 @@ def _child(conn: Any, data: bytes, filename: str, max_bytes: int, memory_bytes: 
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     try:
-        conn.send(("ok", parse_upload(data, filename, max_bytes=max_bytes)))
+        conn.send(("ok", read_upload(data, filename, max_bytes=max_bytes)))
     except CohortError as e:
         conn.send(("cohort_error", e))
     except MemoryError:
@@ -63,7 +66,8 @@ class BoundedParser:
         self.workers = max(1, workers)
         self.memory_bytes = max(0, memory_mb) * 1024 * 1024
         self.timeout = timeout_seconds
-        self._slots = asyncio.Semaphore(self.workers)
+        self._slots = threading.BoundedSemaphore(self.workers)
+        self._count = threading.Lock()
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["jdl_core.cohort", "services.intake.parsing"])
         self.active = 0             # parses running now (for tests and the bench)
@@ -74,18 +78,24 @@ class BoundedParser:
         return cls(workers=settings.xlsx_parse_workers, memory_mb=settings.xlsx_parse_memory_mb,
                    timeout_seconds=settings.xlsx_parse_timeout_seconds)
 
-    async def parse(self, data: bytes, filename: str, *, max_bytes: int) -> pd.DataFrame:
-        if not is_workbook(data):
-            return await asyncio.to_thread(parse_upload, data, filename, max_bytes=max_bytes)
-        async with self._slots:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-            try:
-                return await asyncio.to_thread(self._parse_in_child, data, filename, max_bytes)
-            finally:
-                self.active -= 1
+    async def parse(self, data: bytes, filename: str, *, max_bytes: int) -> ParsedUpload:
+        return await asyncio.to_thread(self.parse_blocking, data, filename, max_bytes)
 
-    def _parse_in_child(self, data: bytes, filename: str, max_bytes: int) -> pd.DataFrame:
+    def parse_blocking(self, data: bytes, filename: str, max_bytes: int) -> ParsedUpload:
+        """Parse in this thread (CSV) or in a child (XLSX), waiting for a free slot."""
+        if not is_workbook(data):
+            return read_upload(data, filename, max_bytes=max_bytes)
+        with self._slots:
+            with self._count:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            try:
+                return self._parse_in_child(data, filename, max_bytes)
+            finally:
+                with self._count:
+                    self.active -= 1
+
+    def _parse_in_child(self, data: bytes, filename: str, max_bytes: int) -> ParsedUpload:
         recv, send = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=_child, args=(send, data, filename, max_bytes,
                                                       self.memory_bytes), daemon=True)

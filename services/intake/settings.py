@@ -7,13 +7,13 @@ from datetime import date
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from jdl_infra.settings import DEV_TOKENS, InfraSettings, ServiceSettings
+from jdl_infra.settings import DEV_TOKENS
+from jdl_pipeline.settings import ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_INTAKE_", extra="ignore")
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -31,8 +31,7 @@ class IntakeSettings(ServiceSettings):
     # A finished submission not purged this long after it finished counts as an overdue purge
     # (jdl_purges_overdue, JdlPurgeOverdue). The purge normally takes a second.
     purge_grace_seconds: float = Field(default=3600.0, gt=0)
-    web_port: int = 6066    # the intake worker (status agent): health and /metrics
-    web_host: str = "127.0.0.1"
+    web_port: int = 6066    # the intake worker (status agent); the API has api_host/api_port
     # Per-API-token rate limits (per API replica): sustained requests per minute and burst size;
     # 0 per minute disables one. Answered 429 with Retry-After.
     rate_limit_uploads_per_minute: float = Field(default=30.0, ge=0)

@@ -1,7 +1,9 @@
 """The status projection: one record per submission, built from every event (ids and counts only).
 
 Pure functions, used by the intake worker's status agent (faust Table + object-store copy for the
-API) and by the API for its first write. Stored at ``status/<submission_id>.json``.
+API) and by the API for its first write. The record's contract is
+``jdl_events.status.StatusRecord`` (the purge service and `jdl audit verify` read it too); here it
+is handled in its JSON form, a dict, and checked against the model whenever it is stored.
 """
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from jdl_events import keys
-from jdl_events.vocab import OPEN_STATES, PurgeOutcome
-from jdl_events.vocab import TERMINAL_STATES as TERMINAL
 from jdl_events.events import (CohortLinked, ControlMatched, DataPurged, Event, PurgeRequested,
                                ReportReady, SubmissionFailed, SubmissionReceived)
+from jdl_events.status import is_purged as _certified
+from jdl_events.vocab import OPEN_STATES, PurgeOutcome, SubmissionState
+from jdl_events.vocab import TERMINAL_STATES as TERMINAL
+from jdl_infra import status_records
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 # States (jdl_events.vocab): the stage now working on it, then done, failed or refused. A "done"
@@ -33,7 +36,10 @@ def parse_iso(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
-def new_record(submission_id: str, org_id: str, received_at: datetime, *, state: str = "received") -> dict[str, Any]:
+def new_record(submission_id: str, org_id: str, received_at: datetime, *,
+               state: SubmissionState = "received") -> dict[str, Any]:
+    """A record as first written (its JSON form: validated as a StatusRecord when stored). The
+    projection adds ``event_times``, ``purge_requested`` and ``terminal`` as they happen."""
     return {"submission_id": submission_id, "org_id": org_id, "state": state,
             "received_at": iso(received_at), "updated_at": iso(received_at), "completed_at": None,
             "counts": {}, "attrition": {}, "n_treated": None, "n_comparison": None,
@@ -104,7 +110,7 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     eid = str(event.event_id)
     if any(h["event_id"] == eid for h in rec["history"]):
         return rec
-    etype = event.event_type  # type: ignore[attr-defined]
+    etype = event.event_type
     at = iso(event.occurred_at)
     rec["history"].append({"event": etype, "event_id": eid, "at": at})
     rec["history"].sort(key=lambda h: (parse_iso(h["at"]), _RANK.get(h["event"], 9), h["event_id"]))
@@ -150,27 +156,27 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
 
 
 def is_purged(rec: dict[str, Any]) -> bool:
-    """Certified as holding nothing. A refused upload stored nothing, so the purge's certificate
-    for it says ``unknown_submission`` (nothing found): that is its purge, not a pending one."""
-    outcome = rec.get("purge_outcome")
-    return bool(rec.get("purged")) or outcome in ("purged", "already_purged") or (
-        outcome == "unknown_submission" and rec.get("state") == "refused")
+    """Certified as holding nothing (``StatusRecord.is_purged``, on the dict form)."""
+    return _certified(rec.get("purged", False), rec.get("purge_outcome"), rec.get("state"))
 
 
 def read_status(store: ObjectStore, submission_id: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(store.get(keys.status_key(submission_id)))
-    except ObjectNotFound:
-        return None
+    """The stored record, None if absent or not a valid StatusRecord."""
+    rec = status_records.read(store, submission_id)
+    return rec.document() if rec is not None else None
 
 
 def write_status(store: ObjectStore, rec: dict[str, Any]) -> None:
-    store.put(keys.status_key(rec["submission_id"]), json.dumps(rec, indent=1).encode())
+    """Store the record; one that does not fit StatusRecord raises (ValidationError), unstored."""
+    status_records.write(store, rec)
 
 
 def all_statuses(store: ObjectStore) -> list[dict[str, Any]]:
+    """Every stored record in its JSON form, unreadable ones skipped. Not validated again: the
+    worker reads its own records (validated when written) every few seconds for the queue
+    gauges, and validation costs about five times json.loads per record."""
     out = []
-    for key in store.list(keys.STATUS):
+    for key in status_records.status_keys(store).values():
         try:
             out.append(json.loads(store.get(key)))
         except (ObjectNotFound, ValueError):

@@ -5,13 +5,10 @@ import functools
 
 import faust
 
-from jdl_events import topics
 from jdl_events.events import SubmissionReceived
 from jdl_infra.crypto import KeyRing, MasterKey
-from jdl_infra.faust_app import add_stage_agent, make_app, sender
 from jdl_infra.objectstore import open_store
-from jdl_infra.ports import LazyNational
-from jdl_infra.stage import Stage
+from jdl_pipeline.faust_app import make_app, national_dataset, stage_agent
 
 from .handlers import STAGE, LinkagePorts, handle_submission_received
 from .settings import LinkageSettings
@@ -20,22 +17,19 @@ APP_ID = "jdl-linkage"
 
 
 def create_app(settings: LinkageSettings) -> faust.App:
-    infra = settings.infra
-    store = open_store(infra)
-    national = LazyNational(infra.data_dir)
-    ports = LinkagePorts(store=store, keyring=KeyRing(store, MasterKey.from_settings(infra)),
-                         national=national, threshold=settings.match_threshold,
-                         max_gap_days=settings.max_gap_days)
-    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
-    stage = Stage(STAGE, functools.partial(handle_submission_received, ports=ports), store,
-                  sender(app), expected=(SubmissionReceived,))
-    add_stage_agent(app, stage, [topics.SUBMISSION_RECEIVED])
-
-    @app.task
-    async def warm_up() -> None:
-        from jdl_core.linkage import warm_up as prepare_linkage
-
-        await national.warm_up(prepare_linkage)
-
-    app.jdl_health_checks.append(national.health_problem)   # /healthz fails after a failed warm-up
+    app = make_app(APP_ID, settings)
+    store = open_store(settings.infra)
+    ports = LinkagePorts(store=store, keyring=KeyRing(store, MasterKey.from_settings(settings.infra)),
+                         national=national_dataset(app, settings.infra.data_dir, then=_prepare_linkage),
+                         threshold=settings.match_threshold, max_gap_days=settings.max_gap_days)
+    stage_agent(app, STAGE, functools.partial(handle_submission_received, ports=ports),
+                consumes=SubmissionReceived, store=store)
     return app
+
+
+def _prepare_linkage(national: object) -> None:
+    """The trained model and the prepared national side, built at worker start-up (splink is
+    imported by the worker, not by importing this module)."""
+    from jdl_core.linkage import warm_up
+
+    warm_up(national)

@@ -6,12 +6,12 @@ from typing import Any, Sequence
 
 from jdl_events.events import CohortLinked, Event, SubmissionReceived
 from jdl_events.keys import cohort_profile_key, linked_key
-from jdl_events.vocab import Stage
+from jdl_events.vocab import StageName
 from jdl_infra.objectstore import ObjectStore
 from jdl_infra.ports import NationalLoader, get_frame_encrypted, put_frame_encrypted
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
-STAGE: Stage = "linkage"
+STAGE: StageName = "linkage"
 
 
 @dataclass

@@ -1,21 +1,8 @@
 """Run the matching service: `python -m services.matching worker -l info`."""
-from __future__ import annotations
+from jdl_pipeline.service import run_service
 
-from jdl_infra.faust_app import run_worker
-from jdl_infra.logs import setup_logging
-from jdl_infra.preflight import run_preflight
-from jdl_infra.settings import load_settings
-
-from .app import APP_ID, create_app
+from .app import create_app
 from .settings import MatchingSettings
 
-
-def main() -> None:
-    settings = load_settings(MatchingSettings)
-    setup_logging(settings.infra.log_level)
-    run_preflight(settings.infra, APP_ID)   # broker count, declared topics (production)
-    run_worker(create_app(settings), settings.infra.log_level)
-
-
 if __name__ == "__main__":
-    main()
+    run_service(create_app, MatchingSettings)

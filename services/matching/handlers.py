@@ -7,12 +7,12 @@ from typing import Any, Sequence
 
 from jdl_events.events import CohortLinked, ControlMatched, Event
 from jdl_events.keys import cohort_profile_key, programme_key, result_key
-from jdl_events.vocab import Stage
+from jdl_events.vocab import StageName
 from jdl_infra.objectstore import ObjectStore
 from jdl_infra.ports import NationalLoader, get_frame_encrypted
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
-STAGE: Stage = "matching"
+STAGE: StageName = "matching"
 
 
 @dataclass

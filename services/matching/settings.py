@@ -3,23 +3,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from jdl_infra.settings import InfraSettings, ServiceSettings
+from jdl_pipeline.settings import ServiceSettings
 
 
 class MatchingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_MATCHING_", extra="ignore")
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
     method: Literal["nearest"] = "nearest"
     k: int = 5
     caliper_sd: float = 0.2
     replace: bool = True
     bootstrap_reps: int = 200
     web_port: int = 6068
-    web_host: str = "127.0.0.1"        # 0.0.0.0 in containers
 
     def spec_overrides(self) -> dict[str, object]:
         """MatchSpec fields set by these settings (everything else keeps MatchSpec defaults)."""

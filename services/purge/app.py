@@ -1,100 +1,32 @@
 """Purge service: deletes a submission's individual-level data on report.ready, submission.failed
-and purge.requested, and sweeps submissions past the retention limit whatever their state."""
+and purge.requested, and sweeps submissions past the retention limit whatever their state. The
+handlers are in handlers.py; this module wires them to faust."""
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
-import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import faust
 
-from jdl_events import keys, topics
-from jdl_events.events import (DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed,
-                               dump_event)
-from jdl_events.vocab import PurgeTrigger, Stage
+from jdl_events import topics
+from jdl_events.events import DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed, dump_event
 from jdl_infra import metrics
 from jdl_infra.audit import AuditLog
-from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key, publish_checkpoint
+from jdl_infra.checkpoint import CheckpointSigner, generate_signing_key
 from jdl_infra.crypto import KeyRing
-from jdl_infra.faust_app import add_stage_agent, make_app, sender
-from jdl_infra.objectstore import ObjectStore, open_store
-from jdl_infra.stage import Stage
+from jdl_infra.objectstore import open_store
+from jdl_pipeline.faust_app import make_app, sender, stage_agent
+from jdl_pipeline.stage import Send, send_events
 
+from .handlers import STAGE, PurgePorts, handle_trigger, publish_head, sweep
+from .reconcile import ReconcileConfig, Reconciler
 from .settings import PurgeSettings
-
-if TYPE_CHECKING:
-    from .reconcile import Reconciler
 
 log = logging.getLogger("jdl.purge")
 APP_ID = "jdl-purge"
-STAGE: Stage = "purge"
-TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
-
-
-@dataclass
-class PurgePorts:
-    store: ObjectStore
-    keyring: KeyRing
-    audit: AuditLog
-    retention_days: float       # InfraSettings.retention_days: the one retention setting
-    signer: CheckpointSigner | None = None   # signs and publishes the head after each append
-
-
-def publish(ports: PurgePorts) -> None:
-    """Publish a signed checkpoint of the audit head. A failure is logged, never fatal: the
-    purge is done and certified; the next append publishes again."""
-    if ports.signer is None:
-        return
-    try:
-        cp = publish_checkpoint(ports.store, ports.audit, ports.signer)
-        log.info("audit checkpoint published", extra={"seq": cp.seq, "key_id": cp.key_id})
-    except Exception as exc:  # noqa: BLE001 - see docstring
-        log.error("audit checkpoint not published", extra={"error_type": type(exc).__name__})
-
-
-def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
-    """Purge (idempotently) and announce it; a repeat is certified as a no-op by the handler."""
-    from .handlers import purge_submission
-
-    if isinstance(event, SubmissionFailed) and event.stage == STAGE:
-        return []   # a failed purge is retried by the sweep, not by reacting to its own failure
-    trigger = event.trigger if isinstance(event, PurgeRequested) else TRIGGER_OF[type(event)]
-    cert = purge_submission(ports.store, ports.keyring, ports.audit, event.submission_id, trigger,
-                            due_at=(event.due_at if isinstance(event, PurgeRequested) and event.due_at
-                                    else event.occurred_at))
-    metrics.PURGES.labels(cert.outcome).inc()
-    if cert.lag_seconds is not None and cert.outcome == "purged":
-        metrics.PURGE_LAG.observe(max(0.0, cert.lag_seconds))
-    entry = ports.audit.entry_of(cert)
-    publish(ports)
-    return [DataPurged(submission_id=event.submission_id, outcome=cert.outcome,
-                       objects_deleted=cert.n_objects, versions_deleted=cert.n_versions,
-                       key_destroyed=cert.key_id_destroyed is not None,
-                       certificate_key=entry.key if entry else None)]
-
-
-def sweep(ports: PurgePorts, now: datetime | None = None) -> list[PurgeRequested]:
-    """Purge requests for every submission past the retention limit that has no certificate."""
-    from .handlers import retention_due_at, sweep_due
-
-    now = now or datetime.now(timezone.utc)
-    statuses = []
-    for key in ports.store.list(keys.STATUS):
-        try:
-            rec = json.loads(ports.store.get(key))
-        except Exception:
-            continue
-        statuses.append((rec["submission_id"], datetime.fromisoformat(rec["received_at"]), rec["state"]))
-    received = {sid: at for sid, at, _ in statuses}
-    due = sweep_due(ports.store, statuses, ports.retention_days, now, audit=ports.audit)
-    return [PurgeRequested(submission_id=sid, trigger="retention",
-                           due_at=retention_due_at(received[sid], ports.retention_days) if sid in received else None)
-            for sid in due]
 
 
 def _unreadable_entry(audit: AuditLog, seq: int) -> None:
@@ -109,7 +41,8 @@ def create_app(settings: PurgeSettings) -> faust.App:
     infra = settings.infra
     store = open_store(infra)
     # the purge service holds no master key: it only destroys data keys (least privilege)
-    audit = AuditLog(store, on_unreadable=lambda seq: _unreadable_entry(audit, seq))
+    audit = AuditLog(store)
+    audit.on_unreadable = functools.partial(_unreadable_entry, audit)
     key = settings.checkpoint_signing_key
     if key is None or not key.get_secret_value():
         log.warning("audit checkpoints signed with a throwaway development key (set "
@@ -118,20 +51,13 @@ def create_app(settings: PurgeSettings) -> faust.App:
                               else generate_signing_key())
     ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit,
                        retention_days=infra.retention_days, signer=signer)
-    app = make_app(APP_ID, infra, web_port=settings.web_port, web_host=settings.web_host)
+    app = make_app(APP_ID, settings)
     send = sender(app)
-    # the agent and the reconciler both purge (each in a thread): one purge at a time, so the
-    # same submission is never purged twice at once and audit appends stay ordered
-    purge_lock = threading.Lock()
-
-    def locked_trigger(e: Event) -> Sequence[Event]:
-        with purge_lock:
-            return handle_trigger(e, ports)
-
-    stage = Stage(STAGE, locked_trigger, store, send,
-                  expected=(ReportReady, SubmissionFailed, PurgeRequested), idempotent_marker=False)
+    trigger = functools.partial(handle_trigger, ports=ports)   # one purge at a time (ports.lock)
     # One purge agent with concurrency 1: the audit log needs a single writer (run one replica).
-    add_stage_agent(app, stage, [topics.REPORT_READY, topics.SUBMISSION_FAILED, topics.PURGE_REQUESTED])
+    # No marker: a repeated trigger is certified again as a no-op, which the audit log records.
+    stage_agent(app, STAGE, trigger, consumes=(ReportReady, SubmissionFailed, PurgeRequested),
+                store=store, idempotent_marker=False)
 
     metrics.prepare_purge(settings.sweep_interval_seconds)
 
@@ -152,13 +78,13 @@ def create_app(settings: PurgeSettings) -> faust.App:
 
     @app.task
     async def publish_at_start() -> None:
-        await asyncio.to_thread(publish, ports)   # the head as found, before any new append
+        await asyncio.to_thread(publish_head, ports)   # the head as found, before any new append
 
     @app.timer(interval=settings.sweep_interval_seconds)
     async def retention_sweep() -> None:
         await run_sweep()
 
-    reconciler = make_reconciler(settings, ports, locked_trigger)
+    reconciler = make_reconciler(settings, ports, trigger)
     for action in metrics.RECONCILE_ACTION_KINDS:   # series exist (at 0) before the first action
         metrics.RECONCILE_ACTIONS.labels(action)
     for result in ("ok", "error"):
@@ -176,9 +102,7 @@ def create_app(settings: PurgeSettings) -> faust.App:
 
 
 def make_reconciler(settings: PurgeSettings, ports: PurgePorts,
-                    trigger: "Callable[[Event], Sequence[Event]]") -> "Reconciler":
-    from .reconcile import ReconcileConfig, Reconciler
-
+                    trigger: Callable[[Event], Sequence[Event]]) -> Reconciler:
     def purge(sid: str, why: str) -> DataPurged:
         (purged,) = trigger(PurgeRequested(submission_id=sid, trigger=why))  # type: ignore[arg-type]
         assert isinstance(purged, DataPurged)
@@ -190,9 +114,7 @@ def make_reconciler(settings: PurgeSettings, ports: PurgePorts,
         terminal_grace_seconds=settings.terminal_grace_seconds))
 
 
-async def reconcile_once(reconciler: "Reconciler", send) -> None:  # type: ignore[no-untyped-def]
-    from jdl_infra.stage import send_events
-
+async def reconcile_once(reconciler: Reconciler, send: Send) -> None:
     started = time.perf_counter()
     try:
         result = await asyncio.to_thread(reconciler.run)

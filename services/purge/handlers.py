@@ -1,5 +1,7 @@
 """Purge handlers, free of faust: delete a submission's individual-level data (every version),
 destroy its data key, verify, certify once in the audit log; and decide which submissions are due.
+``handle_trigger`` is the stage handler (report.ready, submission.failed, purge.requested ->
+data.purged) and ``sweep`` the retention sweep, both over ``PurgePorts``.
 
 Steps of ``purge_submission`` and what a crash after each leaves for the retry:
 
@@ -15,18 +17,28 @@ Steps of ``purge_submission`` and what a crash after each leaves for the retry:
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from jdl_core.errors import JdlError
 from jdl_events import keys
-from jdl_infra.audit import (CERTIFICATE, PURGE_NOOP, AuditLog, DeletedVersion,
-                             DeletionCertificate, PurgeTrigger, Verification)
+from jdl_events.events import DataPurged, Event, PurgeRequested, ReportReady, SubmissionFailed
+from jdl_events.vocab import PurgeTrigger, StageName
+from jdl_infra import metrics, status_records
+from jdl_infra.audit import AuditLog
+from jdl_infra.certificate import (CERTIFICATE, PURGE_NOOP, DeletedVersion, DeletionCertificate,
+                                   Verification)
+from jdl_infra.checkpoint import CheckpointSigner, publish_checkpoint
 from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submission_prefix
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
+log = logging.getLogger("jdl.purge")
+STAGE: StageName = "purge"
+TRIGGER_OF: dict[type[Event], PurgeTrigger] = {ReportReady: "report_ready", SubmissionFailed: "failed"}
 MARKER_FORMAT = "jdl-purge-in-progress/1"
 
 
@@ -241,3 +253,63 @@ def sweep_due(store: ObjectStore, statuses: Iterable[tuple[str, datetime, str]],
             continue
         add(sid, _aware(marker.due_at or marker.requested_at))
     return sorted(due, key=lambda s: (due[s], s))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PurgePorts:
+    store: ObjectStore
+    keyring: KeyRing            # no master key: purge only destroys data keys (least privilege)
+    audit: AuditLog
+    retention_days: float       # InfraSettings.retention_days: the one retention setting
+    signer: CheckpointSigner | None = None   # signs and publishes the head after each append
+    clock: Callable[[], datetime] = utcnow   # "now" of the retention sweep
+    # the stage agent and the reconciler both purge (each in a thread): one purge at a time, so
+    # the same submission is never purged twice at once and audit appends stay ordered
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def publish_head(ports: PurgePorts) -> None:
+    """Publish a signed checkpoint of the audit head. A failure is logged, never fatal: the
+    purge is done and certified; the next append publishes again."""
+    if ports.signer is None:
+        return
+    try:
+        cp = publish_checkpoint(ports.store, ports.audit, ports.signer)
+        log.info("audit checkpoint published", extra={"seq": cp.seq, "key_id": cp.key_id})
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        log.error("audit checkpoint not published", extra={"error_type": type(exc).__name__})
+
+
+def handle_trigger(event: Event, ports: PurgePorts) -> Sequence[Event]:
+    """Purge (idempotently) and announce it; a repeat is certified as a no-op."""
+    if isinstance(event, SubmissionFailed) and event.stage == STAGE:
+        return []   # a failed purge is retried by the sweep, not by reacting to its own failure
+    trigger = event.trigger if isinstance(event, PurgeRequested) else TRIGGER_OF[type(event)]
+    due_at = event.due_at if isinstance(event, PurgeRequested) and event.due_at else event.occurred_at
+    with ports.lock:
+        cert = purge_submission(ports.store, ports.keyring, ports.audit, event.submission_id,
+                                trigger, due_at=due_at)
+        entry = ports.audit.entry_of(cert)
+        publish_head(ports)
+    metrics.PURGES.labels(cert.outcome).inc()
+    if cert.lag_seconds is not None and cert.outcome == "purged":
+        metrics.PURGE_LAG.observe(max(0.0, cert.lag_seconds))
+    return [DataPurged(submission_id=event.submission_id, outcome=cert.outcome,
+                       objects_deleted=cert.n_objects, versions_deleted=cert.n_versions,
+                       key_destroyed=cert.key_id_destroyed is not None,
+                       certificate_key=entry.key if entry else None)]
+
+
+def sweep(ports: PurgePorts) -> list[PurgeRequested]:
+    """Purge requests for every submission past the retention limit that has no certificate."""
+    now = ports.clock()
+    statuses = [(r.submission_id, r.received_at, r.state) for r in status_records.read_all(ports.store)]
+    received = {sid: at for sid, at, _ in statuses}
+    due = sweep_due(ports.store, statuses, ports.retention_days, now, audit=ports.audit)
+    return [PurgeRequested(submission_id=sid, trigger="retention",
+                           due_at=retention_due_at(received[sid], ports.retention_days) if sid in received else None)
+            for sid in due]

@@ -37,17 +37,18 @@ from jdl_events import keys
 from jdl_events.events import DataPurged, Event, SubmissionFailed
 from jdl_events.keys import RECONCILE_SETTLED as SETTLED_KEY
 from jdl_events.keys import reconcile_attempts_key as attempts_key
-from jdl_events.vocab import OPEN_STATES, STAGES, TERMINAL_STATES, TRIGGER_OF_STATE, Stage
-from jdl_infra import metrics
+from jdl_events.status import StatusRecord
+from jdl_events.vocab import STAGES, TRIGGER_OF_STATE, StageName
+from jdl_infra import metrics, status_records
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
-from jdl_infra.stage import read_marker, recorded_events
+from jdl_pipeline.stage import read_marker, recorded_events
 
 log = logging.getLogger("jdl.reconcile")
 
 # Stage markers in pipeline order; the last one present holds the events that drive the next
 # stage (the purge writes no marker: its input is the last one).
-MARKER_ORDER: tuple[Stage, ...] = STAGES[:-1]
-NEXT_STAGE: dict[Stage, Stage] = dict(zip(STAGES, STAGES[1:]))
+MARKER_ORDER: tuple[StageName, ...] = STAGES[:-1]
+NEXT_STAGE: dict[StageName, StageName] = dict(zip(STAGES, STAGES[1:]))
 _NS = uuid.UUID("0b7f6d0e-8a59-4a5e-9bb5-5e1f4f0d2c3a")
 
 
@@ -125,13 +126,13 @@ class Reconciler:
     def run(self, now: datetime | None = None) -> ReconcileResult:
         now = now or datetime.now(timezone.utc)
         out = ReconcileResult()
-        ids = {sid: k for k in self.store.list(keys.STATUS) if (sid := keys.id_of_status_key(k))}
+        ids = status_records.status_keys(self.store)
         settled = self._load_settled()
         before = set(settled)
         todo = [k for sid, k in ids.items() if sid not in settled]
         with ThreadPoolExecutor(self.config.read_threads) as pool:   # S3: reads are round trips
-            records = [r for r in pool.map(lambda k: _read_json(self.store, k), todo)
-                       if isinstance(r, dict) and "submission_id" in r]
+            records = [r for r in pool.map(lambda k: status_records.read_key(self.store, k), todo)
+                       if r is not None]
         out.records, out.read = len(ids), len(todo)
         certified: dict[str, Any] | None = None
 
@@ -144,13 +145,13 @@ class Reconciler:
             return certified
 
         for rec in records:
-            sid, state = rec["submission_id"], rec.get("state")
+            sid = rec.submission_id
             try:
-                if state in TERMINAL_STATES and _is_purged(rec):
+                if rec.is_terminal and rec.is_purged:
                     settled.add(sid)
-                elif state in TERMINAL_STATES:
+                elif rec.is_terminal:
                     self._terminal(rec, now, certificates, out)
-                elif state in OPEN_STATES:
+                elif rec.is_open:
                     self._open(rec, now, certificates, out)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the pass
                 log.error("reconcile failed for a submission", extra={
@@ -162,21 +163,21 @@ class Reconciler:
         return out
 
     # -- terminal: purge now -------------------------------------------------------------------
-    def _terminal(self, rec: dict, now: datetime, certificates, out: ReconcileResult) -> None:
-        finished = _parse(rec.get("completed_at")) or _parse(rec.get("updated_at"))
+    def _terminal(self, rec: StatusRecord, now: datetime, certificates, out: ReconcileResult) -> None:
+        finished = rec.completed_at or rec.updated_at
         if finished and (now - finished).total_seconds() < self.config.terminal_grace_seconds:
             return
-        sid = rec["submission_id"]
+        sid = rec.submission_id
         entries = certificates().get(sid)
         if entries:
             out.add("status_repair", sid, [_purged_event_of(sid, entries)])
             return
-        out.add("purge_terminal", sid, [self._timed_purge(out, sid, TRIGGER_OF_STATE[rec["state"]])])
+        out.add("purge_terminal", sid, [self._timed_purge(out, sid, TRIGGER_OF_STATE[rec.state])])
 
     # -- open: re-drive or fail ----------------------------------------------------------------
-    def _open(self, rec: dict, now: datetime, certificates, out: ReconcileResult) -> None:
-        cfg, sid = self.config, rec["submission_id"]
-        progress = _parse(rec.get("updated_at")) or _parse(rec.get("received_at")) or now
+    def _open(self, rec: StatusRecord, now: datetime, certificates, out: ReconcileResult) -> None:
+        cfg, sid = self.config, rec.submission_id
+        progress = rec.updated_at or rec.received_at
         if (now - progress).total_seconds() < cfg.stall_seconds:
             return
         last, marker = None, None
@@ -212,7 +213,7 @@ class Reconciler:
         out.add("redrive", sid, events)
         log.info("stalled submission re-driven", extra={
             "submission_id": sid, "stage": stuck, "attempt": n + 1,
-            "sent": [getattr(e, "event_type", "") for e in events]})
+            "sent": [e.event_type for e in events]})
 
     # -- orphans ---------------------------------------------------------------------------
     def _orphans(self, active: set[str], now: datetime, out: ReconcileResult) -> None:
@@ -240,12 +241,6 @@ class Reconciler:
             self.first_seen.pop(sid, None)
             out.add("purge_orphan", sid)
             log.warning("orphaned objects purged", extra={"submission_id": sid})
-
-
-def _is_purged(rec: dict) -> bool:
-    outcome = rec.get("purge_outcome")
-    return bool(rec.get("purged")) or outcome in ("purged", "already_purged") or (
-        outcome == "unknown_submission" and rec.get("state") == "refused")
 
 
 def _purged_event_of(sid: str, entries: list) -> DataPurged:

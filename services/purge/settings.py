@@ -4,13 +4,13 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from jdl_infra.settings import DEV_CHECKPOINT_SIGNING_KEY, InfraSettings, ServiceSettings
+from jdl_infra.settings import DEV_CHECKPOINT_SIGNING_KEY
+from jdl_pipeline.settings import ServiceSettings
 
 
 class PurgeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="JDL_PURGE_", extra="ignore")
 
-    infra: InfraSettings = Field(default_factory=InfraSettings)
     sweep_interval_seconds: float = 3600.0
     # The reconciler (services/purge/reconcile.py): runs at start and every interval (the embedded
     # runtime sets 60 s); re-drives a submission with no progress for stall_seconds, fails it
@@ -21,7 +21,6 @@ class PurgeSettings(ServiceSettings):
     orphan_grace_seconds: float = Field(default=3600.0, ge=0)
     terminal_grace_seconds: float = Field(default=30.0, ge=0)
     web_port: int = 6070
-    web_host: str = "127.0.0.1"        # 0.0.0.0 in containers
     # Ed25519 private key (base64 32-byte seed) that signs audit checkpoints; only the purge
     # service holds it. Unset in development: a throwaway key is generated at start (`jdl up`
     # keeps one in var/secrets). Refused unset in production, where verifiers pin its public key.

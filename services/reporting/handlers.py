@@ -8,13 +8,13 @@ from typing import Callable, Sequence
 
 from jdl_events.events import ControlMatched, Event, ReportReady
 from jdl_events.keys import report_key
-from jdl_events.vocab import Stage
+from jdl_events.vocab import StageName
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectStore
 from jdl_report.publication import PublicationPolicy
-from jdl_infra.stage import event_id_for
+from jdl_pipeline.stage import event_id_for
 
-STAGE: Stage = "reporting"
+STAGE: StageName = "reporting"
 
 
 @dataclass

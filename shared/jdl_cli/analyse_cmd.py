@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate, link, choose index events, match and compare re-offending; print a summary."""
         from jdl_core.analysis import analyse
-        from jdl_core.cohort import parse_upload
+        from jdl_core.cohort import read_upload
         from jdl_core.matching import MatchSpec
         from jdl_core.national import load_national
         from jdl_core.programme import load_programme
@@ -127,9 +127,9 @@ def register(app: typer.Typer) -> None:
             raise InvalidArgument(f"--out '{out}' is a directory: give a file name for the JSON")
 
         started = time.perf_counter()
-        frame = parse_upload(_read_file(cohort_file, "COHORT_FILE"), cohort_file.name)
+        upload = read_upload(_read_file(cohort_file, "COHORT_FILE"), cohort_file.name)
         national = load_national(data)
-        result = with_report_statements(analyse(frame, national, spec, info))
+        result = with_report_statements(analyse(upload, national, spec, info))
         typer.echo(summary_text(result))
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)

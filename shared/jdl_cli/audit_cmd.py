@@ -11,8 +11,8 @@ import typer
 
 from jdl_core.errors import InvalidArgument
 from jdl_events import keys
-from jdl_infra.audit import (AuditEntry, AuditLog, DeletionCertificate, check_certificates,
-                             submissions_requiring_certificate)
+from jdl_infra.audit import AuditEntry, AuditLog
+from jdl_infra.certificate import DeletionCertificate
 from jdl_infra.checkpoint import (Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints,
                                   published_checkpoints)
 from jdl_infra.crypto import check_submission_id
@@ -20,6 +20,7 @@ from jdl_infra.objectstore import ObjectStore, open_store
 from jdl_infra.settings import InfraSettings
 
 from ._common import clear_errors, fail
+from .compliance import check_certificates, submissions_requiring_certificate
 
 app = typer.Typer(no_args_is_help=True)
 

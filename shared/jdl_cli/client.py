@@ -10,7 +10,7 @@ from typing import Any, Callable
 import httpx
 
 from jdl_core.errors import InvalidArgument, JdlError
-from jdl_events.vocab import TERMINAL_STATES
+from jdl_events.status import StatusView
 
 
 class ApiError(JdlError):
@@ -68,8 +68,8 @@ class Client:
             return self._check(self.http.post("/v1/submissions", files={"file": (path.name, f)},
                                               data={"programme": json.dumps(programme)}))
 
-    def status(self, sid: str) -> dict[str, Any]:
-        return self._check(self.http.get(f"/v1/submissions/{sid}"))
+    def status(self, sid: str) -> StatusView:
+        return StatusView.model_validate(self._check(self.http.get(f"/v1/submissions/{sid}")))
 
     def report(self, sid: str, fmt: str = "pdf") -> bytes:
         r = self.http.get(f"/v1/submissions/{sid}/report", params={"format": fmt})
@@ -80,17 +80,17 @@ class Client:
         return self._check(self.http.get("/v1/queue"))
 
     def wait(self, sid: str, timeout: float = 600.0,
-             on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+             on_change: Callable[[StatusView], None] | None = None) -> StatusView:
         deadline = time.monotonic() + timeout
         last = None
         while True:
             st = self.status(sid)
-            if st["state"] != last:
-                last = st["state"]
+            if st.state != last:
+                last = st.state
                 if on_change:
                     on_change(st)
-            if st["state"] in TERMINAL_STATES:
+            if st.is_terminal:
                 return st
             if time.monotonic() > deadline:
-                raise ApiError(f"submission {sid} still {st['state']} after {timeout:.0f} s")
+                raise ApiError(f"submission {sid} still {st.state} after {timeout:.0f} s")
             time.sleep(0.5)

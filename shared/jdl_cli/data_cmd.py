@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from jdl_core.errors import InvalidArgument
+from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 
 from ._common import clear_errors
 
@@ -56,9 +57,10 @@ _SELECTION_HELP = (
 @app.command("generate")
 @clear_errors
 def generate(
-    people: int = typer.Option(100_000, "--people", metavar="N",
+    people: int = typer.Option(DEFAULT_PEOPLE, "--people", metavar="N",
                                help="Number of people (each has one or more index events)."),
-    seed: int = typer.Option(2013, "--seed", metavar="S", help="Random seed: same seed, same bytes."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", metavar="S",
+                             help="Random seed: same seed, same bytes."),
     out: Path = typer.Option(..., "--out", metavar="DIR",
                              help="Directory to create (must not exist, or be empty)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in DIR."),

@@ -8,6 +8,9 @@ from typing import Optional
 
 import typer
 
+from jdl_core.schema import DEFAULT_PEOPLE
+from jdl_events.status import StatusView
+
 from ._common import clear_errors, fail
 from .publication_cmd import describe
 
@@ -21,11 +24,15 @@ def _client(api: str | None, token: str | None, org: str = "demo-org"):
     return Client(api or default_api_url(), token or default_token(org))
 
 
-def _print_status(st: dict) -> None:
-    extra = ""
-    if st.get("error"):
-        extra = f" - {st['error']['reason_code']}: {st['error']['reason']}"
-    typer.echo(f"  {time.strftime('%H:%M:%S')}  {st['state']:<10} (age {st.get('age_seconds', 0):.0f} s){extra}")
+def _ended(st: StatusView) -> str:
+    """How a submission ended, for an error message."""
+    why = f" - {st.error.reason_code}: {st.error.reason}" if st.error else ""
+    return f"{st.state}{why}"
+
+
+def _print_status(st: StatusView) -> None:
+    extra = f" - {st.error.reason_code}: {st.error.reason}" if st.error else ""
+    typer.echo(f"  {time.strftime('%H:%M:%S')}  {st.state:<10} (age {st.age_seconds:.0f} s){extra}")
 
 
 def _f(v: float | None, fmt: str) -> str:
@@ -62,7 +69,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def up(kafka: Optional[str] = typer.Option(None, help="External Kafka bootstrap HOST:PORT (default: start a local tansu broker)."),
            s3: Optional[str] = typer.Option(None, help="External S3 as http://HOST:PORT/BUCKET (credentials from JDL_S3_ACCESS_KEY/JDL_S3_SECRET_KEY); default: var/store on disk."),
-           people: int = typer.Option(100_000, help="Size of the national dataset generated on first run."),
+           people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset generated on first run."),
            linkage_workers: int = typer.Option(1, min=1, max=4, help="Linkage workers in the consumer group."),
            var: Path = typer.Option(Path("var"), help="Directory for runtime state, data, logs and secrets."),
            data_dir: Optional[Path] = DATA_DIR_OPT) -> None:
@@ -83,7 +90,7 @@ def register(app: typer.Typer) -> None:
     @clear_errors
     def demo(size: int = typer.Option(1000, help="People in the sample cohort."),
              setting: str = typer.Option("custody", help="custody or community."),
-             people: int = typer.Option(100_000, help="Size of the national dataset (first run)."),
+             people: int = typer.Option(DEFAULT_PEOPLE, help="Size of the national dataset (first run)."),
              out: Path = typer.Option(Path("out/demo"), help="Where to copy the report."),
              keep: bool = typer.Option(False, help="Leave the service running afterwards."),
              var: Path = typer.Option(Path("var"), help="Runtime directory."),
@@ -120,8 +127,8 @@ def register(app: typer.Typer) -> None:
             sid = resp["submission_id"]
             typer.echo(f"submitted {cohort_path} as {sid}: {resp['counts']}")
             st = client.wait(sid, on_change=_print_status)
-            if st["state"] != "done":
-                raise fail(f"submission ended {st['state']}: {st.get('error')}")
+            if st.state != "done":
+                raise fail(f"submission ended {_ended(st)}")
             out.mkdir(parents=True, exist_ok=True)
             for fmt in ("pdf", "html", "json"):
                 (out / f"report.{fmt}").write_bytes(client.report(sid, fmt))
@@ -130,7 +137,7 @@ def register(app: typer.Typer) -> None:
                        f"({time.perf_counter() - t0:.1f} s in all)")
             typer.echo("\n".join(headline(result)))
             typer.echo(f"\nreport: {out.resolve() / 'report.pdf'} (also .html, .json)")
-            typer.echo("\n".join(describe(st.get("publication") or {})))
+            typer.echo("\n".join(describe(st.publication)))
             typer.echo(f"API: {rt.api_url}/v1/submissions/{sid}  status page: {rt.api_url}/status?id={sid}  "
                        f"catalogue: {rt.api_url}/catalogue")
             typer.echo("\n".join(_await_certificate(client, rt, sid, purge_timeout)))
@@ -158,7 +165,7 @@ def register(app: typer.Typer) -> None:
                api: Optional[str] = API_OPT, token: Optional[str] = TOKEN_OPT) -> None:
         """Show where a submission is: stage, timestamps, attrition counts, errors."""
         st = _client(api, token).status(submission_id)
-        typer.echo(json.dumps(st, indent=2))
+        typer.echo(json.dumps(st.model_dump(mode="json", exclude_unset=True), indent=2))
 
     @app.command()
     @clear_errors
@@ -192,12 +199,12 @@ def _submit(file: Path, programme: Path, wait: bool, api: str | None, token: str
         typer.echo(f"  rejected row {r['row']}: {r['reason_code']} - {r['message']}")
     if wait:
         st = client.wait(resp["submission_id"], on_change=_print_status)
-        if st["state"] == "done":
-            for fmt, url in st.get("report_urls", {}).items():
+        if st.state == "done":
+            for fmt, url in st.report_urls.items():
                 typer.echo(f"report ({fmt}): {client.url(url)}")
-            typer.echo("\n".join(describe(st.get("publication") or {})))
+            typer.echo("\n".join(describe(st.publication)))
         else:
-            raise fail(f"submission {st['state']}: {st.get('error')}")
+            raise fail(f"submission {_ended(st)}")
 
 
 def _print_queue(q: dict) -> None:
@@ -239,9 +246,9 @@ def _await_certificate(client, rt, sid: str, timeout: float) -> list[str]:
 
     deadline = time.monotonic() + timeout
     st = client.status(sid)
-    while not st.get("purged"):
+    while not st.purged:
         if time.monotonic() > deadline:
-            raise fail(f"no purge certificate for {sid} after {timeout:.0f} s (state {st['state']}); "
+            raise fail(f"no purge certificate for {sid} after {timeout:.0f} s (state {st.state}); "
                        f"the service's reconciler will purge it when it next runs")
         time.sleep(0.3)
         st = client.status(sid)
@@ -273,7 +280,7 @@ def demo_programme(setting: str) -> dict:
 def _runtime(kafka, s3, people, linkage_workers, var, data_dir=None, extra=None):
     from urllib.parse import urlparse
 
-    from jdl_infra.runtime import EmbeddedRuntime
+    from .runtime import EmbeddedRuntime
 
     store_url = endpoint = None
     if s3:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Final, Mapping, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Final, Mapping, Sequence, get_args
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from .result import (
     ProgrammeInfo,
     Statements,
 )
+
+if TYPE_CHECKING:     # the cohort package is imported when analyse runs
+    from .cohort import ParsedUpload
 
 PERSON_COLUMNS: Final = ("sex", "ethnicity")     # covariates that live in people.parquet
 REASONS: Final[tuple[str, ...]] = get_args(AttritionReason)
@@ -457,12 +460,12 @@ def _window(national: NationalData, treated: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | None = None,
+def analyse(upload: ParsedUpload | pd.DataFrame, national: NationalData, spec: MatchSpec | None = None,
             programme: ProgrammeInfo | Any = None, *, submission_id: str | None = None
             ) -> AnalysisResult:
     """The whole core from an uploaded cohort: validate, link, choose index events, analyse.
 
-    ``upload_df``: the parsed upload (``jdl_core.cohort.parse_upload``, canonical column names).
+    ``upload``: the read upload (``jdl_core.cohort.read_upload``), or a frame of canonical columns.
     ``programme``: a ``ProgrammeInfo`` or a ``jdl_core.programme.Programme``; its setting decides
     the index events and the comparison pool.
     """
@@ -472,7 +475,7 @@ def analyse(upload_df: pd.DataFrame, national: NationalData, spec: MatchSpec | N
 
     info = _programme_info(programme)
     window = national.window     # intake's window comes from the dataset's manifest too
-    validated = validate_cohort(upload_df, setting=info.setting, coverage_start=window.index_start,
+    validated = validate_cohort(upload, setting=info.setting, coverage_start=window.index_start,
                                 coverage_end=window.intake_end, coverage_note=window.note())
     linkage = link_cohort(validated.rows, national)
     selection = select_index_events(linkage, validated.rows, national, info.setting)

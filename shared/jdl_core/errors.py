@@ -1,4 +1,15 @@
-"""The JdlError hierarchy: errors aimed at the reader, never carrying personal data."""
+"""The JdlError hierarchy: errors aimed at the reader, never carrying personal data.
+
+The class also says what the stage runner (jdl_pipeline.stage) does with an error raised by a
+handler:
+
+- ``JdlError`` (any other subclass): refuse this submission - ``submission.failed`` with the
+  error's code and message, which the submitter reads and purge acts on;
+- ``TransientError``: retry with backoff (the same input may succeed in a moment), then refuse;
+- ``StopWorker``: stop the worker without answering the submission - every submission would fail
+  the same way (a configuration fault such as the wrong master key), so its input is left to be
+  read again once the fault is fixed.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -29,6 +40,21 @@ def _rebuild_error(cls: type[JdlError], args: tuple[Any, ...], state: dict[str, 
     err.args = args
     err.__dict__.update(state)
     return err
+
+
+class TransientError(JdlError):
+    """The same input may succeed in a moment (a store or broker briefly unreachable, a partial
+    delete): the stage runner retries it before refusing the submission."""
+
+    code = "transient_error"
+
+
+class StopWorker(JdlError):
+    """A fault of the worker, not of the submission, that every submission would meet (wrong or
+    missing master key): the stage runner stops the worker (exit code 3, one log line saying
+    why) and answers nothing, so the submission is processed once the fault is fixed."""
+
+    code = "worker_stopped"
 
 
 class InvalidArgument(JdlError):

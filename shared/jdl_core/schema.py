@@ -17,6 +17,11 @@ MANIFEST_FILE: Final = "manifest.json"
 RISK_MODEL_FILE: Final = "risk_model.json"
 LINKAGE_MODEL_FILE: Final = "linkage_model.json"  # trained Splink model, versioned, beside the data
 
+# The demo dataset: its size and seed, the defaults of `jdl data generate`, `jdl up`/`jdl demo`
+# and deploy/ alike (tests/unit/test_default_seed.py holds deploy/ to the seed).
+DEFAULT_PEOPLE: Final = 100_000
+DEFAULT_SEED: Final = 20260101
+
 # Index events run over this window; an event is eligible for analysis only when its one-year
 # follow-up plus six months for the proving conviction ends on or before FOLLOWUP_END. Outcomes
 # are observed to 2012-06-30 so that every index event of 2002-2010 has its follow-up (the

@@ -11,7 +11,8 @@ import csv
 import io
 from dataclasses import asdict, dataclass
 
-from .cohort import LABELS, MAX_AGE, MIN_AGE, REJECTION_REASONS, _SETTING, _SEX
+from .cohort import LABELS, MAX_AGE, MIN_AGE, REJECTION_REASONS
+from .cohort.cells import SETTING_WORDS, SEX_WORDS
 from .schema import (ATTRIBUTE_MAX_CHARS, COVERAGE_END, COVERAGE_START, PROGRAMME_ATTRIBUTES,
                      UPLOAD_OPTIONAL, UPLOAD_REQUIRED)
 
@@ -23,10 +24,11 @@ _RULES: dict[str, str] = {
     "forename": "letters, spaces, hyphens, apostrophes and full stops; as on official records",
     "surname": "letters, spaces, hyphens, apostrophes and full stops; as on official records",
     "date_of_birth": f"{_DATE}; age at the intervention start {MIN_AGE} to {MAX_AGE}",
-    "sex": "M or F (" + ", ".join(sorted(k for k in _SEX if len(k) > 1)) + " also accepted)",
+    "sex": "M or F (" + ", ".join(sorted(k for k in SEX_WORDS if len(k) > 1)) + " also accepted)",
     "intervention_start": f"{_DATE}; when the person started with your programme",
     "setting": "custody or community, the same for every row as the programme's setting ("
-               + ", ".join(sorted(k for k in _SETTING if k not in ("custody", "community"))) + " also accepted)",
+               + ", ".join(sorted(k for k in SETTING_WORDS if k not in ("custody", "community")))
+               + " also accepted)",
     "pnc_id": "Police National Computer ID if you hold it, e.g. 2004/0046583U (improves linking)",
     "prison_number": "prison (NOMIS) number if you hold it, e.g. A1234BC (improves linking)",
     "intervention_end": f"{_DATE}; on or after the start; leave empty if still taking part",

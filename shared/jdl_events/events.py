@@ -12,7 +12,7 @@ from typing import Annotated, Final, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from . import topics
-from .vocab import PurgeOutcome, PurgeTrigger, Stage
+from .vocab import PurgeOutcome, PurgeTrigger, StageName
 
 # The one submission-id pattern (jdl_events.keys parses object keys with it).
 SUBMISSION_ID_PATTERN: Final = r"sub-[0-9a-f]{20}"
@@ -39,6 +39,8 @@ class Event(BaseModel):
     schema_version: int = 1
     submission_id: SubmissionId
     occurred_at: datetime = Field(default_factory=_now)
+    # each event narrows it to its own Literal name, which the ANY_EVENT union discriminates on
+    event_type: str
 
 
 class SubmissionReceived(Event):
@@ -75,7 +77,7 @@ class ReportReady(Event):
 
 class SubmissionFailed(Event):
     event_type: Literal["submission.failed"] = "submission.failed"
-    stage: Stage
+    stage: StageName
     reason_code: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,64}$")]
     reason: Reason                 # plain words, never personal data
 

@@ -17,7 +17,7 @@ Individual-level data (encrypted, deleted by the purge)::
 Aggregates and bookkeeping (no personal data; kept after the purge)::
 
     status/<id>.json                  the status record (intake's projection of every event)
-    stages/<id>/<stage>.json          a stage's marker: the events it sent (jdl_infra.stage)
+    stages/<id>/<stage>.json          a stage's marker: the events it sent (jdl_pipeline.stage)
     results/<id>/analysis.json        the AnalysisResult (matching)
     reports/<id>/report.<fmt>         the rendered report, pdf/html/json (reporting)
     publication/records/<id>.json     the publication record

@@ -7,12 +7,12 @@ tuple of its values beside it for code that iterates (metric children, queue cou
 """
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import Final, Literal, Mapping, get_args
 
 # -- stages -------------------------------------------------------------------------------------
 # One service per stage, in pipeline order; a failure names the stage that gave up.
-Stage = Literal["intake", "linkage", "matching", "reporting", "purge"]
-STAGES: Final[tuple[Stage, ...]] = get_args(Stage)
+StageName = Literal["intake", "linkage", "matching", "reporting", "purge"]
+STAGES: Final[tuple[StageName, ...]] = get_args(StageName)
 
 # -- submission states (the status record's ``state``) -----------------------------------------
 # Open: the stage now working on it ("received": accepted, linkage not started yet).
@@ -34,6 +34,7 @@ PURGE_TRIGGERS: Final[tuple[PurgeTrigger, ...]] = get_args(PurgeTrigger)
 PurgeOutcome = Literal["purged", "already_purged", "unknown_submission"]
 PURGE_OUTCOMES: Final[tuple[PurgeOutcome, ...]] = get_args(PurgeOutcome)
 
-# The trigger of the purge a submission in each terminal state is due.
-TRIGGER_OF_STATE: Final[dict[TerminalState, PurgeTrigger]] = {
+# The trigger of the purge a submission in each terminal state is due (keyed by any state string,
+# so a record's state looks it up directly).
+TRIGGER_OF_STATE: Final[Mapping[str, PurgeTrigger]] = {
     "done": "report_ready", "failed": "failed", "refused": "refused"}

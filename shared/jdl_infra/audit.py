@@ -1,5 +1,7 @@
-"""The deletion audit log: an append-only, hash-chained sequence of JSON entries in the object store,
-and the deletion certificates it holds. It contains ids, object keys, version ids and counts only.
+"""The deletion audit log: an append-only, hash-chained sequence of JSON entries in the object store.
+It contains ids, object keys, version ids and counts only. Most entries are deletion certificates
+(their model: ``jdl_infra.certificate``); which submissions must have one is a policy checked by
+`jdl audit verify` (``jdl_cli.compliance``), not part of the log.
 
 Layout: ``audit/log/<seq:012d>.json``, seq from 1. Each entry is canonical JSON of
 ``{version, seq, prev_hash, entry_type, payload, created_at, hash}`` where ``hash`` is the SHA-256
@@ -27,34 +29,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Literal
+from datetime import datetime, timezone
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jdl_core.errors import JdlError
 from jdl_events import keys
-from jdl_events.events import SubmissionId
 from jdl_events.keys import AUDIT_LOG as LOG_PREFIX
 from jdl_events.keys import audit_entry_key as entry_key
-from jdl_events.vocab import TERMINAL_STATES, PurgeOutcome, PurgeTrigger
 
+from .certificate import CERTIFICATE, CERTIFICATE_TYPES, PURGE_NOOP, DeletionCertificate
 from .objectstore import ObjectNotFound, ObjectStore
+
+# The certificate entry types are exported with the log, whose entries they name.
+__all__ = [
+    "AuditConflict", "AuditEntry", "AuditError", "AuditLog", "CERTIFICATE", "CERTIFICATE_TYPES",
+    "ENTRY_VERSION", "GENESIS_HASH", "LOG_PREFIX", "PURGE_NOOP", "Problem", "VerifyReport",
+    "canonical_json", "entry_hash", "entry_key",
+]
 
 _log = logging.getLogger("jdl.audit")
 GENESIS_HASH = "0" * 64
 ENTRY_VERSION = 1
 _ENTRY_TYPE_RE = re.compile(r"^[a-z_]{1,40}$")
-
-# Entry types whose payload is a DeletionCertificate.
-CERTIFICATE = "certificate"      # a purge that deleted something (outcome "purged")
-PURGE_NOOP = "purge_noop"        # a purge request that found nothing to do (already purged/unknown)
-CERTIFICATE_TYPES = (CERTIFICATE, PURGE_NOOP)
-
 
 
 class AuditError(JdlError):
@@ -77,70 +79,12 @@ def entry_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({k: v for k, v in body.items() if k != "hash"})).hexdigest()
 
 
-# -- certificate -----------------------------------------------------------------------------
-class _Frozen(BaseModel):
+# -- entries ---------------------------------------------------------------------------------
+class AuditEntry(BaseModel):
+    """One entry as stored (see the module doc for the hash and the link)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-
-class DeletedVersion(_Frozen):
-    key: str
-    version_id: str
-
-
-class Verification(_Frozen):
-    """What was listed again after deleting: nothing may remain."""
-
-    checked_at: datetime
-    prefix: str
-    remaining_objects: int = Field(ge=0)    # current objects under the prefix
-    remaining_versions: int = Field(ge=0)   # every version and delete marker under the prefix
-    key_object: str
-    key_versions_remaining: int = Field(ge=0)
-    key_absent: bool
-
-    @property
-    def passed(self) -> bool:
-        return (self.remaining_objects == 0 and self.remaining_versions == 0
-                and self.key_versions_remaining == 0 and self.key_absent)
-
-
-class DeletionCertificate(_Frozen):
-    """Record of one purge request: what was deleted, when, and how it was verified.
-
-    No personal data: ids, object keys chosen by the services, version ids, counts and times.
-    """
-
-    format: Literal["jdl-deletion-certificate/1"] = "jdl-deletion-certificate/1"
-    purge_id: str = Field(pattern=r"^[0-9a-f]{32}$")   # one per purge request (ties marker to entry)
-    submission_id: SubmissionId
-    trigger: PurgeTrigger
-    outcome: PurgeOutcome
-    requested_at: datetime
-    due_at: datetime | None = None
-    purged_at: datetime
-    attempts: int = Field(ge=1, default=1)             # >1: resumed after an interruption
-    objects_deleted: list[str] = Field(default_factory=list)
-    versions_deleted: list[DeletedVersion] = Field(default_factory=list)
-    key_id_destroyed: str | None = None
-    verification: Verification
-    previous_certificate_seq: int | None = None        # already_purged / re-purge: earlier entry
-
-    @property
-    def n_objects(self) -> int:
-        return len(self.objects_deleted)
-
-    @property
-    def n_versions(self) -> int:
-        return len(self.versions_deleted)
-
-    @property
-    def lag_seconds(self) -> float | None:
-        """Due to done, for the purge-lag histogram."""
-        return None if self.due_at is None else (self.purged_at - self.due_at).total_seconds()
-
-
-# -- entries ---------------------------------------------------------------------------------
-class AuditEntry(_Frozen):
     version: int = ENTRY_VERSION
     seq: int = Field(ge=1)
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -155,9 +99,6 @@ class AuditEntry(_Frozen):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-    def computed_hash(self) -> str:
-        return entry_hash(self.body())
 
     def certificate(self) -> DeletionCertificate | None:
         if self.entry_type not in CERTIFICATE_TYPES:
@@ -228,9 +169,6 @@ class AuditLog:
     def _seqs(self) -> list[int]:
         return sorted(s for k in self.store.list(LOG_PREFIX)
                       if (s := keys.seq_of_audit_entry(k)) is not None)
-
-    def _read(self, seq: int) -> AuditEntry:
-        return AuditEntry.model_validate_json(self.store.get(entry_key(seq)))
 
     def _load(self, seq: int) -> AuditEntry | None:
         """The entry at seq (cached), or None if it is unreadable (recorded, reported once)."""
@@ -342,161 +280,97 @@ class AuditLog:
         current object (deleted) is reported too.
         """
         report = VerifyReport()
-        problems = report.problems
         current_keys = set(self.store.list(LOG_PREFIX))
-        seqs = self._seqs()
+        by_seq = self._check_chain(report)
+        self._check_versions(report, current_keys)
+        if anchor is not None:
+            _check_anchor(report, by_seq, anchor)
+        report.problems.sort(key=lambda p: (p.seq if p.seq is not None else 1 << 62, p.kind))
+        return report
+
+    def _check_chain(self, report: VerifyReport) -> dict[int, AuditEntry]:
+        """Walk the entries in seq order (from the store, not the cache), recording each problem
+        and the head in ``report``; the readable entries by seq."""
         # None after a gap or an unreadable entry: the next link cannot be checked
         prev_hash: str | None = GENESIS_HASH
         expected_seq = 1
         by_seq: dict[int, AuditEntry] = {}
-        for s in seqs:
+        for s in self._seqs():
             if s != expected_seq:
-                problems.append(Problem(
+                report.problems.append(Problem(
                     "seq_gap", f"entries {expected_seq}..{s - 1} are missing before seq {s}"
                     if s > expected_seq + 1 else f"entry {expected_seq} is missing before seq {s}",
                     seq=expected_seq))
                 prev_hash = None
             try:
-                raw = self.store.get(entry_key(s))
-                body = json.loads(raw)
+                body = json.loads(self.store.get(entry_key(s)))
                 entry = AuditEntry.model_validate(body)
             except (ObjectNotFound, ValueError, ValidationError):
-                problems.append(Problem("unreadable", "not a valid audit entry (JSON fields "
-                                        "version, seq, prev_hash, entry_type, payload, "
-                                        "created_at, hash)", seq=s))
+                report.problems.append(Problem(
+                    "unreadable", "not a valid audit entry (JSON fields version, seq, prev_hash, "
+                    "entry_type, payload, created_at, hash)", seq=s))
                 prev_hash, expected_seq = None, s + 1
                 continue
-            if entry.seq != s:
-                problems.append(Problem("seq_mismatch",
-                                        f"entry stored at seq {s} says seq {entry.seq}", seq=s))
-            recomputed = entry_hash(body)
-            if recomputed != entry.hash:
-                problems.append(Problem(
-                    "hash_mismatch", f"content was altered: stored hash {entry.hash[:16]}..., "
-                    f"content hashes to {recomputed[:16]}...", seq=s))
-            if prev_hash is not None and entry.prev_hash != prev_hash:
-                problems.append(Problem(
-                    "broken_link", f"prev_hash {entry.prev_hash[:16]}... does not match the hash "
-                    f"of entry {s - 1} ({prev_hash[:16]}...): entry {s - 1} or {s} was altered",
-                    seq=s))
-            if entry.entry_type in CERTIFICATE_TYPES:
-                try:
-                    entry.certificate()
-                except ValidationError as e:
-                    problems.append(Problem(
-                        "bad_certificate", f"payload is not a valid deletion certificate "
-                        f"({len(e.errors())} field error(s))", seq=s))
+            report.problems.extend(_entry_problems(s, body, entry, prev_hash))
             by_seq[s] = entry
             report.hashes[s] = entry.hash
             prev_hash, expected_seq = entry.hash, s + 1
             report.entries += 1
             report.head_seq, report.head_hash = s, entry.hash
+        return by_seq
 
-        # History on a versioned bucket: each entry should have been written exactly once.
+    def _check_versions(self, report: VerifyReport, current_keys: set[str]) -> None:
+        """History on a versioned bucket: each entry should have been written exactly once (an
+        unversioned store lists one version per current object, so it finds nothing here)."""
         versions: dict[tuple[int, str], int] = {}
         for k, _v in self.store.list_versions(LOG_PREFIX):
-            if (s := keys.seq_of_audit_entry(k)) is not None:
-                versions[(s, k)] = versions.get((s, k), 0) + 1
+            if (listed := keys.seq_of_audit_entry(k)) is not None:
+                versions[(listed, k)] = versions.get((listed, k), 0) + 1
         for (s, k), n in sorted(versions.items()):
             if k not in current_keys:
-                problems.append(Problem("deleted", "entry was deleted (old versions or a delete "
-                                        "marker remain in the versioned bucket)", seq=s))
+                report.problems.append(Problem(
+                    "deleted", "entry was deleted (old versions or a delete marker remain in the "
+                    "versioned bucket)", seq=s))
             elif n > 1:
-                problems.append(Problem("rewritten", f"entry has {n} stored versions: it was "
-                                        "overwritten after being appended", seq=s))
-
-        if anchor is not None:
-            a_seq, a_hash = anchor
-            got = by_seq.get(a_seq)
-            if got is None or got.hash != a_hash:
-                problems.append(Problem(
-                    "anchor_mismatch", f"expected entry {a_seq} with hash {a_hash[:16]}..., found "
-                    + ("no such entry (log truncated?)" if got is None
-                       else f"hash {got.hash[:16]}... (log rewritten)"), seq=a_seq))
-        problems.sort(key=lambda p: (p.seq if p.seq is not None else 1 << 62, p.kind))
-        return report
+                report.problems.append(Problem(
+                    "rewritten", f"entry has {n} stored versions: it was overwritten after being "
+                    "appended", seq=s))
 
 
-# -- which submissions must have a certificate ------------------------------------------------
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def submissions_requiring_certificate(
-        store: ObjectStore, *, retention_days: float = 30.0, now: datetime | None = None,
-        finished_states: Iterable[str] = TERMINAL_STATES) -> dict[str, str]:
-    """Submission ids that must by now have a certificate, each with the reason.
-
-    Default rule, from what the services leave in the store (aggregates only):
-    - a report exists under ``reports/<id>/`` (the report was ready, so purge was due);
-    - ``status/<id>.json`` has ``state`` in ``finished_states``, or its
-      ``received_at`` is older than the retention limit;
-    - a data key ``keys/<id>.json`` created longer ago than the retention limit (an orphan the
-      status table forgot).
-    """
-    now = now or datetime.now(timezone.utc)
-    limit = now - timedelta(days=retention_days)
-    finished = set(finished_states)
-    need: dict[str, str] = {}
-    for k in store.list(keys.REPORTS):
-        if sid := keys.id_of_report_key(k):
-            need.setdefault(sid, "report ready")
-    for k in store.list(keys.STATUS):
-        sid = keys.id_of_status_key(k)
-        if not sid:
-            continue
+def _entry_problems(s: int, body: dict[str, Any], entry: AuditEntry,
+                    prev_hash: str | None) -> list[Problem]:
+    """What is wrong with one readable entry: its seq, its hash, its link to the entry before
+    (``prev_hash`` None: not checkable after a gap) and a certificate payload."""
+    problems = []
+    if entry.seq != s:
+        problems.append(Problem("seq_mismatch", f"entry stored at seq {s} says seq {entry.seq}",
+                                seq=s))
+    recomputed = entry_hash(body)
+    if recomputed != entry.hash:
+        problems.append(Problem(
+            "hash_mismatch", f"content was altered: stored hash {entry.hash[:16]}..., content "
+            f"hashes to {recomputed[:16]}...", seq=s))
+    if prev_hash is not None and entry.prev_hash != prev_hash:
+        problems.append(Problem(
+            "broken_link", f"prev_hash {entry.prev_hash[:16]}... does not match the hash of entry "
+            f"{s - 1} ({prev_hash[:16]}...): entry {s - 1} or {s} was altered", seq=s))
+    if entry.entry_type in CERTIFICATE_TYPES:
         try:
-            status = json.loads(store.get(k))
-        except (ObjectNotFound, ValueError):
-            continue
-        if not isinstance(status, dict):
-            continue
-        state = status.get("state")
-        received = _parse_time(status.get("received_at"))
-        if state in finished:
-            need.setdefault(sid, f"state {state}")
-        elif received is not None and received <= limit:
-            need.setdefault(sid, f"older than {retention_days:g} days retention")
-    for k in store.list(keys.DATA_KEYS):
-        sid = keys.id_of_data_key(k)
-        if not sid:
-            continue
-        try:
-            created = _parse_time(json.loads(store.get(k)).get("created_at"))
-        except (ObjectNotFound, ValueError, AttributeError):
-            continue
-        if created is not None and created <= limit:
-            need.setdefault(sid, f"data key older than {retention_days:g} days retention")
-    return need
-
-
-def check_certificates(store: ObjectStore, log: AuditLog, required: Iterable[str]) -> list[Problem]:
-    """Every required submission has a certificate, and no certified submission still has data
-    under ``submissions/<id>/`` or a data key (the certificate's claim is re-checked now)."""
-    certified: dict[str, DeletionCertificate] = {}
-    for c in log.certificates():
-        certified[c.submission_id] = c
-    problems = [Problem("missing_certificate", "finished or expired but no deletion certificate "
-                        "in the audit log", submission_id=sid)
-                for sid in sorted(set(required)) if sid not in certified]
-    residual: dict[str, int] = {}
-    for k, _v in store.list_versions(keys.SUBMISSIONS):
-        if sid := keys.id_of_submission_object(k):
-            residual[sid] = residual.get(sid, 0) + 1
-    for k, _v in store.list_versions(keys.DATA_KEYS):
-        if sid := keys.id_of_data_key(k):
-            residual[sid] = residual.get(sid, 0) + 1
-    for sid in sorted(certified):
-        if residual.get(sid):
+            entry.certificate()
+        except ValidationError as e:
             problems.append(Problem(
-                "residual_data", f"certified ({certified[sid].outcome}) but {residual[sid]} object "
-                "version(s) remain under its data prefix or key", submission_id=sid))
+                "bad_certificate", f"payload is not a valid deletion certificate "
+                f"({len(e.errors())} field error(s))", seq=s))
     return problems
+
+
+def _check_anchor(report: VerifyReport, by_seq: dict[int, AuditEntry],
+                  anchor: tuple[int, str]) -> None:
+    """The entry noted earlier must still be there with the same hash."""
+    a_seq, a_hash = anchor
+    got = by_seq.get(a_seq)
+    if got is None or got.hash != a_hash:
+        report.problems.append(Problem(
+            "anchor_mismatch", f"expected entry {a_seq} with hash {a_hash[:16]}..., found "
+            + ("no such entry (log truncated?)" if got is None
+               else f"hash {got.hash[:16]}... (log rewritten)"), seq=a_seq))

@@ -31,7 +31,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from jdl_core.errors import InvalidArgument, JdlError
+from jdl_core.errors import InvalidArgument, JdlError, StopWorker
 from jdl_events import keys
 
 from .objectstore import ObjectNotFound, ObjectStore
@@ -50,18 +50,24 @@ class CryptoError(JdlError):
     code = "crypto_error"
 
 
-class MasterKeyMissing(CryptoError):
+class MasterKeyMissing(CryptoError, StopWorker):
     code = "master_key_missing"
 
 
-class MasterKeyInvalid(CryptoError):
+class MasterKeyInvalid(CryptoError, StopWorker):
     code = "master_key_invalid"
 
 
 class MasterKeyMismatch(CryptoError):
-    """A data key was wrapped by a different master key than the one configured."""
+    """A data key cannot be unwrapped with the configured master key: its record was altered (this
+    submission's problem) or - WrongMasterKey - the key is not the one that wrapped it."""
 
     code = "master_key_mismatch"
+
+
+class WrongMasterKey(MasterKeyMismatch, StopWorker):
+    """The configured JDL_MASTER_KEY is not the one that wrapped the data key (the record names
+    another master key's fingerprint): every submission would fail alike, so the worker stops."""
 
 
 class DataKeyUnavailable(CryptoError):
@@ -281,7 +287,7 @@ class KeyRing:
             raise self._unavailable(submission_id)
         key_id = str(record["key_id"])
         if record.get("wrapped_by") not in (None, master.key_id):
-            raise MasterKeyMismatch(
+            raise WrongMasterKey(
                 f"data key {key_id} was wrapped by master key {record['wrapped_by']}, "
                 f"but the configured JDL_MASTER_KEY is {master.key_id}")
         try:

@@ -152,7 +152,7 @@ class EventProducer:
                             extra={"topic": topic, "attempt": attempt,
                                    "error_type": type(exc).__name__})
                 if attempt == 2 or deadline - time.monotonic() < 0.3:
-                    raise EventNotSent(f"the broker did not acknowledge {event.event_type} "  # type: ignore[attr-defined]
+                    raise EventNotSent(f"the broker did not acknowledge {event.event_type} "
                                        f"within {budget:.1f} s") from exc
 
     def reachable(self, timeout: float = 1.0) -> bool:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -23,8 +22,9 @@ NOISY = ("kafka", "aiokafka", "faust", "mode", "urllib3", "botocore", "werkzeug"
 
 
 def logging_config(level: str = "INFO") -> dict:
-    """The same set-up as a dictConfig, for faust workers (which reconfigure logging on start:
-    without this their stage logs would be lost below faust's default WARN level)."""
+    """The logging of every process as a dictConfig: JSON lines on stderr, the noisy libraries at
+    WARNING. Faust workers are given it (they reconfigure logging on start: without it their stage
+    logs would be lost below faust's default WARN level); setup_logging installs it elsewhere."""
     lvl = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     quiet = logging.getLevelName(max(logging.WARNING, lvl if isinstance(lvl, int) else logging.INFO))
     return {
@@ -39,10 +39,8 @@ def logging_config(level: str = "INFO") -> dict:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in NOISY:
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    """Install the set-up of logging_config in this process now (before faust starts, and in the
+    API, which runs no faust worker)."""
+    import logging.config
+
+    logging.config.dictConfig(logging_config(level))

@@ -32,7 +32,7 @@ PURGE_LAG_BUCKETS = (0.5, 1, 5, 15, 60, 300, 900, 3600, 6 * 3600, DAY, 7 * DAY, 
 
 # Label values (jdl_events.vocab): stages, the states of open submissions (the queue gauges).
 STAGES, OPEN_STATES = vocab.STAGES, vocab.OPEN_STATES
-# Reason codes the stage runner itself produces (jdl_infra.stage); handlers add their own.
+# Reason codes the stage runner itself produces (jdl_pipeline.stage); handlers add their own.
 RUNNER_REASONS = ("internal_error", "transient_error", "missing_object")
 PURGE_RESULTS = vocab.PURGE_OUTCOMES
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
+from jdl_core.errors import TransientError
+
 if TYPE_CHECKING:  # only open_store's annotation: the stores themselves need no settings
     from .settings import InfraSettings
 
@@ -353,7 +355,8 @@ class S3Store:
                 self.bucket,
                 [DeleteObject(k, None if v == "null" else v) for k, v in versions]))
             if errors:
-                raise RuntimeError(f"{len(errors)} object versions could not be deleted")
+                raise TransientError(f"{len(errors)} object versions under {prefix} could not be deleted; "
+                                     "deleting the prefix again removes what is left")
         return report
 
 

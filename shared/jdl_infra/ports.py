@@ -1,5 +1,6 @@
 """Composition helpers shared by the services: the national dataset loaded once per process,
-and encrypted parquet objects for individual-level frames."""
+and encrypted parquet objects for individual-level frames (through the guarded
+``crypto.put_encrypted``/``get_encrypted``, which keep them under the prefix purge deletes)."""
 from __future__ import annotations
 
 import io
@@ -9,6 +10,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from .crypto import KeyRing, get_encrypted, put_encrypted
 from .objectstore import ObjectStore
 
 
@@ -69,13 +71,15 @@ def frame_from_bytes(data: bytes) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(data))
 
 
-def put_frame_encrypted(store: ObjectStore, keyring: Any, submission_id: str, key: str,
+def put_frame_encrypted(store: ObjectStore, keyring: KeyRing, submission_id: str, key: str,
                         df: pd.DataFrame) -> None:
-    store.put(key, keyring.encrypt(submission_id, frame_to_bytes(df), aad=key))
+    """Store an individual-level frame encrypted at ``key``, which must lie under
+    ``submissions/<submission_id>/`` (refused otherwise: purge would not find it)."""
+    put_encrypted(store, keyring, submission_id, key, frame_to_bytes(df))
 
 
-def get_frame_encrypted(store: ObjectStore, keyring: Any, submission_id: str, key: str) -> pd.DataFrame:
-    return frame_from_bytes(keyring.decrypt(submission_id, store.get(key), aad=key))
+def get_frame_encrypted(store: ObjectStore, keyring: KeyRing, submission_id: str, key: str) -> pd.DataFrame:
+    return frame_from_bytes(get_encrypted(store, keyring, submission_id, key))
 
 
 NationalLoader = Callable[[], Any]

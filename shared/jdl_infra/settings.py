@@ -1,8 +1,9 @@
 """Settings shared by every service (infrastructure endpoints and secrets).
 
-Each service has its own pydantic-settings class (``services/<name>/settings.py``) with its own
-env prefix (``JDL_<SERVICE>_``) that embeds one ``InfraSettings`` (env prefix ``JDL_``). Nothing is
-built at import time: composition roots construct settings and pass them down.
+Each service has its own pydantic-settings class (``services/<name>/settings.py``, on the base
+``jdl_pipeline.settings.ServiceSettings``) with its own env prefix (``JDL_<SERVICE>_``) that embeds
+one ``InfraSettings`` (env prefix ``JDL_``). Nothing is built at import time: composition roots
+construct settings and pass them down.
 """
 from __future__ import annotations
 
@@ -119,22 +120,6 @@ def unknown_variables(settings: BaseSettings, environ: Mapping[str, str] | None 
     known = known_variables(settings)
     return sorted(k for k in (k.upper() for k in environ)
                   if k.startswith("JDL_") and not k.startswith(others) and k not in known)
-
-
-class ServiceSettings(BaseSettings):
-    """Base of the services' settings classes: production refuses what it would silently ignore."""
-
-    infra: InfraSettings
-
-    @model_validator(mode="after")
-    def _no_unknown_variables_in_production(self) -> Any:
-        if self.infra.environment == "production":
-            unknown = unknown_variables(self)
-            if unknown:
-                raise ValueError(f"{', '.join(unknown)}: no setting of this service reads "
-                                 f"{'this variable' if len(unknown) == 1 else 'these variables'} "
-                                 "(misspelt or stale?); refused when JDL_ENVIRONMENT=production")
-        return self
 
 
 def load_settings(cls: type[BaseSettings]) -> Any:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from jdl_infra.objectstore import S3Store
-from jdl_infra.runtime import EmbeddedRuntime
+from jdl_cli.runtime import EmbeddedRuntime
 
 PEOPLE = 30_000
 RECONCILE_INTERVAL = 10.0

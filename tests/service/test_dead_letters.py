@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from jdl_events import events as ev
 from jdl_events import topics
-from jdl_infra.runtime import EmbeddedRuntime
+from jdl_cli.runtime import EmbeddedRuntime
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,9 @@ from kafka import KafkaConsumer, TopicPartition
 from jdl_events import events as ev
 from jdl_events import topics
 from jdl_infra.kafka_io import ensure_topics
-from jdl_infra.local import TansuBroker
+from jdl_cli.tansu import TansuBroker
 from jdl_infra.objectstore import FilesystemStore
-from jdl_infra.stage import Stage, event_id_for, marker_key
+from jdl_pipeline.stage import Stage, event_id_for, marker_key
 
 SID = "sub-" + uuid.uuid4().hex[:20]
 
@@ -30,7 +30,7 @@ CRASHING_WORKER = textwrap.dedent('''
     from aiokafka import AIOKafkaProducer
     from jdl_events import events as ev
     from jdl_infra.objectstore import FilesystemStore
-    from jdl_infra.stage import Stage
+    from jdl_pipeline.stage import Stage
     sys.path.insert(0, os.environ["TEST_DIR"])
     from test_send_before_mark import handler
 

@@ -16,6 +16,7 @@ from jdl_infra.objectstore import MemoryStore
 from pydantic import SecretStr
 from services.intake import status
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from jdl_core.identifiers import format_pnc
 
@@ -50,7 +51,7 @@ def api():
     store, sent = MemoryStore(), []
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
     keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
-    client = TestClient(create_api(settings, store, keyring, sent.append))
+    client = TestClient(create_api(settings, IntakePorts(store, keyring, sent.append)))
     return client, store, sent
 
 
@@ -194,8 +195,8 @@ def test_upload_the_broker_does_not_take_is_answered_503_quickly_and_nothing_is_
     # would wait for the hanging send's thread when it closes
     # reachable (connections accepted) but never acknowledging: the send's time limit applies
     ready = {"broker": True}
-    with TestClient(create_api(settings, store, keyring, hanging,
-                               broker_ready=lambda: ready["broker"])) as client:
+    with TestClient(create_api(settings, IntakePorts(
+            store, keyring, hanging, broker_ready=lambda: ready["broker"]))) as client:
         _check_503(client, store, calls, ready)
 
 

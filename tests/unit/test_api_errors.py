@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from tests.unit.test_api import PROGRAMME, TOKENS, cohort_csv
 
@@ -27,7 +28,7 @@ def client():
     store = MemoryStore()
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
     keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
-    return TestClient(create_api(settings, store, keyring, lambda e: None)), store
+    return TestClient(create_api(settings, IntakePorts(store, keyring, lambda e: None))), store
 
 
 def _secrets(people) -> list[str]:

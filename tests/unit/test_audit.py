@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from jdl_cli.main import app as jdl
 from jdl_events.events import new_submission_id
+from jdl_cli.compliance import check_certificates, submissions_requiring_certificate
 from jdl_infra.audit import (CERTIFICATE, GENESIS_HASH, PURGE_NOOP, AuditConflict, AuditError,
-                             AuditLog, canonical_json, check_certificates, entry_hash, entry_key,
-                             submissions_requiring_certificate)
+                             AuditLog, canonical_json, entry_hash, entry_key)
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore, S3Store
 from services.purge.handlers import purge_submission
@@ -203,6 +203,23 @@ def test_required_submissions_and_certificate_coverage():
                                          for p in check_certificates(store, log, [])}
 
 
+
+def test_only_terminal_states_of_the_vocabulary_count_as_finished():
+    store = MemoryStore()
+    now = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    refused, stale_state, stage_key = (new_submission_id() for _ in range(3))
+    # "report_ready" and a "stage" key were never written by the status projection
+    for sid, record in [(refused, {"state": "refused"}), (stale_state, {"state": "report_ready"}),
+                        (stage_key, {"stage": "done"})]:
+        store.put(f"status/{sid}.json", json.dumps(
+            {"submission_id": sid, "received_at": (now - timedelta(days=1)).isoformat(),
+             **record}).encode())
+    assert submissions_requiring_certificate(store, retention_days=30, now=now) == {
+        refused: "state refused"}
+    with pytest.raises(TypeError):      # the one retention setting is passed, never defaulted
+        submissions_requiring_certificate(store)  # type: ignore[call-arg]
+
+
 # -- CLI -------------------------------------------------------------------------------------
 def _url(store: FilesystemStore) -> str:
     return f"file://{store.root}"
@@ -343,7 +360,8 @@ def test_purge_service_hook_raises_the_unreadable_gauge_and_still_purges():
     from prometheus_client import REGISTRY
 
     from jdl_events.events import PurgeRequested
-    from services.purge.app import PurgePorts, _unreadable_entry, handle_trigger
+    from services.purge.app import _unreadable_entry
+    from services.purge.handlers import PurgePorts, handle_trigger
 
     store = MemoryStore()
     _fill(store, 2)

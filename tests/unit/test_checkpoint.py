@@ -21,8 +21,9 @@ from jdl_infra.checkpoint import (LATEST_KEY, PUBLIC_KEY_KEY, Checkpoint, Checkp
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
-from services.purge.app import PurgePorts, handle_trigger
+from services.purge.handlers import PurgePorts, handle_trigger
 from services.purge.settings import PurgeSettings
 from jdl_events.events import PurgeRequested
 
@@ -92,13 +93,13 @@ def test_every_purge_publishes_a_signed_checkpoint_and_the_api_serves_them():
     assert json.loads(store.get(PUBLIC_KEY_KEY))["key_id"] == signer.key_id
 
     settings = IntakeSettings(tokens=SecretStr("{}"))
-    client = TestClient(create_api(settings, store, KeyRing(store, None), lambda e: None))
+    client = TestClient(create_api(settings, IntakePorts(store, KeyRing(store, None), lambda e: None)))
     r = client.get("/v1/audit/checkpoint")          # public: no token
     assert r.status_code == 200 and r.json()["seq"] == 3
     listing = client.get("/v1/audit/checkpoints").json()
     assert [c["seq"] for c in listing["checkpoints"]] == [1, 2, 3]
     assert listing["signing_key"]["public_key"] == signer.public_key
-    empty = TestClient(create_api(settings, MemoryStore(), KeyRing(store, None), lambda e: None))
+    empty = TestClient(create_api(settings, IntakePorts(MemoryStore(), KeyRing(store, None), lambda e: None)))
     assert empty.get("/v1/audit/checkpoint").status_code == 404
 
 

@@ -176,7 +176,7 @@ def test_parse_template_csv():
     assert df["row_number"].tolist() == [2, 3, 4]
     assert df["forename"].tolist() == [r["forename"] for r in rows]
     assert all(isinstance(v, str) for c in df.columns if c != "row_number" for v in df[c])
-    assert df.attrs[C.ATTR_FORMAT] == "csv"
+    assert C.read_upload(to_csv(rows), "cohort.csv").format == "csv"
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
@@ -259,7 +259,7 @@ def test_odd_headings_are_named_by_position_not_echoed():
     v = validate(to_csv(rows, extra=extra))
     assert v.warnings[0].message.endswith("column 10 (J), column 11 (K), column 12 (L)")
     assert "HYPERLINK" not in v.warnings[0].message and "Aldith" not in v.warnings[0].message
-    assert C._column_letter(27) == "AA" and C._column_letter(52) == "AZ"
+    assert C.columns._column_letter(27) == "AA" and C.columns._column_letter(52) == "AZ"
 
 
 def test_missing_columns_are_named():
@@ -402,6 +402,21 @@ def test_misaligned_csv_row_is_rejected_not_shifted():
     v = validate("\r\n".join(lines).encode())
     assert v.counts.accepted == 61
     assert [(r.row_number, r.reason_code) for r in v.rejections] == [(6, "misaligned_row")]
+
+
+def test_file_level_facts_travel_on_the_parsed_upload_not_the_frame():
+    rows = people(62)
+    lines = to_csv(rows, extra={"Shoe size": ["9"] * 62}).decode().split("\r\n")
+    lines[5] = lines[5] + ",stray value"
+    upload = C.read_upload("\r\n".join(lines).encode(), "cohort.csv")
+    assert upload.misaligned_rows == (6,) and [w.code for w in upload.warnings] == ["dropped_columns"]
+    assert upload.frame.attrs == {}                 # no side channel a pandas operation could drop
+    v = C.validate_cohort(upload, setting="custody", min_size=1, today=TODAY)
+    assert [(r.row_number, r.reason_code) for r in v.rejections] == [(6, "misaligned_row")]
+    assert [w.code for w in v.warnings] == ["dropped_columns"]
+    # the frame alone is rows built by a program: no file-level facts, so row 6 is kept
+    bare = C.validate_cohort(upload.frame, setting="custody", min_size=1, today=TODAY)
+    assert bare.rejections == [] and bare.warnings == [] and bare.counts.accepted == 62
 
 
 # ---------------------------------------------------------------------------------------------

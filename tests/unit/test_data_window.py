@@ -22,6 +22,7 @@ from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
 from jdl_infra.settings import InfraSettings
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from services.intake.window import intake_window
 from tests.unit.test_api import TOKENS, cohort_csv, post
@@ -68,7 +69,7 @@ def _api(data_dir: Path, **kw) -> TestClient:
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)),
                               infra=InfraSettings(data_dir=data_dir), **kw)
     keyring = KeyRing(MemoryStore(), MasterKey.from_base64(generate_master_key()))
-    return TestClient(create_api(settings, MemoryStore(), keyring, lambda e: None))
+    return TestClient(create_api(settings, IntakePorts(MemoryStore(), keyring, lambda e: None)))
 
 
 def _csv_starting(year: int, n: int = 70) -> bytes:

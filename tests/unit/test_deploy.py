@@ -1235,6 +1235,7 @@ class TestProductionShape:
 
     def test_prod_ingress_routes_the_public_api_only(self, rendered):
         from services.intake.api import create_api
+        from services.intake.handlers import IntakePorts
         from services.intake.settings import IntakeSettings
         from jdl_infra.objectstore import MemoryStore
 
@@ -1252,7 +1253,7 @@ class TestProductionShape:
 
         for private in ("/metrics", "/docs", "/redoc", "/openapi.json", "/healthz", "/docs/oauth2-redirect"):
             assert not routed(private), f"the prod Ingress publishes {private}"
-        api = create_api(IntakeSettings(), MemoryStore(), None, lambda e: None)
+        api = create_api(IntakeSettings(), IntakePorts(MemoryStore(), None, lambda e: None))
         paths_served = set(api.openapi()["paths"]) | {getattr(r, "path", "") for r in api.routes}
         public = {p for p in paths_served if p.startswith("/v1/") or p in ("/", "/status", "/catalogue")}
         assert "/v1/submissions" in public

@@ -33,8 +33,9 @@ cls = [c for n, c in vars(settings_mod).items() if n.endswith("Settings") and c.
 if service == "intake-api":
     from services.intake.api import create_api
     from services.intake.settings import IntakeSettings
+    from services.intake.handlers import IntakePorts
     from jdl_infra.objectstore import MemoryStore
-    create_api(IntakeSettings(), MemoryStore(), None, lambda e: None)
+    create_api(IntakeSettings(), IntakePorts(MemoryStore(), None, lambda e: None))
 else:
     importlib.import_module(f"services.{service}.app").create_app(cls())
 sys.stdout.write(generate_latest().decode())
@@ -134,6 +135,7 @@ def test_time_in_stage_is_per_stage_and_since_the_last_move():
 def test_api_exports_http_request_metrics_by_route_and_status_class():
     from jdl_infra.objectstore import MemoryStore
     from services.intake.api import create_api
+    from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
 
     class BrokenStore(MemoryStore):
@@ -141,7 +143,7 @@ def test_api_exports_http_request_metrics_by_route_and_status_class():
             raise RuntimeError("store unreachable")
 
     settings = IntakeSettings(tokens=SecretStr(json.dumps({"t-ops": "ops"})))
-    client = TestClient(create_api(settings, BrokenStore(), None, lambda e: None),
+    client = TestClient(create_api(settings, IntakePorts(BrokenStore(), None, lambda e: None)),
                         raise_server_exceptions=False)
     headers = {"Authorization": "Bearer t-ops"}
     sid = "sub-" + "0" * 20

@@ -103,6 +103,46 @@ def test_rejects_unsafe_keys(store, bad):
         store.put(bad, b"x")
 
 
+# What the fakes cannot model, marked as arroyo marks its local broker's gaps (a strict xfail
+# turns into a failure the day a fake learns it): the in-memory and filesystem stores keep one
+# version per key, with the version id "null", and a delete leaves no delete marker. Those are
+# what purge exists to handle, so its version sweep is only shown on the S3 server.
+def _fakes_cannot_model(request: pytest.FixtureRequest, store: ObjectStore, what: str) -> None:
+    if isinstance(store, (MemoryStore, FilesystemStore)):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{type(store).__name__} {what}"))
+
+
+def _plain_delete(store: ObjectStore, key: str) -> None:
+    """A delete that is not a purge (a client, a lifecycle rule): not part of the port."""
+    if isinstance(store, S3Store):
+        store.client.remove_object(store.bucket, key)
+    elif isinstance(store, FilesystemStore):
+        (store.root / key).unlink()
+    else:
+        del store._data[key]
+
+
+def test_an_overwrite_keeps_the_old_version_until_delete_prefix(request, store):
+    _fakes_cannot_model(request, store, "keeps no object versions (every version id is 'null')")
+    store.put("ver/1/a", b"one")
+    store.put("ver/1/a", b"two")
+    versions = store.list_versions("ver/1/")
+    assert len(versions) == 2 and len({v for _, v in versions}) == 2 and ("ver/1/a", "null") not in versions
+    assert store.get("ver/1/a") == b"two"
+    assert len(store.delete_prefix("ver/1/").versions) == 2 and store.list_versions("ver/1/") == []
+
+
+def test_a_plain_delete_leaves_a_delete_marker_over_the_versions(request, store):
+    _fakes_cannot_model(request, store, "leaves nothing behind a delete (no delete markers)")
+    store.put("dm/1/a", b"rows")
+    _plain_delete(store, "dm/1/a")
+    assert store.list("dm/1/") == [] and not store.exists("dm/1/a")
+    # the version (still readable data) and the delete marker over it
+    assert [k for k, _ in store.list_versions("dm/1/")] == ["dm/1/a", "dm/1/a"]
+    store.delete_prefix("dm/1/")
+    assert store.list_versions("dm/1/") == []
+
+
 def test_versioned_bucket_keeps_versions_until_delete_prefix(s3_server):
     store = S3Store(s3_server.endpoint, f"v-{uuid.uuid4().hex[:12]}", "test", "test")
     store.put("sub/x/a", b"1")

@@ -13,10 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from jdl_core.cohort import MissingColumns, parse_upload
+from jdl_core.cohort import MissingColumns, read_upload
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.parsing import BoundedParser, WorkbookTooDemanding
 from services.intake.settings import IntakeSettings
 from tests.unit.test_api import PROGRAMME, TOKENS
@@ -33,8 +34,8 @@ def _children_left() -> list:
 def test_xlsx_upload_is_parsed_in_a_child_and_accepted():
     store = MemoryStore()
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
-    api = create_api(settings, store, KeyRing(store, MasterKey.from_base64(generate_master_key())),
-                     lambda e: None)
+    api = create_api(settings, IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
     client = TestClient(api)
     data = template_xlsx(people(70))
     r = client.post("/v1/submissions", headers={"Authorization": "Bearer t-acme"},
@@ -56,8 +57,9 @@ def test_child_result_equals_in_process_parse_and_errors_keep_their_fields():
     parser = BoundedParser(workers=1)
     data = template_xlsx(people(65))
     got = asyncio.run(parser.parse(data, "c.xlsx", max_bytes=10**7))
-    expected = parse_upload(data, "c.xlsx")
-    assert got.equals(expected) and got.attrs.keys() == expected.attrs.keys()
+    expected = read_upload(data, "c.xlsx")
+    assert got.frame.equals(expected.frame) and got.format == expected.format == "xlsx"
+    assert got.warnings == expected.warnings and got.misaligned_rows == expected.misaligned_rows
     headings = [h for c, h in TEMPLATE.items() if c not in ("sex", "setting")]
     bad = to_xlsx([["x"] * len(headings)], headings)
     with pytest.raises(MissingColumns) as e:
@@ -71,7 +73,7 @@ def test_workbook_over_the_memory_limit_is_refused_and_the_parser_goes_on():
     with pytest.raises(WorkbookTooDemanding, match="more than 200 MB of memory"):
         asyncio.run(parser.parse(heavy, "c.xlsx", max_bytes=10**7))
     ok = asyncio.run(parser.parse(template_xlsx(people(61)), "c.xlsx", max_bytes=10**7))
-    assert len(ok) == 61
+    assert len(ok.frame) == 61
     assert _children_left() == []
 
 
@@ -83,8 +85,8 @@ def test_concurrent_parses_are_capped_and_a_slow_one_times_out():
         return await asyncio.gather(*(parser.parse(data, "c.xlsx", max_bytes=10**7)
                                       for _ in range(4)))
 
-    frames = asyncio.run(four())
-    assert [len(f) for f in frames] == [200] * 4
+    uploads = asyncio.run(four())
+    assert [len(u.frame) for u in uploads] == [200] * 4
     assert parser.peak == 2                      # four uploads, never more than two parsing
     slow = BoundedParser(workers=1, timeout_seconds=0.2)
     with pytest.raises(WorkbookTooDemanding, match="longer than 0.2 s"):

@@ -18,6 +18,7 @@ from jdl_report.examples import significant_reduction
 from jdl_report.publication import PublicationPolicy
 from services.intake import status
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from services.reporting.handlers import ReportingPorts, handle_control_matched
 
@@ -43,7 +44,7 @@ def env():
     store = MemoryStore()
     settings = IntakeSettings(tokens=SecretStr(json.dumps(TOKENS)))
     keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
-    app = create_api(settings, store, keyring, lambda e: None)
+    app = create_api(settings, IntakePorts(store, keyring, lambda e: None))
     clock = Clock(READY)
     app.state.clock = clock
     app.state.publication_policy = PublicationPolicy()

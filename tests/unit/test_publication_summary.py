@@ -170,12 +170,13 @@ def test_summary_route_for_a_period_with_twelve_reports_and_an_empty_period():
     from jdl_infra.objectstore import MemoryStore
     from jdl_report.publication import PublicationPolicy
     from services.intake.api import create_api
+    from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
     from jdl_infra import publication as pub
 
     store = MemoryStore()
-    app = create_api(IntakeSettings(tokens=SecretStr(json.dumps({"t-acme": "acme"}))), store,
-                     KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None)
+    app = create_api(IntakeSettings(tokens=SecretStr(json.dumps({"t-acme": "acme"}))), IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
     clock = Clock(datetime(2026, 10, 1, 10, tzinfo=UTC))
     app.state.clock = clock
     app.state.publication_policy = PublicationPolicy()
@@ -227,11 +228,11 @@ def _fill(n: int = 70) -> list[list[str]]:
 def test_filled_csv_and_xlsx_templates_pass_validation():
     from openpyxl import load_workbook
 
-    from jdl_core.cohort import parse_upload, validate_cohort
+    from jdl_core.cohort import read_upload, validate_cohort
     from jdl_core.upload_template import template_csv, template_xlsx
 
     csv_bytes = template_csv() + "\r\n".join(",".join(r) for r in _fill()).encode()
-    c = validate_cohort(parse_upload(csv_bytes, "t.csv", max_bytes=10**7), setting="custody")
+    c = validate_cohort(read_upload(csv_bytes, "t.csv", max_bytes=10**7), setting="custody")
     assert len(c.rows) == 70 and c.counts.rejected == 0
     wb = load_workbook(io.BytesIO(template_xlsx()))
     assert wb.sheetnames == ["Cohort", "Notes"]
@@ -240,7 +241,7 @@ def test_filled_csv_and_xlsx_templates_pass_validation():
         ws.append(r)
     buf = io.BytesIO()
     wb.save(buf)
-    x = validate_cohort(parse_upload(buf.getvalue(), "t.xlsx", max_bytes=10**7), setting="custody")
+    x = validate_cohort(read_upload(buf.getvalue(), "t.xlsx", max_bytes=10**7), setting="custody")
     assert len(x.rows) == 70 and x.counts.rejected == 0
     notes = [row[0] for row in wb["Notes"].iter_rows(values_only=True) if row and row[0]]
     assert "date_of_birth" in notes and any("At least 60 people" in str(n) for n in notes)
@@ -252,11 +253,12 @@ def test_template_routes_and_upload_page():
     from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
     from jdl_infra.objectstore import MemoryStore
     from services.intake.api import create_api
+    from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
 
     store = MemoryStore()
-    client = TestClient(create_api(IntakeSettings(min_cohort_size=80), store,
-                                   KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None))
+    client = TestClient(create_api(IntakeSettings(min_cohort_size=80), IntakePorts(
+        store, KeyRing(store, MasterKey.from_base64(generate_master_key())), lambda e: None)))
     t = client.get("/v1/template").json()
     assert [c["name"] for c in t["columns"]][:3] == ["forename", "surname", "date_of_birth"]
     assert any("At least 80 people" in r for r in t["rules"])       # the service's own setting

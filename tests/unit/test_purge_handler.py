@@ -293,7 +293,7 @@ def test_service_sweep_purges_a_submission_stuck_in_matching(store, master):
     server: a submission stuck in matching past the retention limit is purged and certified."""
     from jdl_events import events as ev
     from services.intake import status
-    from services.purge.app import PurgePorts, handle_trigger, sweep
+    from services.purge.handlers import PurgePorts, handle_trigger, sweep
 
     now = datetime.now(timezone.utc)
     stuck, _ = _submit(store, master)
@@ -309,9 +309,10 @@ def test_service_sweep_purges_a_submission_stuck_in_matching(store, master):
         assert rec["state"] == "matching"
         status.write_status(store, rec)
     audit = AuditLog(store)
-    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit, retention_days=30)
+    ports = PurgePorts(store=store, keyring=KeyRing(store, None), audit=audit, retention_days=30,
+                       clock=lambda: now)
 
-    requests = sweep(ports, now)
+    requests = sweep(ports)
     assert [r.submission_id for r in requests] == [stuck]
     assert requests[0].trigger == "retention" and requests[0].due_at < now - timedelta(days=9)
     (purged,) = handle_trigger(requests[0], ports)
@@ -320,4 +321,4 @@ def test_service_sweep_purges_a_submission_stuck_in_matching(store, master):
     assert not store.exists(key_object(stuck))
     assert store.list_versions(submission_prefix(fresh)) != []      # not yet due: untouched
     assert [(e.entry_type, e.payload["submission_id"]) for e in audit.entries()] == [(CERTIFICATE, stuck)]
-    assert sweep(ports, now) == []                                  # certified: not due again
+    assert sweep(ports) == []                                       # certified: not due again

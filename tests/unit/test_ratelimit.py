@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
 from services.intake.api import create_api
+from services.intake.handlers import IntakePorts
 from services.intake.ratelimit import Limit, TokenBuckets
 from services.intake.settings import IntakeSettings
 from tests.unit.test_api import PROGRAMME, TOKENS, cohort_csv
@@ -31,7 +32,7 @@ def limited():
                               rate_limit_uploads_per_minute=6, rate_limit_uploads_burst=2,
                               rate_limit_reads_per_minute=60, rate_limit_reads_burst=3)
     keyring = KeyRing(store, MasterKey.from_base64(generate_master_key()))
-    app = create_api(settings, store, keyring, lambda e: None)
+    app = create_api(settings, IntakePorts(store, keyring, lambda e: None))
     clock = Clock()
     for buckets in app.state.rate_limits.values():
         buckets.clock = clock

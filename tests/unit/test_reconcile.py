@@ -12,9 +12,9 @@ from jdl_events import events as ev
 from jdl_infra.audit import CERTIFICATE, AuditLog
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, key_object, put_encrypted
 from jdl_infra.objectstore import FilesystemStore
-from jdl_infra.stage import event_id_for, make_marker, marker_key
+from jdl_pipeline.stage import event_id_for, make_marker, marker_key
 from services.intake import status
-from services.purge.app import PurgePorts, handle_trigger
+from services.purge.handlers import PurgePorts, handle_trigger
 from services.purge.reconcile import ReconcileConfig, Reconciler, attempts_key
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)

@@ -57,7 +57,7 @@ def test_every_topic_has_a_dead_letter_topic_and_event():
 def test_faust_codec_validates_both_ways():
     from faust.serializers import codecs
 
-    from jdl_events.codec import register
+    from jdl_infra.codec import register
 
     register()
     codec = codecs.get_codec("jdl-event")
@@ -78,7 +78,8 @@ def test_faust_codec_validates_both_ways():
 def test_kafka_security_settings_reach_kafka_python_and_faust(monkeypatch, tmp_path):
     import faust
 
-    from jdl_infra.faust_app import make_app
+    from jdl_pipeline.faust_app import make_app
+    from jdl_pipeline.settings import ServiceSettings
     from jdl_infra.kafka_io import client_security, faust_credentials
 
     plain = InfraSettings()
@@ -110,7 +111,7 @@ def test_kafka_security_settings_reach_kafka_python_and_faust(monkeypatch, tmp_p
     assert "ssl_cafile" not in kw                              # system CAs
     creds = faust_credentials(tls)
     assert isinstance(creds, faust.SASLCredentials) and creds.ssl_context is not None
-    app = make_app("jdl-test-security", tls, web_port=6099)
+    app = make_app("jdl-test-security", ServiceSettings(infra=tls, web_port=6099))
     assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
     assert app.conf.broker_credentials.ssl_context is not None
 

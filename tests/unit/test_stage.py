@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from jdl_core.errors import AnalysisError
+from jdl_core.errors import AnalysisError, StopWorker, TransientError
 from jdl_events import events as ev
-from jdl_events.topics import COHORT_LINKED, dlq
+from jdl_events.topics import COHORT_LINKED, SUBMISSION_RECEIVED, dlq
+from jdl_infra.crypto import key_object
 from jdl_infra.objectstore import MemoryStore
-from jdl_infra.stage import Stage, event_id_for, marker_key
+from jdl_pipeline.stage import DeadLetterLimit, DeadLetterLimitExceeded, Stage, event_id_for, marker_key
 
 SID = "sub-" + "a" * 20
 
@@ -138,3 +139,81 @@ def test_unexpected_exception_does_not_kill_the_worker_or_leak_its_message():
     (failed,) = run(stage, ev.dump_event(linked()))
     assert failed.reason_code == "internal_error"
     assert "Smith" not in failed.reason and "ValueError" in failed.reason
+
+
+# -- what an error makes the runner do (jdl_core.errors): refuse, retry, or stop the worker -----
+
+def received(cohort_key: str) -> ev.SubmissionReceived:
+    return ev.SubmissionReceived(submission_id=SID, org_id="demo-org", setting="community",
+                                 rows_submitted=1, rows_valid=1, rows_rejected=0,
+                                 cohort_key=cohort_key, programme_key=f"submissions/{SID}/programme.json")
+
+
+def test_a_wrong_master_key_stops_the_worker_instead_of_failing_the_submission():
+    from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, get_encrypted, put_encrypted
+
+    store, sent = MemoryStore(), Sent()
+    right = KeyRing(store, MasterKey.from_base64(generate_master_key()))
+    right.create_data_key(SID)
+    cohort_key = f"submissions/{SID}/cohort.parquet.enc"
+    put_encrypted(store, right, SID, cohort_key, b"rows")
+    wrong = KeyRing(store, MasterKey.from_base64(generate_master_key()))   # JDL_MASTER_KEY mistyped
+
+    def link(e):
+        get_encrypted(store, wrong, e.submission_id, e.cohort_key)
+        return []
+
+    stage = Stage("linkage", link, store, sent, expected=(ev.SubmissionReceived,))
+    with pytest.raises(StopWorker, match="JDL_MASTER_KEY") as stopped:
+        run(stage, ev.dump_event(received(cohort_key)), topic=SUBMISSION_RECEIVED)
+    assert stopped.value.code == "master_key_mismatch"
+    assert sent == [] and not store.exists(marker_key(SID, "linkage"))   # no submission.failed, no purge
+    # an altered key record is that submission's problem, not the worker's: refused as before
+    record = json.loads(store.get(key_object(SID)))
+    record["key_id"] = "dk-0000000000000000"
+    store.put(key_object(SID), json.dumps(record).encode())
+    stage.handler = lambda e: get_encrypted(store, right, e.submission_id, e.cohort_key) and []
+    (failed,) = run(stage, ev.dump_event(received(cohort_key)), topic=SUBMISSION_RECEIVED)
+    assert failed.reason_code == "master_key_mismatch" and failed.stage == "linkage"
+
+
+def test_the_worker_stops_when_most_recent_inputs_go_to_dead_letters_or_fail_unexpectedly():
+    sent = Sent()
+    stage = Stage("matching", matched, MemoryStore(), sent, expected=(ev.CohortLinked,),
+                  limit=DeadLetterLimit(max_ratio=0.5, window=6))
+    good = ev.dump_event(linked())
+    for _ in range(10):                 # half bad, half good: under the limit, nothing stops
+        run(stage, b"not json")
+        run(stage, good)
+    assert sum(1 for t, _, _ in sent if t == dlq(COHORT_LINKED)) == 10
+
+    def refuse(e):
+        raise AnalysisError("too few people could be analysed: 12 of 60 needed")
+
+    stage.handler = refuse              # refusals are the submitter's: they never count
+    stage.idempotent_marker = False
+    for _ in range(8):
+        assert run(stage, good)[0].reason_code == "analysis_failed"
+
+    def crash(e):
+        raise ValueError("bad deploy")
+
+    stage.handler = crash               # unexpected errors count like dead letters
+    for _ in range(3):
+        assert run(stage, good)[0].reason_code == "internal_error"
+    with pytest.raises(DeadLetterLimitExceeded, match="4 of the last 6 inputs of the matching stage"):
+        run(stage, b"not json")
+
+
+def test_a_transient_error_is_retried_before_the_submission_is_refused():
+    calls = []
+
+    def flaky(e):
+        calls.append(e)
+        if len(calls) == 1:
+            raise TransientError("1 object versions under submissions/x/ could not be deleted")
+        return matched(e)
+
+    stage = Stage("matching", flaky, MemoryStore(), Sent(), expected=(ev.CohortLinked,))
+    assert [o.event_type for o in run(stage, ev.dump_event(linked()))] == ["control.matched"]
+    assert len(calls) == 2

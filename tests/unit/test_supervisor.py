@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jdl_infra import runtime as rt_mod
-from jdl_infra.runtime import Backoff, EmbeddedRuntime, Proc
+from jdl_cli import runtime as rt_mod
+from jdl_cli.runtime import Backoff, EmbeddedRuntime, Proc
 
 
 def dead_proc(name: str) -> Proc:

@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 from jdl_events import vocab
-from jdl_events.events import DataPurged, PurgeRequested, SubmissionFailed
-from jdl_infra import audit, metrics
+from jdl_events.events import EVENT_OF, TOPIC_OF, DataPurged, Event, PurgeRequested, SubmissionFailed
+from jdl_infra import certificate, metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 VOCABULARIES = {"stages": set(vocab.STAGES), "submission states": set(vocab.SUBMISSION_STATES),
@@ -16,14 +16,21 @@ VOCABULARIES = {"stages": set(vocab.STAGES), "submission states": set(vocab.SUBM
 
 
 def test_events_audit_and_metrics_use_the_vocabulary():
-    assert SubmissionFailed.model_fields["stage"].annotation is vocab.Stage
+    assert SubmissionFailed.model_fields["stage"].annotation is vocab.StageName
     assert PurgeRequested.model_fields["trigger"].annotation is vocab.PurgeTrigger
     assert DataPurged.model_fields["outcome"].annotation is vocab.PurgeOutcome
-    assert audit.DeletionCertificate.model_fields["trigger"].annotation is vocab.PurgeTrigger
+    assert certificate.DeletionCertificate.model_fields["trigger"].annotation is vocab.PurgeTrigger
     assert metrics.STAGES == vocab.STAGES and metrics.PURGE_RESULTS == vocab.PURGE_OUTCOMES
     # the stale states "report_ready" and "purged" are gone from what audit verify accepts
     assert set(vocab.TERMINAL_STATES) == {"done", "failed", "refused"}
     assert set(vocab.TRIGGER_OF_STATE) == set(vocab.TERMINAL_STATES)
+
+
+def test_event_type_is_declared_on_the_base_and_named_by_each_event():
+    assert Event.model_fields["event_type"].annotation is str
+    names = [e.model_fields["event_type"].default for e in TOPIC_OF]
+    assert len(set(names)) == len(TOPIC_OF) and all(isinstance(n, str) and n for n in names)
+    assert set(EVENT_OF.values()) == set(TOPIC_OF)
 
 
 def _restated(source: str) -> list[tuple[int, str]]:

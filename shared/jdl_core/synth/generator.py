@@ -41,8 +41,7 @@ from . import risk
 from .write import prepare_target, staging_directory, write_tables
 
 GENERATOR_VERSION = "1.1.0"
-DEFAULT_PEOPLE = 100_000
-DEFAULT_SEED = 2013
+DEFAULT_PEOPLE, DEFAULT_SEED = schema.DEFAULT_PEOPLE, schema.DEFAULT_SEED
 MAX_PEOPLE = 20_000_000
 
 _EPOCH = np.datetime64("1970-01-01", "D")

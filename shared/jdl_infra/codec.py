@@ -1,4 +1,6 @@
-"""The faust codec for JDL events: validates on produce and on consume, JSON on the wire."""
+"""The faust codec for JDL events: validates on produce and on consume, JSON on the wire.
+
+It lives with the adapters, not in jdl_events, so the event contract imports only pydantic."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +8,7 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
-from .events import Event, parse_event
+from jdl_events.events import Event, parse_event
 
 
 class EventCodec(faust.Codec):

@@ -1,6 +1,12 @@
 """The shared body of every pipeline stage: decode or dead-letter, run the handler off the event
 loop, turn errors into submission.failed, send what the handler returns, remember it was done.
 
+What an error does is set by its class (jdl_core.errors): a JdlError refuses the submission, a
+TransientError (or a connection error, a timeout, a missing object) is retried first, a
+StopWorker stops the worker without answering. So does the dead-letter limit: when more than
+half of the last 20 inputs went to dead letters or failed for no fault of the submitter, the
+fault is the worker's, and it stops rather than fail (and so purge) every submission.
+
 Send before you mark: ``send`` returns only once the broker acknowledged the event (acks=all),
 and only then does the stage write ``stages/<id>/<stage>.json`` with the events it sent (ids,
 counts and keys only). So a marker always means "delivered at least once".
@@ -22,18 +28,19 @@ import os
 import signal
 import time
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Sequence
 
 from pydantic import ValidationError
 
-from jdl_core.errors import JdlError
+from jdl_core.errors import JdlError, StopWorker, TransientError
 from jdl_events.events import Event, SubmissionFailed, dump_event, parse_event
 from jdl_events.keys import stage_marker_key as marker_key
 from jdl_events.topics import dlq
-
-from . import metrics
-from .objectstore import ObjectNotFound, ObjectStore
+from jdl_events.vocab import StageName
+from jdl_infra import metrics
+from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("jdl.stage")
 _NS = uuid.UUID("6f1d3c9e-6a43-4c55-9d4b-2a1d0c0b7a11")
@@ -42,7 +49,8 @@ Handler = Callable[[Event], Sequence[Event]]
 # topic, key, value; returns once the broker acknowledged the message (raises if it did not)
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
 
-TRANSIENT = (ConnectionError, TimeoutError)
+# retried with backoff before the submission is refused: the same input may succeed in a moment
+RETRYABLE = (TransientError, ConnectionError, TimeoutError, ObjectNotFound)
 
 
 def event_id_for(submission_id: str, stage: str, event_type: str) -> uuid.UUID:
@@ -130,20 +138,60 @@ def decode(raw: bytes, topic: str, expected: tuple[type[Event], ...],
         detail = [{"loc": [str(p) for p in err.get("loc", ())], "type": err.get("type", "")}
                   for err in e.errors(include_input=False, include_url=False)][:20]
         return DeadLetter(topic, "invalid_event", detail, digest, partition, offset)
-    except Exception as e:  # not JSON at all, wrong encoding...
+    except Exception as e:  # noqa: BLE001 - not JSON at all, wrong encoding...
         return DeadLetter(topic, "undecodable", [{"type": type(e).__name__}], digest, partition, offset)
     if not isinstance(event, expected):
         return DeadLetter(topic, "unexpected_event_type", [{"type": event.event_type}], digest,
-                          partition, offset)  # type: ignore[attr-defined]
+                          partition, offset)
     return event
+
+
+async def dead_letter(send: Send, letter: DeadLetter) -> None:
+    """Send a message that could not be decoded to its topic's dead-letter topic (its digest,
+    reason and place; never its content), counted and logged."""
+    metrics.DEAD_LETTERED.labels(letter.topic).inc()
+    log.warning("message dead-lettered", extra={"topic": letter.topic, "reason": letter.reason,
+                                                 "offset": letter.offset})
+    await send(dlq(letter.topic), letter.sha256.encode(), letter.to_json())
+
+
+class DeadLetterLimitExceeded(StopWorker):
+    code = "dead_letter_limit"
+
+
+@dataclass
+class DeadLetterLimit:
+    """Stop the worker when more than ``max_ratio`` of the last ``window`` inputs went to dead
+    letters or failed for no fault of the submitter (an unexpected error, inputs unreachable after
+    every retry). One bad input is the input's problem; most of them is the worker's (a bad
+    deploy, a broken dependency), and answering each with submission.failed, which purge acts
+    on, would destroy every submission. Like arroyo's DlqLimit."""
+
+    max_ratio: float = 0.5
+    window: int = 20
+    _recent: deque[bool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._recent = deque(maxlen=self.window)
+
+    def record(self, stage: str, bad: bool) -> None:
+        """Count one input; raises DeadLetterLimitExceeded once over the limit."""
+        self._recent.append(bad)
+        n_bad = sum(self._recent)
+        if n_bad > self.max_ratio * self.window:
+            raise DeadLetterLimitExceeded(
+                f"{n_bad} of the last {len(self._recent)} inputs of the {stage} stage went to dead "
+                f"letters or failed unexpectedly (limit: more than {self.max_ratio:g} of "
+                f"{self.window}); the worker stops rather than fail every submission",
+                hint="see the stage's earlier log lines for the reason of each; fix it and restart")
 
 
 class Stage:
     """Runs one handler for one stage; used by each service's faust agent."""
 
-    def __init__(self, name: str, handler: Handler, store: ObjectStore, send: Send,
+    def __init__(self, name: StageName, handler: Handler, store: ObjectStore, send: Send,
                  *, expected: tuple[type[Event], ...], idempotent_marker: bool = True,
-                 retries: int = 3) -> None:
+                 retries: int = 3, limit: DeadLetterLimit | None = None) -> None:
         self.name = name
         self.handler = handler
         self.store = store
@@ -151,15 +199,16 @@ class Stage:
         self.expected = expected
         self.idempotent_marker = idempotent_marker
         self.retries = retries
+        self.limit = limit or DeadLetterLimit()
 
     async def process(self, raw: bytes, topic: str, partition: int | None = None,
                       offset: int | None = None) -> list[Event]:
+        """Handle one input. Raises StopWorker (nothing sent for this input) when the worker
+        must stop, and whatever ``send`` raises when the broker did not take an output."""
         decoded = decode(raw, topic, self.expected, partition, offset)
         if isinstance(decoded, DeadLetter):
-            metrics.DEAD_LETTERED.labels(topic).inc()
-            log.warning("message dead-lettered", extra={"topic": topic, "reason": decoded.reason,
-                                                         "offset": offset})
-            await self.send(dlq(topic), decoded.sha256.encode(), decoded.to_json())
+            await dead_letter(self.send, decoded)
+            self.limit.record(self.name, bad=True)
             return []
         event = decoded
         sid = event.submission_id
@@ -172,10 +221,11 @@ class Stage:
                 metrics.STAGE_RESENDS.labels(self.name).inc()
                 log.info("replay: recorded events re-sent", extra={
                     "stage": self.name, "submission_id": sid,
-                    "sent": [getattr(o, "event_type", "") for o in again]})
+                    "sent": [o.event_type for o in again]})
+                self.limit.record(self.name, bad=False)
                 return []
         started = time.perf_counter()
-        out = await self._run(event)
+        out, not_their_fault = await self._run(event)
         metrics.STAGE_DURATION.labels(self.name).observe(time.perf_counter() - started)
         _maybe_fault(self.name, "after_handler", sid)
         await send_events(self.send, out)          # returns once the broker acknowledged all
@@ -183,34 +233,40 @@ class Stage:
             await asyncio.to_thread(self.store.put, marker_key(sid, self.name), make_marker(self.name, out))
         _maybe_fault(self.name, "after_marker", sid)
         log.info("stage done", extra={"stage": self.name, "submission_id": sid,
-                                      "sent": [getattr(o, "event_type", "") for o in out],
+                                      "sent": [o.event_type for o in out],
                                       "seconds": round(time.perf_counter() - started, 3)})
+        self.limit.record(self.name, bad=not_their_fault)
         return out
 
-    async def _run(self, event: Event) -> list[Event]:
+    async def _run(self, event: Event) -> tuple[list[Event], bool]:
+        """The handler's events, or a submission.failed and whether the failure was no fault of
+        the submitter (it counts towards the dead-letter limit). StopWorker goes up as it is."""
         sid = event.submission_id
         for attempt in range(1, self.retries + 1):
             try:
-                return list(await asyncio.to_thread(self.handler, event))
-            except JdlError as e:
-                metrics.count_failure(self.name, e.code)
-                log.warning("stage refused submission", extra={"stage": self.name,
-                                                                "submission_id": sid, "code": e.code})
-                return [self._failed(sid, e.code, e.message)]
-            except (TRANSIENT + (ObjectNotFound,)) as e:
+                return list(await asyncio.to_thread(self.handler, event)), False
+            except StopWorker:
+                raise
+            except RETRYABLE as e:
                 if attempt == self.retries:
                     code = "missing_object" if isinstance(e, ObjectNotFound) else "transient_error"
                     metrics.count_failure(self.name, code)
                     return [self._failed(sid, code, f"the {self.name} stage could not reach its "
-                                         f"inputs after {self.retries} attempts")]
+                                         f"inputs after {self.retries} attempts")], True
                 await asyncio.sleep(0.5 * 2 ** attempt)
-            except Exception as e:  # never die on one submission; no message text (may hold data)
+            except JdlError as e:
+                metrics.count_failure(self.name, e.code)
+                log.warning("stage refused submission", extra={"stage": self.name,
+                                                                "submission_id": sid, "code": e.code})
+                return [self._failed(sid, e.code, e.message)], False
+            except Exception as e:  # noqa: BLE001 - never die on one submission
+                # the exception type only, never its message: it may quote the data
                 log.error("stage crashed on submission", extra={"stage": self.name, "submission_id": sid,
                                                                 "exc_type": type(e).__name__})
                 metrics.count_failure(self.name, "internal_error")
                 return [self._failed(sid, "internal_error",
                                      f"an unexpected error ({type(e).__name__}) stopped the "
-                                     f"{self.name} stage; operations have been alerted")]
+                                     f"{self.name} stage; operations have been alerted")], True
         raise AssertionError("unreachable")
 
     def _failed(self, sid: str, code: str, reason: str) -> SubmissionFailed:

@@ -16,18 +16,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
+from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 from jdl_events.vocab import STAGES
 
-from .local import TansuBroker, die_with_parent, free_port, wait_for_port
+from .tansu import TansuBroker, die_with_parent, free_port
 
 log = logging.getLogger("jdl.runtime")
 
 SERVICES = STAGES   # one service per pipeline stage, started in this order
-DEFAULT_PEOPLE = 100_000
-DEFAULT_SEED = 20260101
 
 
 @dataclass
@@ -73,6 +73,9 @@ class EmbeddedRuntime:
     procs: list[Proc] = field(default_factory=list)
     api_url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)   # org_id -> token
+    # read (or created) by prepare() in var/secrets; never printed
+    master_key: str = field(default="", repr=False)
+    checkpoint_key: str = field(default="", repr=False)
     # the reconciler's interval in the purge service (production default: 5 min)
     reconcile_interval_seconds: float = 60.0
     backoff: dict[str, Backoff] = field(default_factory=dict)
@@ -108,7 +111,7 @@ class EmbeddedRuntime:
             os.chmod(tokens_path, 0o600)
         self.tokens = json.loads(tokens_path.read_text())
 
-    def _secret_file(self, path: Path, make) -> str:  # type: ignore[no-untyped-def]
+    def _secret_file(self, path: Path, make: Callable[[], str]) -> str:
         if not path.exists():
             path.write_text(make())
             os.chmod(path, 0o600)
@@ -183,8 +186,8 @@ class EmbeddedRuntime:
         return self
 
     def _ensure_topics(self) -> None:
-        from .kafka_io import client_security, ensure_topics
-        from .settings import InfraSettings
+        from jdl_infra.kafka_io import client_security, ensure_topics
+        from jdl_infra.settings import InfraSettings
 
         # an external broker may need TLS/SASL (JDL_KAFKA_SECURITY_PROTOCOL etc., which the
         # workers read from the same environment)
@@ -395,15 +398,12 @@ class EmbeddedRuntime:
 
 
 def _new_master_key() -> str:
-    from .crypto import generate_master_key
+    from jdl_infra.crypto import generate_master_key
 
     return generate_master_key()
 
 
-__all__ = ["EmbeddedRuntime", "SERVICES", "wait_for_port"]
-
-
 def _new_checkpoint_key() -> str:
-    from .checkpoint import generate_signing_key
+    from jdl_infra.checkpoint import generate_signing_key
 
     return generate_signing_key()

