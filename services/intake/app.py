@@ -37,7 +37,7 @@ def create_app(settings: IntakeSettings) -> faust.App:
     expected = tuple(EVENT_OF.values())
 
     @app.agent(source, name=f"{APP_ID}.status")
-    async def status_agent(stream):  # type: ignore[no-untyped-def]
+    async def status_agent(stream):
         async for ev in stream.events():
             msg = ev.message
             event = decode(ev.value, msg.topic, expected, msg.partition, msg.offset)

@@ -116,6 +116,15 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     rec["history"].sort(key=lambda h: (parse_iso(h["at"]), _RANK.get(h["event"], 9), h["event_id"]))
     rec["updated_at"] = max(rec["updated_at"], at, key=parse_iso)
     rec["counts"] = rec.get("counts") or {}
+    _apply_fields(rec, event, at, eid)
+    reached = _REACHED.get(type(event))
+    if reached is not None:
+        _settle_state(rec, reached, at, eid)
+    return rec
+
+
+def _apply_fields(rec: dict[str, Any], event: Event, at: str, eid: str) -> None:
+    """The fields one event sets, each only if the event is newer than the one that set them."""
     if isinstance(event, SubmissionReceived):
         if _newer(rec, "received", at, eid):
             rec["org_id"] = event.org_id
@@ -149,10 +158,6 @@ def apply_event(rec: dict[str, Any] | None, event: Event) -> dict[str, Any]:
             rec["purge_outcome"] = event.outcome
             rec["certificate_key"] = event.certificate_key
             rec["purged"] = is_purged(rec)
-    reached = _REACHED.get(type(event))
-    if reached is not None:
-        _settle_state(rec, reached, at, eid)
-    return rec
 
 
 def is_purged(rec: dict[str, Any]) -> bool:
