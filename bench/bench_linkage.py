@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
           f"        {time.perf_counter() - t:7.2f} s   training took {model.training['seconds']} s "
           f"(EM sample {model.training['em_sample_people']:,} people)")
 
-    upload, truth = sample_cohort(national, args.size, args.setting, "random", seed=args.seed, noise=True)
+    upload, truth = sample_cohort(national, args.size, args.setting, "random", seed=args.seed)
     validated = validate_cohort(upload, setting=args.setting, min_size=1, today=dt.date(2011, 6, 30))
     rows = validated.rows
     # validate_cohort numbers rows as a spreadsheet does (header = row 1); the truth counts from 1.

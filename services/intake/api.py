@@ -13,8 +13,8 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from jdl_events import keys
+from jdl_events.vocab import REPORT_MEDIA_TYPES as REPORT_TYPES
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 
 from . import publication, status
@@ -30,14 +31,13 @@ from .checkpoints import checkpoint_router
 from .errors import install_error_handlers
 from .handlers import Accepted, IntakePorts, Refused, Upload, accept_submission
 from .parsing import BoundedParser
+from .plan_route import router as plan_router
 from .ratelimit import install_rate_limits, rate_limits
 from .settings import IntakeSettings
-from .plan_route import router as plan_router
 from .window import window_router
 
 log = logging.getLogger("jdl.intake.api")
 OPS_ORG = "ops"
-REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
 # refusal code -> HTTP status (any other refusal: 422)
 STATUS_OF_CODE = {"file_too_large": 413, "unsupported_format": 415, "service_unavailable": 503}
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from jdl_core.cohort import ParsedUpload
 from jdl_core.errors import CohortError, JdlError
@@ -89,7 +89,7 @@ class Refused:
     submission_id: str | None
     code: str
     message: str
-    rejected_rows: list[dict[str, Any]] | None = field(default=None)
+    rejected_rows: list[dict[str, Any]] | None = None
 
 
 def parse_in_process(data: bytes, filename: str, max_bytes: int) -> ParsedUpload:
@@ -259,7 +259,7 @@ def _discard(sid: str, ports: IntakePorts) -> None:
     ports.store.delete_prefix(keys.stage_prefix(sid))
 
 
-def _programme_fields(upload: Upload) -> Union[dict[str, Any], str]:
+def _programme_fields(upload: Upload) -> dict[str, Any] | str:
     """The programme as sent, with the organisation of the token (never self-declared)."""
     try:
         fields = json.loads(upload.programme)

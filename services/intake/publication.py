@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from jdl_core.errors import InvalidArgument
 from jdl_events import keys
+from jdl_events.vocab import REPORT_MEDIA_TYPES as REPORT_TYPES
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
 from jdl_report.publication import (PublicationError, PublicationPolicy, PublicationRecord,
@@ -26,7 +27,6 @@ from jdl_report.publication import (PublicationError, PublicationPolicy, Publica
 from . import status
 
 log = logging.getLogger("jdl.intake.publication")
-REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
 MAX_RESPONSE_BODY = 64 * 1024
 
 

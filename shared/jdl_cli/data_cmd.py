@@ -37,6 +37,17 @@ class Setting(str, Enum):
     community = "community"
 
 
+class Realism(str, Enum):
+    clean = "clean"
+    typical = "typical"
+    hard = "hard"
+
+
+_REALISM_HELP = (
+    "How messy the data is (rates and sources in docs/data-realism.md): clean (nothing wrong), "
+    "typical (like a real submission: about 70% of the people submitted are analysed), hard.")
+
+
 class Selection(str, Enum):
     random = "random"
     higher_risk = "higher-risk"
@@ -64,6 +75,9 @@ def generate(
     out: Path = typer.Option(..., "--out", metavar="DIR",
                              help="Directory to create (must not exist, or be empty)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in DIR."),
+    realism: Realism = typer.Option(Realism.typical, "--realism",
+                                    help=_REALISM_HELP + " In the national data: double-barrelled "
+                                         "surnames, surname changes and nicknames as aliases."),
 ) -> None:
     """Generate the synthetic national re-offending dataset (people, aliases, index events with
     one-year outcomes, the true risk model and a manifest) into DIR, atomically."""
@@ -74,7 +88,8 @@ def generate(
     if seed < 0:
         raise InvalidArgument(f"--seed must be zero or more, got {seed}")
     started = time.perf_counter()
-    manifest = generate_national(people=people, seed=seed, out_dir=out, overwrite=force)
+    manifest = generate_national(people=people, seed=seed, out_dir=out, overwrite=force,
+                                 realism=realism.value)
     typer.echo(f"wrote national dataset to {out}")
     typer.echo(summary(manifest, time.perf_counter() - started))
 
@@ -94,9 +109,11 @@ def sample_cohort_cmd(
     truth: Optional[Path] = typer.Option(
         None, "--truth", metavar="FILE",
         help="Also write the truth (row -> person_key, event_id, duplicate, noise) as .csv/.xlsx."),
-    noise: bool = typer.Option(True, "--noise/--no-noise",
-                               help="Add realistic noise: typos, missing and invalid IDs, "
-                                    "transposed dates, unknown people, duplicates."),
+    realism: Realism = typer.Option(
+        Realism.typical, "--realism",
+        help=_REALISM_HELP + " In the file: nicknames, misspellings, wrong dates of birth, missing "
+             "identifiers, unknown people, no sentence or a sentence far from the intervention, "
+             "invalid and duplicate rows."),
 ) -> None:
     """Write a fictional organisation's cohort file in the Data Upload Template format, drawn from
     the national data by a documented selection rule, with realistic noise."""
@@ -114,7 +131,7 @@ def sample_cohort_cmd(
             raise InvalidArgument("--truth must be a different file from --out")
     national = load_national(data)
     upload, truth_df = sample_cohort(national, size=size, setting=setting.value,
-                                     selection=selection.value, seed=seed, noise=noise)
+                                     selection=selection.value, seed=seed, realism=realism.value)
     write_cohort(upload, out)
     if truth is not None:
         write_cohort(truth_df, truth)
@@ -122,6 +139,6 @@ def sample_cohort_cmd(
     unknown = int(truth_df["person_key"].isna().sum())
     typer.echo(f"wrote {len(upload):,} rows to {out} ({size:,} people, {dups:,} duplicate rows, "
                f"{unknown:,} not in the national data; setting {setting.value}, "
-               f"selection {selection.value})")
+               f"selection {selection.value}, realism {realism.value})")
     if truth is not None:
         typer.echo(f"wrote truth to {truth}")

@@ -10,6 +10,7 @@ import typer
 
 from jdl_core.schema import DEFAULT_PEOPLE
 from jdl_events.status import StatusView
+from jdl_events.vocab import REPORT_FORMATS
 
 from ._common import clear_errors, fail
 from .publication_cmd import describe
@@ -130,7 +131,7 @@ def register(app: typer.Typer) -> None:
             if st.state != "done":
                 raise fail(f"submission ended {_ended(st)}")
             out.mkdir(parents=True, exist_ok=True)
-            for fmt in ("pdf", "html", "json"):
+            for fmt in REPORT_FORMATS:
                 (out / f"report.{fmt}").write_bytes(client.report(sid, fmt))
             result = json.loads((out / "report.json").read_text())
             typer.echo(f"\nreport ready in {time.perf_counter() - t1:.1f} s after submission "

@@ -10,11 +10,9 @@ from typing import Optional
 import typer
 
 from jdl_core.errors import InvalidArgument
+from jdl_events.vocab import REPORT_FORMATS
 
 from ._common import clear_errors
-
-FILES = ("pdf", "html", "json")
-
 
 def _read(path: Path) -> bytes:
     if not path.exists():
@@ -67,8 +65,8 @@ def register(app: typer.Typer) -> None:
                 raise InvalidArgument(f"--response '{response}' is not UTF-8 text") from None
         files = render_all(result, threshold, response=text)
         out.mkdir(parents=True, exist_ok=True)
-        for kind in FILES:
+        for kind in REPORT_FORMATS:
             _write_atomic(out / f"report.{kind}", files[kind])
-        sizes = ", ".join(f"report.{k} ({len(files[k]) // 1024} KB)" for k in FILES)
+        sizes = ", ".join(f"report.{k} ({len(files[k]) // 1024} KB)" for k in REPORT_FORMATS)
         typer.echo(f"wrote {sizes} to {out} in {time.perf_counter() - started:.1f} s "
                    f"(counts below {threshold} withheld)")

@@ -20,6 +20,7 @@ from typing import Callable
 
 import httpx
 
+from jdl_core.errors import StopWorker
 from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 from jdl_events.vocab import STAGES
 
@@ -118,17 +119,24 @@ class EmbeddedRuntime:
         return path.read_text().strip()
 
     def _ensure_dataset(self) -> None:
-        from jdl_core.schema import MANIFEST_FILE
+        from jdl_core.schema import DATASET_VERSION, MANIFEST_FILE
 
         assert self.data_dir is not None
-        if not (self.data_dir / MANIFEST_FILE).exists():
+        manifest = self.data_dir / MANIFEST_FILE
+        # a dataset the runtime generated itself (under VAR/data) in an older format is
+        # regenerated; one given with --data elsewhere is the user's and is only read
+        own = self.data_dir.parent == (self.var_dir / "data").resolve()
+        stale = own and manifest.exists() and \
+            json.loads(manifest.read_text()).get("dataset_version") != DATASET_VERSION
+        if not manifest.exists() or stale:
             from jdl_core.synth.generator import generate_national
 
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.say(f"generating the national dataset ({self.people:,} people, seed {self.seed}) "
                      f"in {self.data_dir} ...")
             t = time.perf_counter()
-            generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir)
+            generate_national(people=self.people, seed=self.seed, out_dir=self.data_dir,
+                              overwrite=stale)
             self.say(f"  done in {time.perf_counter() - t:.1f} s")
         from jdl_core.linkage import load_linkage_model
         from jdl_core.national import load_national
@@ -285,8 +293,10 @@ class EmbeddedRuntime:
             if b.not_before == 0.0:
                 delay = b.next_delay()
                 b.not_before = now + delay
+                why = ("; it stopped itself for a fault of its own, not of a submission (the CRITICAL "
+                       "line in its log says which)" if code == StopWorker.exit_code else "")
                 self.say(f"{p.name} exited with code {code}; restarting in {delay:.0f} s "
-                         f"(log {p.log_path})")
+                         f"(log {p.log_path}){why}")
             if now >= b.not_before and not self._stopping.is_set():
                 b.failures += 1
                 b.not_before = 0.0

@@ -45,7 +45,7 @@ from .result import (
 if TYPE_CHECKING:     # the cohort package is imported when analyse runs
     from .cohort import ParsedUpload
 
-PERSON_COLUMNS: Final = ("sex", "ethnicity")     # covariates that live in people.parquet
+PERSON_COLUMNS: Final = ("sex", "ethnicity", "nationality")   # columns of people.parquet
 REASONS: Final[tuple[str, ...]] = get_args(AttritionReason)
 REASON_LABELS: Final[dict[str, str]] = {
     "invalid_row": "Rows that failed validation",
@@ -97,8 +97,9 @@ def dataset_info(national: NationalData) -> DatasetInfo:
 
 def with_person_columns(events: pd.DataFrame, people: pd.DataFrame,
                         columns: Sequence[str] = PERSON_COLUMNS) -> pd.DataFrame:
-    """``events`` with sex and ethnicity from people.parquet (joined on person_key) if absent."""
-    need = [c for c in columns if c not in events.columns]
+    """``events`` with sex, ethnicity and nationality from people.parquet (joined on person_key)
+    if absent (a people table without nationality, as in hand-made frames, gives none)."""
+    need = [c for c in columns if c not in events.columns and c in people.columns]
     if not need:
         return events
     lookup = people.drop_duplicates("person_key").set_index("person_key")[need]
@@ -263,6 +264,8 @@ def profile(result: MatchResult) -> list[ProfileRow]:
     add("Sex", lambda d: d["sex"].map({"M": "Male", "F": "Female"}), ["Male", "Female"])
     add("Age band", lambda d: age_band(d["age_at_index"]), [b[0] for b in AGE_BANDS])
     add("Ethnicity", lambda d: d["ethnicity"].astype(str), list(schema.ETHNICITIES))
+    if "nationality" in long.columns:
+        add("Nationality", lambda d: d["nationality"].astype(str), list(schema.NATIONALITIES))
     add("Employed in the year before", lambda d: d["employed"].astype(bool).map(yes_no), ["Yes", "No"])
     add("On benefit in the year before", lambda d: d["on_benefit"].astype(bool).map(yes_no), ["Yes", "No"])
     add("Previous offences", lambda d: _bands(d["prev_offences"], PREV_OFFENCE_BANDS),

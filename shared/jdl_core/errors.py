@@ -51,10 +51,12 @@ class TransientError(JdlError):
 
 class StopWorker(JdlError):
     """A fault of the worker, not of the submission, that every submission would meet (wrong or
-    missing master key): the stage runner stops the worker (exit code 3, one log line saying
-    why) and answers nothing, so the submission is processed once the fault is fixed."""
+    missing master key): the stage runner stops the worker (``exit_code``, one log line saying
+    why) and answers nothing, so the submission is processed once the fault is fixed. The
+    message is logged: it names settings and fingerprints, never data."""
 
     code = "worker_stopped"
+    exit_code = 3       # 2 is a refusal to start; the supervisor or Kubernetes restarts either
 
 
 class InvalidArgument(JdlError):

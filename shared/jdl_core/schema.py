@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-DATASET_VERSION: Final = "1.1"   # 1.1: outcomes to 2012-06-30, measures 4-7 columns
+DATASET_VERSION: Final = "1.2"   # 1.1: outcomes to 2012-06-30, measures 4-7; 1.2: nationality
 
 PEOPLE_FILE: Final = "people.parquet"
 ALIASES_FILE: Final = "aliases.parquet"
@@ -44,6 +44,7 @@ PEOPLE_COLUMNS: Final = {
     "date_of_birth": "date32",
     "sex": "string",                # "M" | "F"
     "ethnicity": "string",          # "White" | "Black" | "Asian" | "Mixed" | "Other"
+    "nationality": "string",        # one of NATIONALITIES
 }
 
 # aliases.parquet: other names (and occasionally another date of birth) a person is known by
@@ -64,6 +65,8 @@ REGIONS: Final = (
     "East of England", "London", "South East", "South West", "Wales",
 )
 ETHNICITIES: Final = ("White", "Black", "Asian", "Mixed", "Other")
+# As the MoJ's Offender Management Statistics record it.
+NATIONALITIES: Final = ("British", "Foreign national", "Not recorded")
 
 # events.parquet: one row per index event (disposal)
 EVENT_COLUMNS: Final = {

@@ -30,6 +30,9 @@ Aggregates and bookkeeping (no personal data; kept after the purge)::
     public/audit/checkpoints/<seq:012d>.json, public/audit/checkpoint.json,
     public/audit/signing-key.json     signed audit checkpoints and the key that checks them
 
+The S3 adapter's own scratch objects (jdl_infra.objectstore, on endpoints without conditional
+writes) live under ``_jdl/``: ``_jdl/leases/<key>`` and ``_jdl/conditional-write-probe/<hex>``.
+
 Builders validate the submission id (``NotASubmissionId``, a ValueError, names no value): a key
 built from anything else (a name, a path with ``..``) is never produced. Parsers return None for
 a key that is not of their kind, so a listing can be filtered with them.
@@ -79,6 +82,8 @@ RECONCILE: Final = "reconcile/"
 AUDIT_LOG: Final = "audit/log/"
 PUBLIC_AUDIT: Final = "public/audit/"
 CHECKPOINTS: Final = f"{PUBLIC_AUDIT}checkpoints/"
+
+STORE_SCRATCH: Final = "_jdl/"
 
 # -- fixed keys -------------------------------------------------------------------------------
 LATEST_CHECKPOINT: Final = f"{PUBLIC_AUDIT}checkpoint.json"
@@ -173,6 +178,15 @@ def audit_entry_key(seq: int) -> str:
 
 def checkpoint_key(seq: int) -> str:
     return f"{CHECKPOINTS}{seq:012d}.json"
+
+
+def lease_key(key: str) -> str:
+    """The S3 adapter's lease on creating ``key`` (endpoints without If-None-Match)."""
+    return f"{STORE_SCRATCH}leases/{key}"
+
+
+def conditional_write_probe_key(token: str) -> str:
+    return f"{STORE_SCRATCH}conditional-write-probe/{token}"
 
 
 # -- parsers ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The closed vocabularies the services share, defined once: pipeline stages, submission states,
-purge triggers and purge outcomes. Events, the status record, metrics labels, the audit log, the
+purge triggers and purge outcomes, report formats. Events, the status record, metrics labels, the audit log, the
 runtime and the CLI all import them from here.
 
 Each is a ``Literal`` (it is a JSON string on the wire, and pydantic and mypy check it) with the
@@ -33,6 +33,13 @@ PURGE_TRIGGERS: Final[tuple[PurgeTrigger, ...]] = get_args(PurgeTrigger)
 # What it found: data it deleted, nothing left after an earlier purge, or nothing ever stored.
 PurgeOutcome = Literal["purged", "already_purged", "unknown_submission"]
 PURGE_OUTCOMES: Final[tuple[PurgeOutcome, ...]] = get_args(PurgeOutcome)
+
+# -- reports -------------------------------------------------------------------------------------
+# The files the reporting stage renders (reports/<id>/report.<format>) and how they are served.
+ReportFormat = Literal["pdf", "html", "json"]
+REPORT_FORMATS: Final[tuple[ReportFormat, ...]] = get_args(ReportFormat)
+REPORT_MEDIA_TYPES: Final[Mapping[str, str]] = {
+    "pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
 
 # The trigger of the purge a submission in each terminal state is due (keyed by any state string,
 # so a record's state looks it up directly).

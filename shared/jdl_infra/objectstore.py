@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 from jdl_core.errors import TransientError
+from jdl_events.keys import conditional_write_probe_key, lease_key
 
 if TYPE_CHECKING:  # only open_store's annotation: the stores themselves need no settings
     from .settings import InfraSettings
@@ -252,7 +253,7 @@ class S3Store:
 
         from minio.error import S3Error
 
-        probe = f"_jdl/conditional-write-probe/{uuid.uuid4().hex}"
+        probe = conditional_write_probe_key(uuid.uuid4().hex)
         headers: dict[str, str | list[str] | tuple[str]] = {
             "If-None-Match": "*", "Content-Type": "application/octet-stream"}
         try:
@@ -280,20 +281,20 @@ class S3Store:
         import time
         import uuid
 
-        lease_key = f"_jdl/leases/{key}"
+        lease = lease_key(key)
         me = uuid.uuid4().hex
         deadline = time.monotonic() + self.lease_seconds * 4
         while True:
             try:
-                held = json.loads(self.get(lease_key))
+                held = json.loads(self.get(lease))
             except (ObjectNotFound, ValueError):
                 held = None
             if held is None or float(held.get("expires_at", 0)) < time.time():
-                self.put(lease_key, json.dumps(
+                self.put(lease, json.dumps(
                     {"owner": me, "expires_at": time.time() + self.lease_seconds}).encode())
                 time.sleep(self.lease_settle_seconds)
                 try:
-                    held = json.loads(self.get(lease_key))
+                    held = json.loads(self.get(lease))
                 except (ObjectNotFound, ValueError):
                     held = None
                 if held is not None and held.get("owner") == me:
@@ -303,9 +304,9 @@ class S3Store:
                         self.put(key, data)
                         return True
                     finally:
-                        self.delete_prefix(lease_key)
+                        self.delete_prefix(lease)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not take the lease {lease_key} within "
+                raise TimeoutError(f"could not take the lease {lease} within "
                                    f"{self.lease_seconds * 4:g} s (another writer holds it)")
             time.sleep(self.lease_settle_seconds * random.uniform(0.5, 1.5))
 

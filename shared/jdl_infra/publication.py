@@ -29,7 +29,6 @@ from .objectstore import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("jdl.publication")
 
-REPORT_FORMATS = ("html", "json", "pdf")
 PUBLICATION_PREFIX = "JDL_PUBLICATION_"
 
 

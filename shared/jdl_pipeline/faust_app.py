@@ -146,11 +146,6 @@ def sender(app: faust.App, *, timeout: float = 30.0) -> Send:
     return send
 
 
-# A worker stopped by its stage runner exits with this code (2: refused to start); the supervisor
-# (`jdl up`) or Kubernetes restarts it, with backoff, until the fault is fixed.
-EXIT_WORKER_STOPPED = 3
-
-
 async def stop_worker(app: faust.App, stage: str, exc: StopWorker) -> None:
     """End this worker process at once, saying why in one log line. The inputs finished before
     are committed; the one that stopped it is not, so the next worker reads it again (a graceful
@@ -164,28 +159,24 @@ async def stop_worker(app: faust.App, stage: str, exc: StopWorker) -> None:
         logging.getLogger("jdl.stage").warning("offsets not committed before stopping",
                                                extra={"error_type": type(commit_exc).__name__})
     logging.shutdown()      # flush the log line: os._exit skips the interpreter's clean-up
-    os._exit(EXIT_WORKER_STOPPED)
+    os._exit(StopWorker.exit_code)   # restarted with backoff until the fault is fixed
 
 
 def stage_agent(app: faust.App, name: StageName, handler: Handler, *,
                 consumes: type[Event] | tuple[type[Event], ...], store: ObjectStore,
                 idempotent_marker: bool = True) -> Stage:
     """Run ``handler`` as the stage ``name`` of this app: one agent on the topics of the events it
-    ``consumes`` (from TOPIC_OF, so the input is stated once), sending through the broker with
-    acknowledgement, its markers in ``store``. Returns the Stage (tests drive it directly)."""
+    ``consumes`` (from TOPIC_OF, so the input is stated once), raw bytes in; Stage.process
+    decodes or dead-letters, sends through the broker with acknowledgement and keeps its markers
+    in ``store``. Returns the Stage (tests drive it directly)."""
     expected = consumes if isinstance(consumes, tuple) else (consumes,)
     stage = Stage(name, handler, store, sender(app), expected=expected,
                   idempotent_marker=idempotent_marker)
-    add_stage_agent(app, stage, list(dict.fromkeys(TOPIC_OF[e] for e in expected)))
-    return stage
-
-
-def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) -> None:
-    """One agent: raw bytes in, Stage.process does decoding, dead-lettering and sending."""
+    topic_names = list(dict.fromkeys(TOPIC_OF[e] for e in expected))
     source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
-    metrics.prepare_stage(stage.name, topic_names)   # alerts see the first failure or dead letter
-    metrics.STAGE_RESENDS.labels(stage.name)          # exported at 0 from start-up
-    metrics.STAGE_SEND_FAILURES.labels(stage.name)
+    metrics.prepare_stage(name, topic_names)   # alerts see the first failure or dead letter
+    metrics.STAGE_RESENDS.labels(name)          # exported at 0 from start-up
+    metrics.STAGE_SEND_FAILURES.labels(name)
 
     async def agent(stream):
         async for ev in stream.events():
@@ -193,14 +184,15 @@ def add_stage_agent(app: faust.App, stage: Stage, topic_names: Sequence[str]) ->
             try:
                 await stage.process(ev.value, msg.topic, msg.partition, msg.offset)
             except StopWorker as exc:
-                await stop_worker(app, stage.name, exc)
+                await stop_worker(app, name, exc)
             except Exception as exc:  # noqa: BLE001 - the broker did not take an output event
                 # No marker was written, so nothing is lost: the reconciler finds the submission
                 # stalled and re-sends this input from the store. The worker keeps consuming.
-                metrics.STAGE_SEND_FAILURES.labels(stage.name).inc()
+                metrics.STAGE_SEND_FAILURES.labels(name).inc()
                 logging.getLogger("jdl.stage").error(
                     "stage output not acknowledged; left to the reconciler",
-                    extra={"stage": stage.name, "error_type": type(exc).__name__})
+                    extra={"stage": name, "error_type": type(exc).__name__})
 
-    agent.__name__ = f"{stage.name}_agent"
-    app.agent(source, name=f"{app.conf.id}.{stage.name}")(agent)
+    agent.__name__ = f"{name}_agent"
+    app.agent(source, name=f"{app.conf.id}.{name}")(agent)
+    return stage

@@ -92,7 +92,7 @@ def personal_values_of(upload) -> set[str]:
         for v in upload[col].dropna().astype(str):
             forms = {v, v.upper()}
             if col == "date_of_birth":
-                d = pd.to_datetime(v, dayfirst=True, errors="coerce")
+                d = pd.to_datetime(v, format="%d/%m/%Y", errors="coerce")
                 if not pd.isna(d):
                     forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y")}
             if col == "pnc_id":

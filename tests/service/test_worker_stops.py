@@ -16,13 +16,13 @@ import pandas as pd
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from jdl_cli.tansu import TansuBroker, free_port
+from jdl_core.errors import StopWorker
 from jdl_events import events as ev
 from jdl_events import topics
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.kafka_io import ensure_topics
 from jdl_infra.objectstore import FilesystemStore
 from jdl_infra.ports import put_frame_encrypted
-from jdl_pipeline.faust_app import EXIT_WORKER_STOPPED
 from jdl_pipeline.stage import marker_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_a_wrong_master_key_stops_the_worker_and_the_submission_waits_for_the_ri
                 wrong.kill()
                 wrong.wait()
         log = (tmp_path / "wrong-key.log").read_text()
-        assert code == EXIT_WORKER_STOPPED, log[-3000:]
+        assert code == StopWorker.exit_code == 3, log[-3000:]
         (line,) = [json.loads(x) for x in log.splitlines() if '"worker stopped:' in x]
         assert line["level"] == "CRITICAL" and line["code"] == "master_key_mismatch"
         assert "JDL_MASTER_KEY" in line["event"] and line["stage"] == "linkage"

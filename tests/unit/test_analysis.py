@@ -23,7 +23,7 @@ PROGRAMME = ProgrammeInfo(organisation="Example Trust", programme="Through the G
 
 @pytest.fixture(scope="module")
 def treated(national) -> pd.DataFrame:
-    _, truth = sample_cohort(national, 300, "custody", "higher-risk", seed=21, noise=False)
+    _, truth = sample_cohort(national, 300, "custody", "higher-risk", seed=21, realism="clean")
     return national.events[national.events["event_id"].isin(truth["event_id"])]
 
 
@@ -160,7 +160,7 @@ def test_constant_covariates_are_a_clear_error(national):
 
 @pytest.fixture(scope="module")
 def upload(national) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return sample_cohort(national, 200, "custody", "higher-risk", seed=31, noise=True)
+    return sample_cohort(national, 200, "custody", "higher-risk", seed=31)
 
 
 def test_analyse_chains_validation_linkage_and_index_events(national, upload):
@@ -170,7 +170,9 @@ def test_analyse_chains_validation_linkage_and_index_events(national, upload):
     r = analyse(frame, national, MatchSpec(bootstrap_reps=0), PROGRAMME)
     assert r.attrition.submitted == len(frame)
     removed = {s.reason: s.removed for s in r.attrition.steps}
-    assert removed.get("duplicate", 0) == int(truth["is_duplicate"].sum())
+    # every exact copy is a duplicate; a near duplicate is one when linkage finds its person
+    exact = int((truth["is_duplicate"] & ~truth["noise"].str.contains("near_duplicate")).sum())
+    assert exact <= removed.get("duplicate", 0) <= int(truth["is_duplicate"].sum())
     assert removed.get("not_found", 0) >= 1                 # noise adds people not in the data
     assert r.attrition.analysed == r.n_treated
     assert r.attrition.steps[-1].remaining == r.n_treated

@@ -32,3 +32,15 @@ def test_every_service_has_the_same_few_files():
         d = ROOT / "services" / name
         for f in ("app.py", "handlers.py", "settings.py", "__main__.py", "README.md"):
             assert (d / f).exists(), f"services/{name}/{f} missing"
+
+
+def test_individual_level_data_is_encrypted_only_through_the_guarded_helpers():
+    """crypto.put_encrypted/get_encrypted refuse keys outside submissions/<id>/, where purge
+    looks; calling the key ring directly would skip that guard (as intake and jdl_infra.ports
+    once did)."""
+    crypto = ROOT / "shared" / "jdl_infra" / "crypto.py"
+    bypasses = [f"{p.relative_to(ROOT)}:{n}" for d in ("shared", "services")
+                for p in sorted((ROOT / d).rglob("*.py")) if p != crypto
+                for n, line in enumerate(p.read_text().splitlines(), 1)
+                if ".encrypt(" in line or ".decrypt(" in line]
+    assert bypasses == []

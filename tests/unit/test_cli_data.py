@@ -54,6 +54,10 @@ def test_generate_writes_a_dataset_and_prints_a_summary(tmp_path):
     r = _run("generate", "--people", "100", "--seed", "5", "--out", str(tmp_path / "d"), "--force")
     assert r.exit_code == 0
     assert json.loads((tmp_path / "d" / schema.MANIFEST_FILE).read_text())["seed"] == 5
+    assert m["realism"] == "typical"                      # the default
+    r = _run("generate", "--people", "100", "--realism", "hard", "--out", str(tmp_path / "h"))
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "h" / schema.MANIFEST_FILE).read_text())["realism"] == "hard"
 
 
 @pytest.mark.parametrize("args,expect", [
@@ -61,6 +65,7 @@ def test_generate_writes_a_dataset_and_prints_a_summary(tmp_path):
     (["--people", "-5"], "--people"),
     (["--people", "lots"], "--people"),
     (["--seed", "-1"], "seed"),
+    (["--realism", "messy"], "--realism"),
     (["--out", "{tmp}/missing/parent/out"], "does not exist"),
     (["--out", "{tmp}/afile"], "existing file"),
     (["--out", "/proc/jdl-cannot-write-here"], "/proc"),
@@ -82,13 +87,15 @@ def test_sample_cohort_writes_csv_xlsx_and_truth(tmp_path, national_dir):
              "--selection", "higher-risk", "--seed", "3", "--out", str(tmp_path / "c.csv"),
              "--truth", str(tmp_path / "t.csv"))
     assert r.exit_code == 0, r.stderr
-    assert "wrote 153 rows" in r.stdout and "150 people" in r.stdout
+    # 150 people, 3 exact and 2 near duplicates (typical realism: 2% and 1%)
+    assert "wrote 155 rows" in r.stdout and "150 people" in r.stdout
+    assert "realism typical" in r.stdout
     up, truth = read_cohort(tmp_path / "c.csv"), read_cohort(tmp_path / "t.csv")
     assert list(up.columns) == [*schema.UPLOAD_REQUIRED, *schema.UPLOAD_OPTIONAL]
-    assert len(up) == len(truth) == 153 and (up["setting"] == "custody").all()
-    assert truth["row_number"].astype(int).tolist() == list(range(1, 154))
+    assert len(up) == len(truth) == 155 and (up["setting"] == "custody").all()
+    assert truth["row_number"].astype(int).tolist() == list(range(1, 156))
     r = _run("sample-cohort", "--data", str(national_dir), "--size", "80", "--setting", "community",
-             "--no-noise", "--out", str(tmp_path / "c.xlsx"))
+             "--realism", "clean", "--out", str(tmp_path / "c.xlsx"))
     assert r.exit_code == 0, r.stderr
     x = read_cohort(tmp_path / "c.xlsx")
     assert len(x) == 80 and (x["setting"] == "community").all() and x["pnc_id"].notna().all()
@@ -101,6 +108,7 @@ def test_sample_cohort_writes_csv_xlsx_and_truth(tmp_path, national_dir):
     (["--size", "99999999"], "size"),
     (["--setting", "prison"], "--setting"),
     (["--selection", "cherry-picked"], "--selection"),
+    (["--realism", "messy"], "--realism"),
     (["--out", "{tmp}/exists.csv"], "already exists"),
     (["--out", "{tmp}/nope/c.csv"], "does not exist"),
     (["--out", "{tmp}/c.json"], ".csv or .xlsx"),

@@ -109,7 +109,7 @@ def test_upload_accepts_2010_on_a_dataset_followed_up_to_2012(national_dir):
 def test_a_2010_cohort_is_analysed_and_the_period_recorded(national):
     # the review's case: 150 custody releases in 2010 were 150 -> 0 analysed on dataset 1.0
     # (their true index events: linkage is tested elsewhere and is the slow part)
-    _, truth = sample_cohort(national, 150, "custody", "random", seed=4, noise=False,
+    _, truth = sample_cohort(national, 150, "custody", "random", seed=4, realism="clean",
                              years=(2010, 2010))
     ev = national.events
     treated = ev[ev["event_id"].isin(truth["event_id"])]

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 from jdl_cli import data_cmd
+from jdl_cli.runtime import EmbeddedRuntime
 from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 from jdl_core.synth import generator
-from jdl_infra.runtime import EmbeddedRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 # where each deploy/ recipe states its default seed

@@ -40,6 +40,8 @@ def test_builders_give_the_layout_the_services_use():
     assert keys.checkpoint_key(7) == "public/audit/checkpoints/000000000007.json"
     assert keys.LATEST_CHECKPOINT == "public/audit/checkpoint.json"
     assert keys.CHECKPOINT_PUBLIC_KEY == "public/audit/signing-key.json"
+    assert keys.lease_key("audit/log/000000000007.json") == "_jdl/leases/audit/log/000000000007.json"
+    assert keys.conditional_write_probe_key("ab12") == "_jdl/conditional-write-probe/ab12"
 
 
 @pytest.mark.parametrize("bad", ["John Smith", "sub-../../etc", "sub-" + "A" * 20, "", "sub-123"])
@@ -79,7 +81,7 @@ def test_one_submission_id_pattern():
 
 # A string literal (or f-string) that starts with a top-level folder of the layout.
 _LAYOUT = re.compile(r"^(?:submissions|stages|reports|status|keys|results|publication|catalogue|"
-                     r"purges|reconcile|audit|public)/")
+                     r"purges|reconcile|audit|public|_jdl)/")
 _QUOTE = re.compile(r"^[rRbBfFuU]*(?:'''|\"\"\"|'|\")")
 
 

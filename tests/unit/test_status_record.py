@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from jdl_cli.client import Client
+from jdl_cli.compliance import submissions_requiring_certificate
 from jdl_events import events as ev
 from jdl_events import keys
 from jdl_events.status import StatusRecord, StatusView
 from jdl_infra import status_records
-from jdl_infra.audit import submissions_requiring_certificate
 from jdl_infra.objectstore import MemoryStore
 from services.intake import status
 from tests.unit.test_api import api, cohort_csv, post  # noqa: F401  (fixture)

@@ -33,7 +33,9 @@ def test_dead_worker_is_restarted_after_its_backoff_with_a_log_line(monkeypatch,
     clock = [1000.0]
     monkeypatch.setattr(rt_mod.time, "monotonic", lambda: clock[0])
     rt.supervise_once()
-    assert restarted == [] and "matching exited with code 3; restarting in 1 s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert restarted == [] and "matching exited with code 3; restarting in 1 s" in out
+    assert "stopped itself for a fault of its own" in out        # 3: the stage runner's stop
     clock[0] += 1.01
     rt.supervise_once()
     assert restarted == ["matching"]

@@ -8,7 +8,10 @@ import pytest
 from jdl_core import schema
 from jdl_core.errors import InvalidArgument
 from jdl_core.identifiers import is_valid_pnc, is_valid_prison_number
+from jdl_core.cohort import validate_cohort
+from jdl_core.index_events import select_index_events
 from jdl_core.synth import cohort as C
+from jdl_core.synth import names, noise
 
 SIZE = 1000
 
@@ -37,30 +40,37 @@ def _joined(national, upload, truth):
     return upload[real].reset_index(drop=True), truth[real].reset_index(drop=True), person, event
 
 
+def _valid(truth: pd.DataFrame) -> np.ndarray:
+    return (truth["expected"] != "invalid_row").to_numpy()
+
+
 def test_upload_is_in_the_template_format(custody):
     up, truth = custody
     assert list(up.columns) == [*schema.UPLOAD_REQUIRED, *schema.UPLOAD_OPTIONAL]
+    ok = up[_valid(truth)]      # rows broken on purpose are checked in their own test
     for col in ("date_of_birth", "intervention_start", "intervention_end"):
-        assert up[col].str.fullmatch(r"\d{2}/\d{2}/\d{4}").all(), col
-        _dates(up[col])  # every one is a real date
-    assert set(up["sex"]) == {"M", "F", "Male", "Female"}
-    assert 0.2 < up["sex"].isin(["Male", "Female"]).mean() < 0.45
+        assert ok[col].str.fullmatch(r"\d{2}/\d{2}/\d{4}").all(), col
+        _dates(ok[col])  # every one is a real date
+    assert set(ok["sex"]) == {"M", "F", "Male", "Female"}
+    assert 0.2 < ok["sex"].isin(["Male", "Female"]).mean() < 0.45
     assert (up["setting"] == "custody").all()
     assert up["forename"].notna().all() and up["surname"].notna().all()
-    assert (_dates(up["intervention_end"]) > _dates(up["intervention_start"])).all()
-    assert _dates(up["intervention_start"]).between(schema.COVERAGE_START, schema.COVERAGE_END).all()
+    assert (_dates(ok["intervention_end"]) > _dates(ok["intervention_start"])).all()
+    assert _dates(ok["intervention_start"]).between(schema.COVERAGE_START, schema.COVERAGE_END).all()
     assert up["other_id"].str.fullmatch(r"REF\d{6}").all()
     assert list(truth.columns) == list(C.TRUTH_COLUMNS)
     assert truth["row_number"].tolist() == list(range(1, len(up) + 1))
+    assert set(truth["expected"]) == set(C.EXPECTED)
 
 
 def test_truth_points_at_the_intended_index_event(national, custody, community):
     for setting, (up, truth) in (("custody", custody), ("community", community)):
-        u, t, person, event = _joined(national, up, truth)
+        keep = (truth["expected"] == "analysed").to_numpy()
+        u, t, person, event = _joined(national, up[keep].reset_index(drop=True),
+                                      truth[keep].reset_index(drop=True))
         assert (event["person_key"].to_numpy() == t["person_key"].to_numpy()).all()
         assert (event["disposal"] == setting).all() and event["followup_complete"].all()
-        firsts = t[~t["is_duplicate"]]
-        assert firsts["person_key"].is_unique  # one row per person apart from exact duplicates
+        assert t["person_key"].is_unique  # one analysable row per person
         start = _dates(u["intervention_start"]).to_numpy()
         if setting == "custody":
             lead = (event["index_date"].to_numpy() - start).astype("timedelta64[D]").astype(int)
@@ -89,47 +99,92 @@ def _check_linkage_rule(national, setting, keys, start, expected):
             assert in_force["event_id"].tolist() == [want]
 
 
-def test_noise_is_as_promised(national, custody):
+def _kinds(truth: pd.DataFrame) -> pd.Series:
+    k = truth["noise"].str.split(";").explode()
+    return k[k != ""].value_counts()
+
+
+def test_who_is_submitted_is_as_promised(custody):
     up, truth = custody
-    kinds = truth["noise"].str.split(";").explode()
-    counts = kinds[kinds != ""].value_counts()
-    n_dup = round(C.RATE_DUPLICATE * SIZE)
-    assert len(up) == SIZE + n_dup
-    assert counts["duplicate"] == n_dup == truth["is_duplicate"].sum()
-    firsts = ~truth["is_duplicate"]
-    assert (truth.loc[firsts, "noise"].str.split(";").explode() == "not_in_data").sum() == 20
-    assert truth["person_key"].isna().sum() == 20 + truth.loc[truth["is_duplicate"], "person_key"].isna().sum()
-    assert (truth.loc[firsts, "noise"].str.contains("typo")).sum() == round(C.RATE_TYPO * (SIZE - 20))
-    assert (truth.loc[firsts, "noise"].str.contains("dob_transposed")).sum() == round(
-        C.RATE_DOB_TRANSPOSED * (SIZE - 20))
-    assert (truth.loc[firsts, "noise"].str.contains("bad_check_letter")).sum() == 5
-    no_pnc = up.loc[firsts.to_numpy(), "pnc_id"].isna().mean()
-    assert 0.13 < no_pnc < 0.25  # 15% blanked, plus invented people without one
-    assert 0.01 < (truth.loc[firsts, "noise"].str.contains("alias")).mean() < 0.05
+    r = noise.realism("typical")
+    firsts = truth[~truth["is_duplicate"]]
+    assert len(firsts) == SIZE
+    kinds = _kinds(firsts)
+    assert kinds["not_in_data"] == round(r.not_in_data * SIZE) == firsts["person_key"].isna().sum()
+    assert kinds["no_sentence"] == round(r.no_sentence * SIZE)
+    assert kinds["far_from_sentence"] == round(r.far_from_sentence * SIZE)
+    assert firsts["event_id"].isna().sum() == kinds[["not_in_data", "no_sentence",
+                                                     "far_from_sentence"]].sum()
+    dups = _kinds(truth[truth["is_duplicate"]])
+    assert dups["duplicate"] == round(r.duplicate * SIZE)
+    assert dups["near_duplicate"] == round(r.near_duplicate * SIZE)
+    assert len(up) == SIZE + dups["duplicate"] + dups["near_duplicate"]
+
+
+def test_row_noise_rates_are_as_promised(national, custody):
+    up, truth = custody
+    r = noise.realism("typical")
+    rows = truth[~truth["is_duplicate"] & truth["person_key"].notna()]
+    n = len(rows)
+    kinds = _kinds(rows)
+    assert kinds["typo"] == round(r.typo * n)
+    assert 0.25 * r.nickname * n < kinds["nickname"] <= r.nickname * n     # of formal names only
+    assert kinds["spelling_variant"] > 0 and kinds["dob_wrong_year"] == round(r.dob_wrong_year * n)
+    assert kinds["dob_transposed"] == round(r.dob_transposed * n)
+    women = (national.people.set_index("person_key").loc[rows["person_key"].astype(int), "sex"]
+             == "F").sum()
+    assert kinds.get("new_surname", 0) == round(r.new_surname_female * women) + round(
+        r.new_surname_male * (n - women))
+    pnc = up.loc[rows.index, "pnc_id"]
+    assert abs(pnc.notna().mean() - r.pnc_given_custody) < 0.02
+    invalid = _kinds(truth[~truth["is_duplicate"]])[list(noise.BREAKS)].sum()
+    assert invalid == round(r.invalid_row * (SIZE))
 
 
 def test_noise_rows_are_what_the_truth_says(national, custody):
     up, truth = custody
-    u, t, person, event = _joined(national, up, truth)
-    noise = t["noise"]
-    alias = noise.str.contains("alias").to_numpy()
-    typo = noise.str.contains("typo").to_numpy()
-    swapped = noise.str.contains("dob_transposed").to_numpy()
-    bad = noise.str.contains("bad_check_letter").to_numpy()
-    blank = noise.str.contains("no_pnc").to_numpy()
-    names_same = ((u["forename"].to_numpy() == person["forename"].to_numpy())
-                  & (u["surname"].to_numpy() == person["surname"].to_numpy()))
-    assert names_same[~alias & ~typo].all()
-    assert not names_same[typo & ~alias].any()
+    keep = (truth["person_key"].notna() & ~truth["is_duplicate"]).to_numpy() & _valid(truth)
+    u, t, person = _joined_people(national, up[keep].reset_index(drop=True),
+                                     truth[keep].reset_index(drop=True))
+    applied = t["noise"]
+
+    def has(kind):
+        return applied.str.contains(kind).to_numpy()
+
+    name_kinds = ("alias", "typo", "nickname", "spelling_variant", "hyphen_one_part", "new_surname")
+    any_name = np.any([has(k) for k in name_kinds], axis=0)
+    fore_same = u["forename"].to_numpy() == person["forename"].to_numpy()
+    sur_same = u["surname"].to_numpy() == person["surname"].to_numpy()
+    assert (fore_same & sur_same)[~any_name].all()
+
+    def alone(kind):  # the row's only name kind (identifier and date kinds may come with it)
+        return has(kind) & (np.sum([has(k) for k in name_kinds], axis=0) == 1)
+
+    assert not (fore_same & sur_same)[any_name & ~has("alias")].any()
+    nick = alone("nickname")
+    assert nick.sum() > 0
+    assert all(f in names.nicknames(p) for f, p in zip(u["forename"][nick], person["forename"][nick]))
+    var = alone("spelling_variant")
+    assert var.sum() > 0
+    assert all(f in names.known_variants(pf) or s in names.known_variants(ps)
+               for f, s, pf, ps in zip(u["forename"][var], u["surname"][var],
+                                       person["forename"][var], person["surname"][var]))
+    half = alone("hyphen_one_part")
+    assert half.sum() > 0
+    assert all(s in p.split("-") for s, p in zip(u["surname"][half], person["surname"][half]))
     dob = _dates(u["date_of_birth"])
     true_dob = person["date_of_birth"]
-    plain = ~alias & ~swapped
-    assert (dob[plain].to_numpy() == true_dob[plain].to_numpy()).all()
-    sw = swapped & ~alias
+    dob_kinds = has("alias") | has("dob_transposed") | has("dob_wrong_year")
+    assert (dob[~dob_kinds].to_numpy() == true_dob[~dob_kinds].to_numpy()).all()
+    sw = has("dob_transposed") & ~has("alias")
     assert sw.sum() > 0
     assert (dob[sw].dt.day.to_numpy() == true_dob[sw].dt.month.to_numpy()).all()
     assert (dob[sw].dt.month.to_numpy() == true_dob[sw].dt.day.to_numpy()).all()
+    wy = has("dob_wrong_year") & ~has("alias")
+    assert wy.sum() > 0
+    assert set(np.abs(dob[wy].dt.year.to_numpy() - true_dob[wy].dt.year.to_numpy())) <= {1, 10}
     pnc = u["pnc_id"]
+    blank, bad = has("no_pnc"), has("bad_check_letter")
     assert pnc[blank].isna().all()
     assert not any(is_valid_pnc(p) for p in pnc[bad])
     assert (pnc[bad].str.slice(0, 12).to_numpy() == person.loc[bad, "pnc_id"].str.slice(0, 12).to_numpy()).all()
@@ -140,29 +195,98 @@ def test_noise_rows_are_what_the_truth_says(national, custody):
     assert pris.dropna().map(is_valid_prison_number).all()
     given = pris.notna().to_numpy()
     assert (pris[given].to_numpy() == person.loc[given, "prison_number"].to_numpy()).all()
-    assert 0.85 < given.mean() < 0.95
-    # aliases: name (and sometimes date of birth) of one of the person's aliases
-    al = national.aliases.drop_duplicates("person_key").set_index("person_key")
-    ua = u[alias]
-    ka = t.loc[alias, "person_key"].astype(int).to_numpy()
-    ok_alias = (ua["surname"].to_numpy() == al.loc[ka, "surname"].to_numpy()) | \
-        noise[alias].str.contains("typo").to_numpy()
-    assert ok_alias.all()
+    assert (~given == has("no_prison_number") | person["prison_number"].isna().to_numpy()).all()
+    # aliases: the name of one of the person's aliases in the national data
+    al = national.aliases
+    pairs = set(zip(al["person_key"], al["forename"], al["surname"]))
+    used = has("alias") & ~np.any([has(k) for k in name_kinds[1:]], axis=0)
+    assert used.sum() > 0
+    assert all((k, f, s) in pairs for k, f, s in
+               zip(t["person_key"][used], u["forename"][used], u["surname"][used]))
 
 
-def test_duplicates_are_exact_copies_after_their_original(custody):
+def _joined_people(national, upload, truth):
+    """Upload rows beside the national record of the person the truth says they are."""
+    keys = truth["person_key"].astype(int).to_numpy()
+    person = national.people.set_index("person_key").loc[keys].reset_index()
+    return upload, truth, person
+
+
+def test_perfect_linkage_counts_every_row_where_the_truth_expects(national, custody, community):
+    """With the truth as the links, intake and index-event selection (the service's own code)
+    lose each row for the reason the truth names: invalid rows at intake, people with no
+    sentence or a far one as no eligible index event, the rest analysed."""
+    for setting, (up, truth) in (("custody", custody), ("community", community)):
+        w = national.window
+        v = validate_cohort(up.assign(row_number=truth["row_number"]), setting=setting,
+                            coverage_start=w.index_start, coverage_end=w.intake_end, min_size=1)
+        expect = truth["expected"].value_counts()
+        exact_dups = int((truth["noise"].str.endswith("duplicate")
+                          & ~truth["noise"].str.endswith("near_duplicate")
+                          & (truth["expected"] == "duplicate")).sum())
+        assert v.counts.invalid == expect["invalid_row"]
+        assert v.counts.duplicates == exact_dups
+        rows = v.rows
+        key = truth.set_index("row_number").loc[rows["row_number"], "person_key"]
+        links = pd.DataFrame({"row_number": rows["row_number"].to_numpy(),
+                              "person_key": key.to_numpy(),
+                              "status": np.where(key.isna(), "not_found", "linked_pnc")})
+        sel = select_index_events(links, rows, national, setting)
+        assert sel.attrition["not_found"] == expect["not_found"]
+        assert sel.attrition["duplicate"] + exact_dups == expect["duplicate"]
+        assert sel.attrition["no_index_event"] == expect["no_index_event"]
+        kept = truth[~truth["is_duplicate"] & (truth["expected"] != "invalid_row")]
+        assert sel.beyond_max_gap == _kinds(kept)["far_from_sentence"] > 0
+        assert len(sel.events) == expect["analysed"]
+        got = set(sel.events["event_id"])
+        assert got == set(truth.loc[truth["expected"] == "analysed", "event_id"].astype(int))
+
+
+def test_intake_refuses_the_broken_rows_for_the_named_reason(national, custody):
     up, truth = custody
-    dup = truth["is_duplicate"].to_numpy()
+    w = national.window
+    v = validate_cohort(up.assign(row_number=truth["row_number"]), setting="custody",
+                        coverage_start=w.index_start, coverage_end=w.intake_end, min_size=1)
+    reason = {"blank_dob": "missing_required", "blank_sex": "missing_required",
+              "month_first_dob": "invalid_date", "start_after_window": "outside_coverage"}
+    by_row = {}
+    for rej in v.rejections:
+        by_row.setdefault(rej.row_number, set()).add(rej.reason_code)
+    broken = truth[truth["expected"] == "invalid_row"]
+    assert len(broken) > 0
+    for row, kinds in zip(broken["row_number"], broken["noise"]):
+        kind = next(k for k in kinds.split(";") if k in reason)
+        assert reason[kind] in by_row[row], (kind, by_row.get(row))
+
+
+def test_duplicates_follow_their_original(custody):
+    up, truth = custody
+    exact = truth["noise"].str.endswith(";duplicate") | (truth["noise"] == "duplicate")
+    near = truth["noise"].str.endswith("near_duplicate").to_numpy()
+    exact = exact.to_numpy()
+    assert exact.sum() > 0 and near.sum() > 0
+    assert (truth["is_duplicate"].to_numpy() == (exact | near)).all()
     rows = up.fillna("").astype(str).agg("|".join, axis=1)
     first_seen = {}
     for i, r in enumerate(rows):
         first_seen.setdefault(r, i)
-    for i in np.flatnonzero(dup):
+    for i in np.flatnonzero(exact):
         j = first_seen[rows[i]]
-        assert j < i and not dup[j]
+        assert j < i and not exact[j]              # an exact copy of an earlier row
         assert truth.loc[j, "person_key"] is truth.loc[i, "person_key"] or \
             truth.loc[j, "person_key"] == truth.loc[i, "person_key"]
-    assert rows[~dup].is_unique
+    assert rows[~exact].is_unique
+    # near duplicates: the same person again, later, keyed differently and without identifiers
+    for i in np.flatnonzero(near):
+        key = truth.loc[i, "person_key"]
+        earlier = np.flatnonzero((truth["person_key"] == key).fillna(False).to_numpy(bool)[:i]
+                                 & ~near[:i])
+        assert earlier.size, i
+        j = earlier[0]
+        assert up.loc[i, "forename"] != up.loc[j, "forename"]
+        assert up.loc[i, ["surname", "date_of_birth"]].tolist() == \
+            up.loc[j, ["surname", "date_of_birth"]].tolist()
+        assert pd.isna(up.loc[i, "pnc_id"]) and pd.isna(up.loc[i, "prison_number"])
 
 
 def test_people_not_in_the_data_really_are_not(national, custody):
@@ -179,15 +303,21 @@ def test_people_not_in_the_data_really_are_not(national, custody):
 
 def test_community_rows_rarely_carry_prison_numbers(community, national):
     up, truth = community
-    u, t, person, _ = _joined(national, up, truth)
+    keep = (truth["person_key"].notna() & ~truth["is_duplicate"]).to_numpy()
+    u, t, person = _joined_people(national, up[keep].reset_index(drop=True),
+                                     truth[keep].reset_index(drop=True))
     has = person["prison_number"].notna().to_numpy()
     given = u["prison_number"].notna().to_numpy()
     assert not (given & ~has).any()
-    assert 0.1 < given[has].mean() < 0.4
+    r = noise.realism("typical")
+    assert given[has].mean() == pytest.approx(r.prison_given_community, abs=0.01)
+    assert u["pnc_id"].notna().mean() == pytest.approx(r.pnc_given_community, abs=0.01)
+    # most rows from a community organisation carry neither identifier
+    assert (u["pnc_id"].isna() & u["prison_number"].isna()).mean() > 0.6
 
 
 def test_without_noise_the_file_is_clean(national):
-    up, truth = C.sample_cohort(national, 300, "community", "employment", seed=9, noise=False)
+    up, truth = C.sample_cohort(national, 300, "community", "employment", seed=9, realism="clean")
     assert len(up) == 300 and truth["person_key"].notna().all() and not truth["is_duplicate"].any()
     assert (truth["noise"] == "").all()
     u, t, person, _ = _joined(national, up, truth)
@@ -215,7 +345,7 @@ def test_selection_rules_bias_the_cohort_as_documented(national):
     base = pool["reoffended"].astype(float).mean()
     got = {}
     for sel in C.SELECTIONS:
-        _, truth = C.sample_cohort(national, 800, "custody", sel, seed=21, noise=False)
+        _, truth = C.sample_cohort(national, 800, "custody", sel, seed=21, realism="clean")
         got[sel] = _true_rate(national, truth)
     rate = {k: v["reoffended"].astype(float).mean() for k, v in got.items()}
     assert abs(rate["random"] - base) < 0.05
@@ -230,7 +360,7 @@ def test_selection_rules_bias_the_cohort_as_documented(national):
 @pytest.mark.parametrize("kwargs,match", [
     ({"size": 0}, "size"), ({"size": -3}, "size"), ({"size": 2.5}, "size"),
     ({"setting": "prison"}, "setting"), ({"selection": "best"}, "selection"),
-    ({"seed": -1}, "seed"), ({"size": 10**6}, "eligible"),
+    ({"seed": -1}, "seed"), ({"size": 10**6}, "eligible"), ({"realism": "messy"}, "realism"),
 ])
 def test_bad_arguments(national, kwargs, match):
     args = {"size": 100, "setting": "custody", "selection": "random", "seed": 1, **kwargs}

@@ -124,11 +124,13 @@ def test_people_demographics_and_name_frequencies(national):
     assert (p["date_of_birth"].dt.year.between(1915, 1992)).all()
 
 
-def test_aliases_cover_about_a_tenth_and_differ_from_the_main_record(national):
+def test_aliases_cover_about_a_seventh_and_differ_from_the_main_record(national):
+    # a tenth from the generator, more from the typical realism's surname changes, nicknames and
+    # one-part forms of double-barrelled surnames (synth/noise.py)
     p = national.people.set_index("person_key")
     a = national.aliases
     share = a["person_key"].nunique() / len(p)
-    assert 0.08 < share < 0.12
+    assert 0.12 < share < 0.18
     main = p.loc[a["person_key"]]
     same = ((main["forename"].to_numpy() == a["forename"].to_numpy())
             & (main["surname"].to_numpy() == a["surname"].to_numpy())

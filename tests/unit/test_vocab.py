@@ -12,7 +12,8 @@ from jdl_infra import certificate, metrics
 ROOT = Path(__file__).resolve().parents[2]
 VOCABULARIES = {"stages": set(vocab.STAGES), "submission states": set(vocab.SUBMISSION_STATES),
                 "purge triggers": set(vocab.PURGE_TRIGGERS),
-                "purge outcomes": set(vocab.PURGE_OUTCOMES)}
+                "purge outcomes": set(vocab.PURGE_OUTCOMES),
+                "report formats": set(vocab.REPORT_FORMATS)}
 
 
 def test_events_audit_and_metrics_use_the_vocabulary():

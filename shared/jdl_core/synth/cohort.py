@@ -19,53 +19,48 @@ Eligible events: ``followup_complete`` and of the setting's disposal (``custody`
 ``community`` for community); community orders overlapping another community order of the same
 person within the intervention window are left out, so the intended index event is unambiguous.
 Intervention start: custody, 0-180 days before release and inside the custodial spell; community,
-0-30 days after the order starts. Intervention end: custody, 0-120 days after release; community,
+0-30 days after the order starts (not after intake's window). Intervention end: custody, 0-120 days after release; community,
 60-300 days after the start.
 
-Noise (``noise=True``; counts are rounded rates of ``size``, drawn from the seed):
-  * 2% people not in the national data (invented names and dates; half carry a well-formed PNC ID
-    that belongs to nobody);
-  * 3% a typing error in the forename or surname;
-  * about 2.5% named by one of their aliases (a quarter of those who have one);
-  * 15% PNC ID left blank; prison number blank for 10% of custody rows, and given for only a
-    quarter of community rows whose person has one;
-  * 2% date of birth with day and month exchanged (only where that is still a valid, different
-    date);
-  * 0.5% (at least one when ``size`` >= 100) a PNC ID with a wrong check letter;
-  * 2% rows repeated exactly (duplicates), placed at random.
-Sex is written as ``M``/``F`` or ``Male``/``Female`` (a third in the long form) with or without
-noise; dates are ``DD/MM/YYYY`` strings.
+Who is in a cohort, by ``realism`` (rates in :mod:`jdl_core.synth.noise`, ``Realism``; counts
+are rounded shares of ``size``): people not in the national data (invented names and dates; half
+carry a well-formed PNC ID that belongs to nobody); people in the data with no sentence of the
+setting's kind at all (``no_sentence``: intervention start anywhere in intake's window after their
+18th birthday); people whose intervention started 105-455 days before their first sentence of
+that kind (``far_from_sentence``: beyond the 90-day maximum gap); the rest as above. Then every
+row of a national person is messed up as ``noise.mess_identities`` says (names, dates of birth,
+identifiers), ``invalid_row`` of all rows are broken so intake refuses them, near duplicates
+(the same person keyed again without identifiers) and exact duplicates are added after their
+originals. ``clean`` has none of this: everyone linkable by PNC ID with an index event.
+Sex is written as ``M``/``F`` or ``Male``/``Female`` (a third in the long form); dates are
+``DD/MM/YYYY`` strings.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from .. import schema
 from ..errors import InvalidArgument
-from ..identifiers import CHECK_LETTERS, format_pnc
+from ..identifiers import format_pnc
+from ..index_events import DEFAULT_MAX_GAP_DAYS
 from ..national import NationalData
 from . import names as N
+from . import noise
 
 SELECTIONS: Final = ("random", "higher-risk", "lower-risk", "employment")
 SETTING_DISPOSAL: Final = {"custody": "custody", "community": "community"}
 UPLOAD_COLUMNS: Final = (*schema.UPLOAD_REQUIRED, *schema.UPLOAD_OPTIONAL)
-TRUTH_COLUMNS: Final = ("row_number", "person_key", "event_id", "is_duplicate", "noise")
+TRUTH_COLUMNS: Final = ("row_number", "person_key", "event_id", "is_duplicate", "noise",
+                         "expected")
+# Where the service should count a truth row if linkage were perfect (truth column "expected").
+EXPECTED: Final = ("analysed", "invalid_row", "duplicate", "not_found", "no_index_event")
 
-RATE_NOT_IN_DATA: Final = 0.02
-RATE_TYPO: Final = 0.03
-ALIAS_USE_SHARE: Final = 0.25
-RATE_NO_PNC: Final = 0.15
-RATE_NO_PRISON_CUSTODY: Final = 0.10
-SHARE_PRISON_COMMUNITY: Final = 0.25
-RATE_DOB_TRANSPOSED: Final = 0.02
-RATE_BAD_CHECK_LETTER: Final = 0.005
-RATE_DUPLICATE: Final = 0.02
 SHARE_LONG_SEX: Final = 1 / 3
 
 _MAX_SIZE: Final = 1_000_000
@@ -121,10 +116,6 @@ def _check(national: NationalData, size: int, setting: str, selection: str, seed
         raise InvalidArgument(f"seed must be a non-negative whole number, got {seed!r}")
 
 
-def _count(rate: float, size: int, minimum: int = 0) -> int:
-    return max(minimum, int(round(rate * size)))
-
-
 def _fmt_dates(d: pd.Series | np.ndarray) -> list[str | None]:
     s = pd.to_datetime(pd.Series(d))
     return [None if pd.isna(x) else f"{x.day:02d}/{x.month:02d}/{x.year:04d}" for x in s]
@@ -177,31 +168,37 @@ def _fake_people(k: int, setting: str, national: NationalData,
 
 
 def sample_cohort(national: NationalData, size: int, setting: str, selection: str = "random",
-                  seed: int = 0, noise: bool = True, years: tuple[int, int] | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  seed: int = 0, realism: str = noise.DEFAULT_REALISM,
+                  years: tuple[int, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a cohort upload file and its truth from the national data.
 
     Returns ``(upload, truth)``. ``upload`` has the Data Upload Template columns
     (``schema.UPLOAD_REQUIRED + UPLOAD_OPTIONAL``) as text: dates ``DD/MM/YYYY``, sex ``M``/``F``
     or ``Male``/``Female``, blanks as missing values. ``truth`` has one row per upload row:
-    ``row_number`` (1-based, header excluded), ``person_key`` and ``event_id`` of the intended
-    index event (``<NA>`` for people not in the national data), ``is_duplicate`` (True on the
-    second and later copies of a repeated row) and ``noise`` (the kinds applied to the row,
-    ``;``-separated: not_in_data, typo, alias, no_pnc, no_prison_number, dob_transposed,
-    bad_check_letter, duplicate).
+    ``row_number`` (1-based, header excluded); ``person_key`` of the national person the row is
+    (``<NA>`` for people not in the national data); ``event_id`` of the intended index event
+    (``<NA>`` when there is none: not in the data, no sentence in the window, or an intervention
+    far from any sentence); ``is_duplicate`` (True on the second and later rows of a person,
+    exact copies and near duplicates); ``noise`` (the kinds applied, ``;``-separated: the cohort
+    kinds in the module docstring and the row kinds of :mod:`jdl_core.synth.noise`); and
+    ``expected``, where the service should count the row if linkage were perfect: ``analysed``
+    (or lost to the caliper), ``invalid_row``, ``duplicate``, ``not_found`` or ``no_index_event``.
 
-    ``size`` is the number of distinct people in the file, including the ones not in the
-    national data; duplicates add rows on top. Selection rules and noise rates are in the module
-    docstring. ``years`` (first, last) keeps index events of those years only (e.g. a 2010
-    cohort). Same arguments give the same frames.
+    ``size`` is the number of distinct people in the file; duplicates add rows on top.
+    ``realism`` (``clean``, ``typical``, ``hard``) sets every rate (synth/noise.py). ``years``
+    (first, last) keeps index events of those years only (e.g. a 2010 cohort). Same arguments
+    give the same frames.
     """
     _check(national, size, setting, selection, seed)
+    r = noise.realism(realism)
     if years is not None and (len(years) != 2 or years[0] > years[1]):
         raise InvalidArgument(f"years must be (first, last) with first <= last, got {years!r}")
-    rng_sel, rng_dates, rng_noise, rng_fake, rng_order = (
-        np.random.default_rng(s) for s in np.random.SeedSequence([seed, 20130]).spawn(5))
-    n_fake = _count(RATE_NOT_IN_DATA, size) if noise else 0
-    n_real = size - n_fake
+    rng_sel, rng_dates, rng_noise, rng_fake, rng_order, rng_who, rng_rows = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, 20130]).spawn(7))
+    n_fake = noise.count(r.not_in_data, size)
+    n_none = noise.count(r.no_sentence, size)
+    n_far = noise.count(r.far_from_sentence, size)
+    n_real = size - n_fake - n_none - n_far
 
     pool = eligible_events(national, setting)
     if years is not None:
@@ -220,8 +217,6 @@ def sample_cohort(national: NationalData, size: int, setting: str, selection: st
     chosen = ranked.drop_duplicates("person_key", keep="first").iloc[:n_real]
     chosen = chosen.sort_values("event_id", kind="stable")
 
-    people = national.people.set_index("person_key")
-    who = people.loc[chosen["person_key"].to_numpy()]
     start = chosen["start_date"].to_numpy()
     index = chosen["index_date"].to_numpy()
     if setting == "custody":
@@ -229,38 +224,46 @@ def sample_cohort(national: NationalData, size: int, setting: str, selection: st
         i_start = np.maximum(start, index - back)
         i_end = index + rng_dates.integers(0, 121, n_real).astype("timedelta64[D]")
     else:
-        i_start = start + rng_dates.integers(0, 31, n_real).astype("timedelta64[D]")
+        # never after intake's window (an order starting in late December 2010)
+        i_start = np.minimum(start + rng_dates.integers(0, 31, n_real).astype("timedelta64[D]"),
+                             np.datetime64(national.window.intake_end, "ns"))
         i_end = i_start + rng_dates.integers(60, 301, n_real).astype("timedelta64[D]")
 
+    taken = chosen["person_key"].to_numpy()
+    none_keys, none_start = _no_sentence(national, setting, n_none, taken, rng_who)
+    far_keys, far_start = _far_from_sentence(national, setting, n_far,
+                                             np.r_[taken, none_keys], years, rng_who)
+    keys = np.r_[taken, none_keys, far_keys].astype(np.int64)
+    starts = np.r_[i_start.astype("datetime64[D]"), none_start, far_start]
+    extra_end = starts[n_real:] + rng_who.integers(60, 301, keys.size - n_real
+                                                   ).astype("timedelta64[D]")
+    people = national.people.set_index("person_key")
+    who = people.loc[keys]
     real = pd.DataFrame({
         "forename": who["forename"].astype(object).to_numpy(),
         "surname": who["surname"].astype(object).to_numpy(),
         "date_of_birth": who["date_of_birth"].to_numpy(),
         "sex": who["sex"].astype(object).to_numpy(),
-        "intervention_start": i_start, "pnc_id": who["pnc_id"].astype(object).to_numpy(),
+        "intervention_start": starts.astype("datetime64[ns]"),
+        "pnc_id": who["pnc_id"].astype(object).to_numpy(),
         "prison_number": who["prison_number"].astype(object).to_numpy(),
-        "intervention_end": i_end,
+        "intervention_end": np.r_[i_end.astype("datetime64[D]"), extra_end
+                                  ].astype("datetime64[ns]"),
     })
     real = real.astype(object).where(real.notna(), None)
-    truth_key = chosen["person_key"].to_numpy()
-    truth_event = chosen["event_id"].to_numpy()
-    kinds: list[list[str]] = [[] for _ in range(n_real)]
-
-    if noise:
-        _apply_noise(real, kinds, national, truth_key, setting, rng_noise)
-    # prison numbers for community rows are mostly unknown to the organisation (not noise)
-    if setting == "community":
-        has = real["prison_number"].notna().to_numpy()
-        drop = has & (rng_noise.random(n_real) >= SHARE_PRISON_COMMUNITY)
-        real.loc[drop, "prison_number"] = None
+    real["date_of_birth"] = who["date_of_birth"].to_numpy()
+    events = [*chosen["event_id"].tolist(), *([pd.NA] * (keys.size - n_real))]
+    kinds: list[list[str]] = ([[] for _ in range(n_real)]
+                              + [["no_sentence"] for _ in range(none_keys.size)]
+                              + [["far_from_sentence"] for _ in range(far_keys.size)])
+    noise.mess_identities(real, kinds, keys, national.aliases, setting, r, rng_noise)
 
     frames = [real]
-    keys = list(truth_key)
-    events = list(truth_event)
+    person: list[Any] = list(keys)
     if n_fake:
         fake = _fake_people(n_fake, setting, national, rng_fake)
         frames.append(fake)
-        keys += [pd.NA] * n_fake
+        person += [pd.NA] * n_fake
         events += [pd.NA] * n_fake
         kinds += [["not_in_data"] for _ in range(n_fake)]
     rows = pd.concat(frames, ignore_index=True)
@@ -279,25 +282,108 @@ def sample_cohort(national: NationalData, size: int, setting: str, selection: st
         "other_id": [f"REF{i:06d}" for i in rng_order.permutation(len(rows)) + 1],
     }).astype(object)
     upload = upload.where(upload.notna(), None)
+    broken = noise.break_rows(upload, kinds, np.arange(len(upload)), r,
+                              pd.Timestamp(national.window.intake_end), rng_rows)
+    expected = np.where(pd.isna(np.asarray(events, object)), "no_index_event", "analysed")
+    expected[n_real + none_keys.size + far_keys.size:] = "not_found"
+    expected[broken] = "invalid_row"
     truth = pd.DataFrame({
-        "person_key": pd.array(keys, dtype="Int64"), "event_id": pd.array(events, dtype="Int64"),
-        "is_duplicate": False, "noise": [";".join(k) for k in kinds],
+        "person_key": pd.array(person, dtype="Int64"), "event_id": pd.array(events, dtype="Int64"),
+        "is_duplicate": False, "noise": [";".join(k) for k in kinds], "expected": expected,
     })
-    # shuffle, then repeat some rows exactly at random places
+    # the same person again, keyed differently (only people who would otherwise be analysed)
+    near_src, near = noise.near_duplicates(
+        upload, np.flatnonzero(expected == "analysed"), noise.count(r.near_duplicate, size),
+        rng_rows)
+    near_t = truth.iloc[near_src].assign(
+        is_duplicate=True, expected="duplicate",
+        noise=[";".join(filter(None, [k, "near_duplicate"])) for k in truth["noise"].iloc[near_src]])
+    n_rows = len(upload)
+    upload = pd.concat([upload, near], ignore_index=True)
+    truth = pd.concat([truth, near_t], ignore_index=True)
+    # shuffle (a near duplicate must follow its original: swap the pair when it does not), then
+    # repeat some rows exactly at random places
     perm = rng_order.permutation(len(upload))
+    pos = np.empty_like(perm)
+    pos[perm] = np.arange(perm.size)
+    for j, s in enumerate(near_src):
+        a, b = pos[s], pos[n_rows + j]
+        if a > b:
+            perm[a], perm[b] = perm[b], perm[a]
+            pos[s], pos[n_rows + j] = b, a
     upload, truth = upload.iloc[perm].reset_index(drop=True), truth.iloc[perm].reset_index(drop=True)
-    n_dup = _count(RATE_DUPLICATE, size) if noise else 0
+    n_dup = noise.count(r.duplicate, size)
     if n_dup:
         src = rng_order.choice(len(upload), size=n_dup, replace=False)
         dup_u = upload.iloc[src]
         dup_t = truth.iloc[src].assign(
-            is_duplicate=True, noise=[";".join(filter(None, [k, "duplicate"])) for k in truth["noise"].iloc[src]])
+            is_duplicate=True,
+            expected=np.where(truth["expected"].iloc[src] == "invalid_row", "invalid_row",
+                              "duplicate"),
+            noise=[";".join(filter(None, [k, "duplicate"])) for k in truth["noise"].iloc[src]])
         # each copy goes somewhere after its original, so "second copy" is well defined
         positions = np.array([int(rng_order.integers(s + 1, len(upload) + 1)) for s in src])
         upload = _insert_rows(upload, dup_u, positions)
         truth = _insert_rows(truth, dup_t, positions)
     truth.insert(0, "row_number", np.arange(1, len(truth) + 1, dtype=np.int64))
     return upload[list(UPLOAD_COLUMNS)], truth[list(TRUTH_COLUMNS)]
+
+
+def _no_sentence(national: NationalData, setting: str, k: int, taken: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` national people with no sentence of the setting's kind at all (remand prisoners,
+    people on licence or attending voluntarily), and an intervention start inside intake's
+    window when they were 18 or older."""
+    if k == 0:
+        return np.array([], np.int64), np.array([], "datetime64[D]")
+    disposal = SETTING_DISPOSAL[setting]
+    ev = national.events
+    with_kind = ev.loc[ev["disposal"] == disposal, "person_key"].unique()
+    people = national.people
+    window = national.window
+    first = np.datetime64(window.index_start, "D")
+    last = np.datetime64(window.intake_end, "D")
+    adult = people["date_of_birth"].to_numpy("datetime64[D]") + np.timedelta64(18 * 365 + 5, "D")
+    ok = (~people["person_key"].isin(with_kind) & ~people["person_key"].isin(taken)).to_numpy() \
+        & (adult < last - np.timedelta64(30, "D"))
+    cand = np.flatnonzero(ok)
+    if cand.size < k:
+        raise InvalidArgument(f"the national data has only {cand.size:,} people with no {setting} "
+                              f"sentence to put in the cohort, {k:,} needed; choose a smaller size "
+                              "or realism clean")
+    pick = np.sort(rng.choice(cand, size=k, replace=False))
+    lo = np.maximum(first, adult[pick])
+    span = (last - lo).astype(np.int64)
+    start = lo + (rng.random(k) * span).astype("timedelta64[D]")
+    return people["person_key"].to_numpy()[pick].astype(np.int64), start
+
+
+def _far_from_sentence(national: NationalData, setting: str, k: int, taken: np.ndarray,
+                       years: tuple[int, int] | None, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` national people whose intervention started more than the maximum gap before their
+    first sentence of the setting's kind (so index-event selection finds that sentence and
+    refuses it as too far away)."""
+    if k == 0:
+        return np.array([], np.int64), np.array([], "datetime64[D]")
+    gap = DEFAULT_MAX_GAP_DAYS
+    ev = national.events
+    mine = ev.loc[ev["disposal"] == SETTING_DISPOSAL[setting]].sort_values(
+        ["person_key", "start_date"], kind="stable").drop_duplicates("person_key")
+    earliest = np.datetime64(national.window.index_start, "D") + np.timedelta64(gap + 366, "D")
+    ok = (mine["start_date"].to_numpy("datetime64[D]") >= earliest) \
+        & ~mine["person_key"].isin(taken).to_numpy() & mine["followup_complete"].to_numpy(bool)
+    if years is not None:
+        ok &= mine["index_year"].between(years[0], years[1]).to_numpy()
+    cand = np.flatnonzero(ok)
+    if cand.size < k:
+        raise InvalidArgument(f"the national data has only {cand.size:,} people whose first "
+                              f"{setting} sentence can be put far from an intervention, {k:,} "
+                              "needed; choose a smaller size or realism clean")
+    pick = np.sort(rng.choice(cand, size=k, replace=False))
+    before = rng.integers(gap + 15, gap + 366, k).astype("timedelta64[D]")
+    start = mine["start_date"].to_numpy("datetime64[D]")[pick] - before
+    return mine["person_key"].to_numpy()[pick].astype(np.int64), start
 
 
 def _insert_rows(df: pd.DataFrame, extra: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
@@ -308,59 +394,6 @@ def _insert_rows(df: pd.DataFrame, extra: pd.DataFrame, positions: np.ndarray) -
     both = pd.concat([df, extra], ignore_index=True)
     order = np.argsort(np.r_[base_pos, extra_pos], kind="stable")
     return both.iloc[order].reset_index(drop=True)
-
-
-def _apply_noise(real: pd.DataFrame, kinds: list[list[str]], national: NationalData,
-                 person_keys: np.ndarray, setting: str, rng: np.random.Generator) -> None:
-    n = len(real)
-    size = n
-
-    def pick(k: int, candidates: np.ndarray | None = None) -> np.ndarray:
-        cand = np.arange(n) if candidates is None else candidates
-        k = min(k, cand.size)
-        return np.sort(rng.choice(cand, size=k, replace=False)) if k else np.array([], np.int64)
-
-    # alias names: a quarter of those who have one are known to the organisation by it
-    aliases = national.aliases
-    with_alias = np.flatnonzero(np.isin(person_keys, aliases["person_key"].to_numpy()))
-    use = with_alias[rng.random(with_alias.size) < ALIAS_USE_SHARE]
-    if use.size:
-        first_alias = aliases.drop_duplicates("person_key").set_index("person_key")
-        al = first_alias.loc[person_keys[use]]
-        real.loc[use, "forename"] = al["forename"].astype(object).to_numpy()
-        real.loc[use, "surname"] = al["surname"].astype(object).to_numpy()
-        real.loc[use, "date_of_birth"] = al["date_of_birth"].to_numpy()
-        for i in use:
-            kinds[i].append("alias")
-
-    for i in pick(_count(RATE_TYPO, size)):
-        col = "forename" if rng.random() < 0.5 else "surname"
-        real.at[i, col] = N.typo(str(real.at[i, col]), rng)
-        kinds[i].append("typo")
-
-    dob = pd.to_datetime(real["date_of_birth"])
-    ok = ((dob.dt.day <= 12) & (dob.dt.day != dob.dt.month)).to_numpy()
-    for i in pick(_count(RATE_DOB_TRANSPOSED, size), np.flatnonzero(ok)):
-        d = dob.iloc[i]
-        real.at[i, "date_of_birth"] = np.datetime64(f"{d.year:04d}-{d.day:02d}-{d.month:02d}")
-        kinds[i].append("dob_transposed")
-
-    for i in pick(_count(RATE_NO_PNC, size)):
-        real.at[i, "pnc_id"] = None
-        kinds[i].append("no_pnc")
-    with_pnc = np.flatnonzero(real["pnc_id"].notna().to_numpy())
-    for i in pick(_count(RATE_BAD_CHECK_LETTER, size, minimum=1 if size >= 100 else 0), with_pnc):
-        pnc = str(real.at[i, "pnc_id"])
-        right = pnc[-1]
-        wrong = [c for c in CHECK_LETTERS if c != right]
-        real.at[i, "pnc_id"] = pnc[:-1] + wrong[int(rng.integers(len(wrong)))]
-        kinds[i].append("bad_check_letter")
-
-    if setting == "custody":
-        with_pris = np.flatnonzero(real["prison_number"].notna().to_numpy())
-        for i in pick(_count(RATE_NO_PRISON_CUSTODY, size), with_pris):
-            real.at[i, "prison_number"] = None
-            kinds[i].append("no_prison_number")
 
 
 def check_output_path(path: str | Path, argument: str = "path", *, overwrite: bool = False

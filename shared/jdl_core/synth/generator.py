@@ -18,6 +18,9 @@ How a dataset is made (all numpy, one pass per index-event number across every a
 3. Names (UK frequency tables in :mod:`jdl_core.synth.names`), aliases for about 10% of people,
    PNC IDs (year of first contact, unique serial, check letter) and prison numbers for everyone
    ever in custody (a custody event, or previous custody before 2002).
+4. Realism (:mod:`jdl_core.synth.noise`, ``realism`` clean / typical / hard): nationality, and
+   double-barrelled surnames, surname changes and nicknames recorded as aliases, from a random
+   stream of its own, so the index events are the same at every level.
 
 Output is byte-deterministic for a seed: separate random streams per part (SeedSequence.spawn);
 the files (Parquet with fixed options, a manifest with no timestamps) are written by
@@ -37,7 +40,7 @@ from .. import schema
 from ..errors import InvalidArgument
 from ..identifiers import CHECK_LETTERS
 from . import names as N
-from . import risk
+from . import noise, risk
 from .write import prepare_target, staging_directory, write_tables
 
 GENERATOR_VERSION = "1.1.0"
@@ -433,11 +436,13 @@ class GeneratedData:
     events: pa.Table
     risk_model: dict[str, Any]
     generator_version: str = GENERATOR_VERSION
+    realism: str = noise.DEFAULT_REALISM
 
 
-def build_tables(people: int, seed: int) -> GeneratedData:
+def build_tables(people: int, seed: int, realism: str = noise.DEFAULT_REALISM) -> GeneratedData:
     """Generate the dataset in memory as Arrow tables (see :func:`generate_national`)."""
     _check_args(people, seed)
+    noise.realism(realism)  # an unknown level fails before any work
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     # one stream per part: changing how one part draws leaves the others' draws unchanged
     r_people, r_events, r_names, r_alias, r_ids, r_further = streams
@@ -483,9 +488,11 @@ def build_tables(people: int, seed: int) -> GeneratedData:
         pool.take(forename_pool), pool.take(surname_pool), _dates(pp.dob),
         _categorical(pp.female.astype(np.int64), ("M", "F")),
         _categorical(pp.ethnicity, schema.ETHNICITIES),
-    ], schema=arrow_schema(schema.PEOPLE_COLUMNS))
+    ], schema=arrow_schema({k: v for k, v in schema.PEOPLE_COLUMNS.items() if k != "nationality"}))
 
     aliases_tbl = _make_aliases(pp, sn, fn_m, fn_f, sur, male, fem, pool, r_alias)
+    # nationality and the national data's messiness (synth/noise.py), from a stream of its own
+    people_tbl, aliases_tbl = noise.national_realism(people_tbl, aliases_tbl, realism, seed)
     # with outcomes observed to 2012-06-30 every index event (all end by 2010-12-31) is complete;
     # the flag stays for datasets generated with an earlier follow-up end
     complete = ev["index"] + schema.FOLLOWUP_DAYS + schema.PROVING_DAYS <= FOLLOWUP_END
@@ -516,7 +523,7 @@ def build_tables(people: int, seed: int) -> GeneratedData:
         pa.array(further["first_custodial"], mask=incomplete),
         pa.array(further["custodial"], mask=incomplete),
     ], schema=arrow_schema(schema.EVENT_COLUMNS))
-    return GeneratedData(people_tbl, aliases_tbl, events_tbl, model)
+    return GeneratedData(people_tbl, aliases_tbl, events_tbl, model, realism=realism)
 
 
 def _make_aliases(pp: _People, sn: np.ndarray, fn_m: np.ndarray, fn_f: np.ndarray,
@@ -584,19 +591,22 @@ def _check_args(people: int, seed: int) -> None:
 
 def generate_national(people: int = DEFAULT_PEOPLE, seed: int = DEFAULT_SEED,
                       out_dir: str | Path = "var/data/national", *,
-                      overwrite: bool = False) -> dict[str, Any]:
+                      overwrite: bool = False, realism: str = noise.DEFAULT_REALISM
+                      ) -> dict[str, Any]:
     """Generate the national dataset into ``out_dir`` atomically and return its manifest.
 
     Simulation here (:func:`build_tables`), files in :mod:`jdl_core.synth.write`: they are
     written into a temporary directory beside ``out_dir`` and renamed into place only when
     complete, so a failure never leaves anything that looks like a dataset. ``out_dir`` must
     not exist or be empty, unless ``overwrite`` is set and it holds a previous dataset.
-    Same ``people`` and ``seed`` give byte-identical files and manifest.
+    Same ``people``, ``seed`` and ``realism`` give byte-identical files and manifest;
+    ``realism`` (synth/noise.py) changes names and aliases only, never the index events.
     """
     _check_args(people, seed)
+    noise.realism(realism)
     out = prepare_target(out_dir, overwrite)
     with staging_directory(out) as tmp:
-        data = build_tables(people, seed)
+        data = build_tables(people, seed, realism)
         manifest = write_tables(data, tmp, seed, people)
         del data
     return manifest

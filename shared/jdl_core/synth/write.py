@@ -81,6 +81,7 @@ def write_tables(data: GeneratedData, directory: Path, seed: int, people: int) -
         "generator_version": data.generator_version,
         "seed": int(seed),
         "people_requested": int(people),
+        "realism": data.realism,
         "row_counts": {"people": data.people.num_rows, "aliases": data.aliases.num_rows,
                        "events": data.events.num_rows},
         "schema": {"people": dict(schema.PEOPLE_COLUMNS), "aliases": dict(schema.ALIAS_COLUMNS),
