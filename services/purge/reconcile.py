@@ -31,7 +31,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from jdl_events import keys
 from jdl_events.events import DataPurged, Event, SubmissionFailed
@@ -70,7 +70,7 @@ class ReconcileResult:
     read: int = 0               # of which read in this pass (not settled)
     purge_seconds: float = 0.0  # time spent purging (included in the pass)
 
-    def add(self, action: str, sid: str, events: list[Event] = ()) -> None:  # type: ignore[assignment]
+    def add(self, action: str, sid: str, events: Sequence[Event] = ()) -> None:
         self.actions.setdefault(action, []).append(sid)
         self.events.extend(events)
         metrics.RECONCILE_ACTIONS.labels(action).inc()

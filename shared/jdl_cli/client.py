@@ -16,6 +16,10 @@ from jdl_events.status import StatusView
 class ApiError(JdlError):
     code = "api_error"
 
+    def __init__(self, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.body = body or {}       # the API's error body (e.g. the rejected rows of an upload)
+
 
 def default_api_url() -> str:
     if os.environ.get("JDL_API_URL"):
@@ -54,9 +58,7 @@ class Client:
                 msg = err.get("message") or str(body)
             except ValueError:
                 body, msg = {}, r.text[:300]
-            e = ApiError(f"HTTP {r.status_code}: {msg}")
-            e.body = body  # type: ignore[attr-defined]
-            raise e
+            raise ApiError(f"HTTP {r.status_code}: {msg}", body)
         return r.json() if "json" in r.headers.get("content-type", "") else r.content
 
     def submit(self, path: Path, programme: dict[str, Any]) -> dict[str, Any]:

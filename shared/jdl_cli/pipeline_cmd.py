@@ -190,7 +190,7 @@ def _submit(file: Path, programme: Path, wait: bool, api: str | None, token: str
     try:
         resp = client.submit(file, prog)
     except ApiError as e:
-        body = getattr(e, "body", {}) or {}
+        body = e.body
         for r in (body.get("rejected_rows") or [])[:20]:
             typer.echo(f"  row {r['row']}: {r['column'] or ''} {r['reason_code']}: {r['message']}", err=True)
         raise

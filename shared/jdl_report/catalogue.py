@@ -44,18 +44,18 @@ def catalogue_entry(result: AnalysisResult, *, published_at: datetime | None = N
     d = apply_disclosure(result, threshold)
     rate = d.measure("rate")
     v = verdict(rate) if rate is not None else None
-    ok = rate is not None and rate.estimable and not rate.withheld
+    shown = rate if rate is not None and rate.estimable and not rate.withheld else None
     return CatalogueEntry(
         submission_id=d.submission_id or "unknown",
         organisation=d.programme.organisation, programme=d.programme.programme,
         setting=d.programme.setting, published_at=published_at or d.created_at,
         n_treated=d.n_treated, n_comparison=d.n_comparison,
-        rate_treated=rate.treated_value if ok else None,          # type: ignore[union-attr]
-        rate_comparison=rate.comparison_value if ok else None,    # type: ignore[union-attr]
-        rate_difference=rate.difference if ok else None,          # type: ignore[union-attr]
-        ci_low=rate.ci_low if ok else None,                       # type: ignore[union-attr]
-        ci_high=rate.ci_high if ok else None,                     # type: ignore[union-attr]
-        p_value=rate.p_value if ok else None,                     # type: ignore[union-attr]
+        rate_treated=shown.treated_value if shown is not None else None,
+        rate_comparison=shown.comparison_value if shown is not None else None,
+        rate_difference=shown.difference if shown is not None else None,
+        ci_low=shown.ci_low if shown is not None else None,
+        ci_high=shown.ci_high if shown is not None else None,
+        p_value=shown.p_value if shown is not None else None,
         significant=v.significant if v else None,
         verdict=v.badge if v else "Not estimated",
         links=dict(links or {}),

@@ -42,14 +42,26 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Iterable, Literal, Sequence
+from typing import AbstractSet, Any, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from jdl_core.errors import InvalidArgument
 from jdl_core.result import (
-    AgeSummary, AnalysisResult, AttritionReason, BalanceGate, BalanceRow, DatasetInfo, IndexPeriod,
-    IntervalResult, MeasureCode, MeasureName, MeasureResult, NullResultInfo, ProgrammeInfo, Sensitivity,
+    AgeSummary,
+    AnalysisResult,
+    AttritionReason,
+    BalanceGate,
+    BalanceRow,
+    DatasetInfo,
+    IndexPeriod,
+    IntervalResult,
+    MeasureCode,
+    MeasureName,
+    MeasureResult,
+    NullResultInfo,
+    ProgrammeInfo,
+    Sensitivity,
 )
 
 from ._format import SUPPRESSED
@@ -291,7 +303,7 @@ def coarsen_bins(edges: Sequence[float], series: Sequence[Sequence[float]],
     return new_edges, new_series
 
 
-def redact_text(text: str, threshold: int, withheld: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+def redact_text(text: str, threshold: int, withheld: AbstractSet[int] = frozenset()) -> str:
     """Replace counts of people in free text that are small or equal a withheld count with '*'."""
     def sub(m: re.Match[str]) -> str:
         v = int(m.group(1).replace(",", ""))
@@ -375,8 +387,9 @@ def _profile(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedProf
         # characteristics matched exactly such as sex), so its percentage in a row would give
         # away a withheld treated count: withhold it in the same rows
         cn = [result.profile[i].comparison_n for i in idx]
-        if all(v is not None for v in cn):
-            cnv = [float(v) for v in cn]  # type: ignore[arg-type]
+        known = [v for v in cn if v is not None]
+        if len(known) == len(cn):
+            cnv = [float(v) for v in known]
             primary = set(ht) | {j for j, v in enumerate(cnv) if _sensitive(v, t)}
             hide_c |= {idx[j] for j in protect_margin(cnv, sum(cnv), primary, t)}
         else:

@@ -20,7 +20,7 @@ def _age(directory, version: str) -> None:
 
 
 def test_own_dataset_of_an_older_version_is_regenerated(tmp_path):
-    own = tmp_path / "var" / "data" / default_data_name(1500)   # national-1500
+    own = tmp_path / "var" / "data" / default_data_name(1500)   # where the runtime keeps its own
     own.parent.mkdir(parents=True)
     generate_national(people=1500, seed=3, out_dir=own, realism="clean")
     _age(own, "1.1")

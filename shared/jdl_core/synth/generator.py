@@ -223,10 +223,10 @@ def _simulate_events(pp: _People, rng: np.random.Generator, model: dict[str, Any
                        index).astype(np.int32)
         keep = index <= COV_END
         if not keep.all():
-            (person, start, index, end, months, disposal, offence, prev, prev_cust, afc,
-             female, z, dob, custody, community) = (
-                a[keep] for a in (person, start, index, end, months, disposal, offence, prev,
-                                  prev_cust, afc, female, z, dob, custody, community))
+            person, start, index, end = person[keep], start[keep], index[keep], end[keep]
+            months, disposal, offence, prev = months[keep], disposal[keep], offence[keep], prev[keep]
+            prev_cust, afc, female, z = prev_cust[keep], afc[keep], female[keep], z[keep]
+            dob, custody, community = dob[keep], custody[keep], community[keep]
             n = person.size
             if n == 0:
                 break
