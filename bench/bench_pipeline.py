@@ -25,8 +25,8 @@ import httpx
 import psutil
 
 from jdl_cli.pipeline_cmd import demo_programme
-from jdl_core.synth.cohort import sample_cohort, write_cohort
 from jdl_cli.runtime import EmbeddedRuntime
+from jdl_core.synth.cohort import sample_cohort, write_cohort
 
 
 def post(rt: EmbeddedRuntime, path: Path) -> str:

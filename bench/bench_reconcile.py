@@ -15,21 +15,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import resource
 import subprocess
 import sys
-import resource
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-
-from jdl_events import events as ev
-from jdl_infra.audit import AuditLog
-from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from pathlib import Path
 
 from jdl_cli.tansu import free_port, wait_for_port
+from jdl_events import events as ev
+from jdl_infra.audit import AuditLog
+from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from jdl_infra.objectstore import FilesystemStore, ObjectStore, S3Store
 from jdl_pipeline.stage import make_marker, marker_key
 from services.purge.handlers import PurgePorts, handle_trigger

@@ -21,8 +21,16 @@ from jdl_events import keys
 from jdl_events.vocab import REPORT_MEDIA_TYPES as REPORT_TYPES
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore
-from jdl_report.publication import (PublicationError, PublicationPolicy, PublicationRecord,
-                                    ResponseError, accept, add_response, release_dates, withdraw)
+from jdl_report.publication import (
+    PublicationError,
+    PublicationPolicy,
+    PublicationRecord,
+    ResponseError,
+    accept,
+    add_response,
+    release_dates,
+    withdraw,
+)
 
 from . import status
 

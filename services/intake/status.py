@@ -11,8 +11,16 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from jdl_events.events import (CohortLinked, ControlMatched, DataPurged, Event, PurgeRequested,
-                               ReportReady, SubmissionFailed, SubmissionReceived)
+from jdl_events.events import (
+    CohortLinked,
+    ControlMatched,
+    DataPurged,
+    Event,
+    PurgeRequested,
+    ReportReady,
+    SubmissionFailed,
+    SubmissionReceived,
+)
 from jdl_events.status import is_purged as _certified
 from jdl_events.vocab import OPEN_STATES, PurgeOutcome, SubmissionState
 from jdl_events.vocab import TERMINAL_STATES as TERMINAL

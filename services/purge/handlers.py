@@ -30,8 +30,7 @@ from jdl_events.events import DataPurged, Event, PurgeRequested, ReportReady, Su
 from jdl_events.vocab import PurgeTrigger, StageName
 from jdl_infra import metrics, status_records
 from jdl_infra.audit import AuditLog
-from jdl_infra.certificate import (CERTIFICATE, PURGE_NOOP, DeletedVersion, DeletionCertificate,
-                                   Verification)
+from jdl_infra.certificate import CERTIFICATE, PURGE_NOOP, DeletedVersion, DeletionCertificate, Verification
 from jdl_infra.checkpoint import CheckpointSigner, publish_checkpoint
 from jdl_infra.crypto import KeyRing, check_submission_id, key_object, submission_prefix
 from jdl_infra.objectstore import ObjectNotFound, ObjectStore

@@ -11,8 +11,8 @@ from jdl_events.keys import report_key
 from jdl_events.vocab import StageName
 from jdl_infra import publication as pub
 from jdl_infra.objectstore import ObjectStore
-from jdl_report.publication import PublicationPolicy
 from jdl_pipeline.stage import event_id_for
+from jdl_report.publication import PublicationPolicy
 
 STAGE: StageName = "reporting"
 

@@ -13,8 +13,13 @@ from jdl_core.errors import InvalidArgument
 from jdl_events import keys
 from jdl_infra.audit import AuditEntry, AuditLog
 from jdl_infra.certificate import DeletionCertificate
-from jdl_infra.checkpoint import (Checkpoint, CheckpointError, check_checkpoints, parse_checkpoints,
-                                  published_checkpoints)
+from jdl_infra.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_checkpoints,
+    parse_checkpoints,
+    published_checkpoints,
+)
 from jdl_infra.crypto import check_submission_id
 from jdl_infra.objectstore import ObjectStore, open_store
 from jdl_infra.settings import InfraSettings

@@ -14,7 +14,6 @@ from jdl_core.schema import DEFAULT_PEOPLE, DEFAULT_SEED
 
 from ._common import clear_errors
 
-
 # typer may bundle its own copy of click, so find its UsageError through a public subclass
 _UsageError: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-
 from typing import Optional
 
 import typer
@@ -13,6 +12,7 @@ from jdl_core.errors import InvalidArgument
 from jdl_events.vocab import REPORT_FORMATS
 
 from ._common import clear_errors
+
 
 def _read(path: Path) -> bytes:
     if not path.exists():
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
                                                 "section (plain text)."),
     ) -> None:
         """Render a report offline: report.pdf, report.html and report.json in --out."""
-        from jdl_report import parse_result, render_all   # matplotlib/reportlab only when used
+        from jdl_report import parse_result, render_all  # matplotlib/reportlab only when used
 
         result = parse_result(_read(result_json), f"RESULT_JSON '{result_json}'")
         if out.exists() and not out.is_dir():

@@ -20,13 +20,10 @@ import numpy as np
 import pandas as pd
 
 from . import schema
-from .schema import PROGRAMME_ATTRIBUTES
 from .errors import DataError, InvalidArgument, TooFewAnalysed
 from .matching import MatchResult, MatchSpec, match
 from .matching.balance import flag as balance_flag
 from .national import NationalData
-from .sensitivity import rate_sensitivity
-from .subgroups import analyse_subgroups, count_tests
 from .outcomes import AGE_BANDS, age_band, compare_further, compare_outcomes, has_further_outcomes
 from .result import (
     AgeSummary,
@@ -41,6 +38,9 @@ from .result import (
     ProgrammeInfo,
     Statements,
 )
+from .schema import PROGRAMME_ATTRIBUTES
+from .sensitivity import rate_sensitivity
+from .subgroups import analyse_subgroups, count_tests
 
 if TYPE_CHECKING:     # the cohort package is imported when analyse runs
     from .cohort import ParsedUpload

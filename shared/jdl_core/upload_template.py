@@ -13,8 +13,14 @@ from dataclasses import asdict, dataclass
 
 from .cohort import LABELS, MAX_AGE, MIN_AGE, REJECTION_REASONS
 from .cohort.cells import SETTING_WORDS, SEX_WORDS
-from .schema import (ATTRIBUTE_MAX_CHARS, COVERAGE_END, COVERAGE_START, PROGRAMME_ATTRIBUTES,
-                     UPLOAD_OPTIONAL, UPLOAD_REQUIRED)
+from .schema import (
+    ATTRIBUTE_MAX_CHARS,
+    COVERAGE_END,
+    COVERAGE_START,
+    PROGRAMME_ATTRIBUTES,
+    UPLOAD_OPTIONAL,
+    UPLOAD_REQUIRED,
+)
 
 __all__ = ["TemplateColumn", "template_columns", "template_rules", "template_csv", "template_xlsx"]
 

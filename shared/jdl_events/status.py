@@ -17,8 +17,15 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from .events import ObjectKey, Reason, SubmissionId
-from .vocab import (OPEN_STATES, TERMINAL_STATES, PurgeOutcome, PurgeTrigger, StageName,
-                    SubmissionState, TerminalState)
+from .vocab import (
+    OPEN_STATES,
+    TERMINAL_STATES,
+    PurgeOutcome,
+    PurgeTrigger,
+    StageName,
+    SubmissionState,
+    TerminalState,
+)
 
 
 def is_purged(purged: bool, purge_outcome: str | None, state: str | None) -> bool:

@@ -15,7 +15,6 @@ from jdl_core.errors import StopWorker
 from jdl_events.events import TOPIC_OF, Event
 from jdl_events.topics import PARTITIONS
 from jdl_events.vocab import StageName
-
 from jdl_infra import metrics
 from jdl_infra.codec import register as register_codec
 from jdl_infra.kafka_io import faust_credentials

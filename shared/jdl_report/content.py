@@ -21,7 +21,11 @@ from jdl_core.result import AnalysisResult, BalanceRow
 from . import _format as fmt
 from . import wording as W
 from .disclosure import (
-    DEFAULT_THRESHOLD, SUPPRESSED, DisclosedMeasure, DisclosedResult, apply_disclosure,
+    DEFAULT_THRESHOLD,
+    SUPPRESSED,
+    DisclosedMeasure,
+    DisclosedResult,
+    apply_disclosure,
 )
 from .wording import Verdict
 

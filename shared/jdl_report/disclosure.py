@@ -48,8 +48,20 @@ from pydantic import BaseModel, ConfigDict
 
 from jdl_core.errors import InvalidArgument
 from jdl_core.result import (
-    AgeSummary, AnalysisResult, AttritionReason, BalanceGate, BalanceRow, DatasetInfo, IndexPeriod,
-    IntervalResult, MeasureCode, MeasureName, MeasureResult, NullResultInfo, ProgrammeInfo, Sensitivity,
+    AgeSummary,
+    AnalysisResult,
+    AttritionReason,
+    BalanceGate,
+    BalanceRow,
+    DatasetInfo,
+    IndexPeriod,
+    IntervalResult,
+    MeasureCode,
+    MeasureName,
+    MeasureResult,
+    NullResultInfo,
+    ProgrammeInfo,
+    Sensitivity,
 )
 
 from ._format import SUPPRESSED

@@ -15,8 +15,20 @@ from datetime import date, datetime, timezone
 from typing import Callable
 
 from jdl_core.result import (
-    AgeSummary, AnalysisResult, Attrition, AttritionStep, BalanceRow, DatasetInfo, GroupProfileRow,
-    IndexPeriod, MeasureResult, OverlapSummary, ProfileRow, ProgrammeInfo, Statements, SubgroupResult,
+    AgeSummary,
+    AnalysisResult,
+    Attrition,
+    AttritionStep,
+    BalanceRow,
+    DatasetInfo,
+    GroupProfileRow,
+    IndexPeriod,
+    MeasureResult,
+    OverlapSummary,
+    ProfileRow,
+    ProgrammeInfo,
+    Statements,
+    SubgroupResult,
 )
 
 __all__ = ["significant_reduction", "significant_increase", "non_significant", "degenerate",

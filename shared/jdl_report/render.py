@@ -17,9 +17,9 @@ from jdl_core.result import AnalysisResult
 
 from . import _format as fmt
 from . import charts
+from . import wording as W
 from .catalogue import CatalogueEntry, catalogue_entry
 from .content import HEADINGS, ReportContent, build_content
-from . import wording as W
 from .disclosure import DEFAULT_THRESHOLD, apply_disclosure
 from .pdf import build_pdf
 

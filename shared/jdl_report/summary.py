@@ -326,13 +326,21 @@ def summary_html(entries: Sequence[CatalogueEntry], period: Period, *,
 def summary_pdf(entries: Sequence[CatalogueEntry], period: Period, *,
                 counts: dict[str, int] | None = None) -> bytes:
     """The summary as an A4 landscape PDF: key findings, the table, the three forest plots."""
+    from xml.sax.saxutils import escape
+
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate,
-                                    Table, TableStyle)
-    from xml.sax.saxutils import escape
+    from reportlab.platypus import (
+        Image,
+        KeepTogether,
+        PageBreak,
+        Paragraph,
+        SimpleDocTemplate,
+        Table,
+        TableStyle,
+    )
 
     rows = summary_rows(entries, period)
     body = ParagraphStyle("body", fontName="Helvetica", fontSize=9.5, leading=12.5, spaceAfter=4)

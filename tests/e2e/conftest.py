@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jdl_infra.objectstore import S3Store
 from jdl_cli.runtime import EmbeddedRuntime
+from jdl_infra.objectstore import S3Store
 
 PEOPLE = 30_000
 RECONCILE_INTERVAL = 10.0

@@ -18,8 +18,8 @@ import yaml
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from jdl_events import topics
 from jdl_cli.tansu import free_port
+from jdl_events import topics
 from tests.unit.test_api import cohort_csv
 
 from .conftest import PROGRAMME, client, wait_state

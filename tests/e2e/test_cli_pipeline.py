@@ -5,11 +5,11 @@ import json
 import re
 
 import httpx
-
 import pytest
 from typer.testing import CliRunner
 
 from jdl_cli.main import app
+
 from .conftest import PROGRAMME, personal_values_of
 
 pytestmark = pytest.mark.e2e

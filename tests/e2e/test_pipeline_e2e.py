@@ -14,7 +14,9 @@ from kafka import KafkaConsumer, TopicPartition
 from jdl_events import events as ev
 from jdl_events import topics
 from jdl_infra.audit import AuditLog
-from .conftest import client, personal_values_of as personal_values, post, wait_state
+
+from .conftest import client, post, wait_state
+from .conftest import personal_values_of as personal_values
 
 pytestmark = pytest.mark.e2e
 def topic_messages(bootstrap: str, topic: str) -> list[bytes]:

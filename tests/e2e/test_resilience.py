@@ -19,7 +19,15 @@ from jdl_events import topics
 from jdl_infra.audit import AuditLog
 from jdl_infra.crypto import key_object
 
-from .conftest import PROGRAMME, RECONCILE_INTERVAL, STALL_SECONDS, client, personal_values_of, post, wait_state
+from .conftest import (
+    PROGRAMME,
+    RECONCILE_INTERVAL,
+    STALL_SECONDS,
+    client,
+    personal_values_of,
+    post,
+    wait_state,
+)
 from .test_pipeline_e2e import topic_messages
 
 pytestmark = pytest.mark.e2e

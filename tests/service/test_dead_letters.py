@@ -8,9 +8,9 @@ import time
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from jdl_cli.runtime import EmbeddedRuntime
 from jdl_events import events as ev
 from jdl_events import topics
-from jdl_cli.runtime import EmbeddedRuntime
 
 pytestmark = pytest.mark.e2e
 

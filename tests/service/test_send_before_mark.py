@@ -14,10 +14,10 @@ import uuid
 
 from kafka import KafkaConsumer, TopicPartition
 
+from jdl_cli.tansu import TansuBroker
 from jdl_events import events as ev
 from jdl_events import topics
 from jdl_infra.kafka_io import ensure_topics
-from jdl_cli.tansu import TansuBroker
 from jdl_infra.objectstore import FilesystemStore
 from jdl_pipeline.stage import Stage, event_id_for, marker_key
 

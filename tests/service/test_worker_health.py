@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from jdl_pipeline.faust_app import worker_health
-from jdl_infra.kafka_io import ensure_topics
 from jdl_cli.tansu import free_port
+from jdl_infra.kafka_io import ensure_topics
+from jdl_pipeline.faust_app import worker_health
 
 ROOT = Path(__file__).resolve().parents[2]
 

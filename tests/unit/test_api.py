@@ -9,16 +9,16 @@ import random
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from jdl_core.identifiers import format_pnc
 from jdl_events import events as ev
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
 from jdl_infra.objectstore import MemoryStore
-from pydantic import SecretStr
 from services.intake import status
 from services.intake.api import create_api
 from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
-from jdl_core.identifiers import format_pnc
 
 TOKENS = {"t-acme": "acme", "t-other": "other-org", "t-ops": "ops"}
 PROGRAMME = {"organisation": "Acme Trust", "name": "Mentoring", "targets": "Adults leaving prison",

@@ -8,11 +8,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
+from jdl_cli.compliance import check_certificates, submissions_requiring_certificate
 from jdl_cli.main import app as jdl
 from jdl_events.events import new_submission_id
-from jdl_cli.compliance import check_certificates, submissions_requiring_certificate
-from jdl_infra.audit import (CERTIFICATE, GENESIS_HASH, PURGE_NOOP, AuditConflict, AuditError,
-                             AuditLog, canonical_json, entry_hash, entry_key)
+from jdl_infra.audit import (
+    CERTIFICATE,
+    GENESIS_HASH,
+    PURGE_NOOP,
+    AuditConflict,
+    AuditError,
+    AuditLog,
+    canonical_json,
+    entry_hash,
+    entry_key,
+)
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore, S3Store
 from services.purge.handlers import purge_submission

@@ -14,10 +14,17 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from jdl_cli.main import app as jdl
-from jdl_events.events import new_submission_id
+from jdl_events.events import PurgeRequested, new_submission_id
 from jdl_infra.audit import AuditLog, canonical_json, entry_hash, entry_key
-from jdl_infra.checkpoint import (LATEST_KEY, PUBLIC_KEY_KEY, Checkpoint, CheckpointSigner,
-                                  checkpoint_key, generate_signing_key, publish_checkpoint)
+from jdl_infra.checkpoint import (
+    LATEST_KEY,
+    PUBLIC_KEY_KEY,
+    Checkpoint,
+    CheckpointSigner,
+    checkpoint_key,
+    generate_signing_key,
+    publish_checkpoint,
+)
 from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key, put_encrypted, submission_prefix
 from jdl_infra.objectstore import FilesystemStore, MemoryStore, ObjectStore
 from services.intake.api import create_api
@@ -25,7 +32,6 @@ from services.intake.handlers import IntakePorts
 from services.intake.settings import IntakeSettings
 from services.purge.handlers import PurgePorts, handle_trigger
 from services.purge.settings import PurgeSettings
-from jdl_events.events import PurgeRequested
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 runner = CliRunner()

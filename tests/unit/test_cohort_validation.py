@@ -16,8 +16,13 @@ from pydantic import ValidationError
 from jdl_core import cohort as C
 from jdl_core.errors import CohortError, InvalidArgument
 from jdl_core.identifiers import format_pnc, pnc_check_letter
-from jdl_core.programme import (InvalidProgramme, Programme, ProgrammeNotTestable,
-                                find_not_testable, load_programme)
+from jdl_core.programme import (
+    InvalidProgramme,
+    Programme,
+    ProgrammeNotTestable,
+    find_not_testable,
+    load_programme,
+)
 
 TODAY = date(2024, 6, 1)
 # Unusual (but real-looking) names so a scan for them cannot hit ordinary words in messages.

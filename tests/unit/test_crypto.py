@@ -10,10 +10,22 @@ from pydantic import SecretStr
 
 from jdl_core.errors import InvalidArgument, JdlError
 from jdl_events.events import new_submission_id
-from jdl_infra.crypto import (DataKeyDestroyed, DataKeyMissing, DecryptionFailed, KeyRing,
-                              MasterKey, MasterKeyInvalid, MasterKeyMismatch, MasterKeyMissing,
-                              generate_master_key, get_encrypted, key_object, put_encrypted,
-                              submission_prefix, tombstone_object)
+from jdl_infra.crypto import (
+    DataKeyDestroyed,
+    DataKeyMissing,
+    DecryptionFailed,
+    KeyRing,
+    MasterKey,
+    MasterKeyInvalid,
+    MasterKeyMismatch,
+    MasterKeyMissing,
+    generate_master_key,
+    get_encrypted,
+    key_object,
+    put_encrypted,
+    submission_prefix,
+    tombstone_object,
+)
 from jdl_infra.objectstore import S3Store
 from jdl_infra.settings import InfraSettings
 

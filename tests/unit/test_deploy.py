@@ -41,8 +41,8 @@ GRAFANA = DEPLOY / "grafana"
 K8S_VERSION = "1.31"
 
 sys.path.insert(0, str(DEPLOY / "kafka"))
-import render_topics  # noqa: E402  (deploy/kafka is scripts, not a package)
 import apply_topics  # noqa: E402
+import render_topics  # noqa: E402  (deploy/kafka is scripts, not a package)
 
 PREPARE_DATA_IN_IMAGE = "/opt/jdl/bin/prepare-national-data.sh"   # COPY'd by the Dockerfile
 
@@ -1234,10 +1234,10 @@ class TestProductionShape:
         assert "never scaled" in (K8S / "base" / "deployment-purge.yaml").read_text()
 
     def test_prod_ingress_routes_the_public_api_only(self, rendered):
+        from jdl_infra.objectstore import MemoryStore
         from services.intake.api import create_api
         from services.intake.handlers import IntakePorts
         from services.intake.settings import IntakeSettings
-        from jdl_infra.objectstore import MemoryStore
 
         [ingress] = by_kind(rendered["prod"], "Ingress").values()
         paths = [(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"]

@@ -18,8 +18,14 @@ from jdl_core.result import AnalysisResult
 from jdl_events import events as ev
 from jdl_events import keys
 from jdl_infra.audit import CERTIFICATE, PURGE_NOOP, AuditLog
-from jdl_infra.crypto import (KeyRing, MasterKey, generate_master_key, key_object, put_encrypted,
-                              submission_prefix)
+from jdl_infra.crypto import (
+    KeyRing,
+    MasterKey,
+    generate_master_key,
+    key_object,
+    put_encrypted,
+    submission_prefix,
+)
 from jdl_infra.kafka_io import EventNotSent
 from jdl_infra.objectstore import MemoryStore
 from jdl_infra.ports import get_frame_encrypted, put_frame_encrypted
@@ -27,8 +33,15 @@ from jdl_infra.settings import InfraSettings
 from jdl_pipeline.stage import event_id_for
 from jdl_report.examples import minimal
 from services.intake import status
-from services.intake.handlers import (Accepted, IntakePorts, Refused, Upload, accept_submission,
-                                      apply_status_event, refuse_submission)
+from services.intake.handlers import (
+    Accepted,
+    IntakePorts,
+    Refused,
+    Upload,
+    accept_submission,
+    apply_status_event,
+    refuse_submission,
+)
 from services.intake.settings import IntakeSettings
 from services.linkage.handlers import LinkagePorts, handle_submission_received
 from services.matching.handlers import MatchingPorts, handle_cohort_linked

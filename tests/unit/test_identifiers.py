@@ -1,9 +1,15 @@
 """PNC ID and prison number validation."""
 import pytest
 
-from jdl_core.identifiers import (InvalidIdentifier, canonical_pnc, canonical_prison_number,
-                                  format_pnc, is_valid_pnc, is_valid_prison_number,
-                                  pnc_check_letter)
+from jdl_core.identifiers import (
+    InvalidIdentifier,
+    canonical_pnc,
+    canonical_prison_number,
+    format_pnc,
+    is_valid_pnc,
+    is_valid_prison_number,
+    pnc_check_letter,
+)
 
 
 @pytest.mark.parametrize("pnc", ["2008/0056560Z", "2003/0062845E", "1981/0154257C"])

@@ -5,8 +5,14 @@ import uuid
 
 import pytest
 
-from jdl_infra.objectstore import (FilesystemStore, InvalidKey, MemoryStore, ObjectNotFound,
-                                   ObjectStore, S3Store)
+from jdl_infra.objectstore import (
+    FilesystemStore,
+    InvalidKey,
+    MemoryStore,
+    ObjectNotFound,
+    ObjectStore,
+    S3Store,
+)
 
 
 @pytest.fixture(params=["filesystem", "s3", "s3-lease", "memory"])

@@ -7,9 +7,21 @@ from datetime import date, datetime, time, timezone
 
 import pytest
 
-from jdl_report.publication import (PublicationError, PublicationPolicy, ResponseError, accept,
-                                    add_response, add_working_days, advance, clean_response,
-                                    next_release, nth_weekday, release_dates, start_review, withdraw)
+from jdl_report.publication import (
+    PublicationError,
+    PublicationPolicy,
+    ResponseError,
+    accept,
+    add_response,
+    add_working_days,
+    advance,
+    clean_response,
+    next_release,
+    nth_weekday,
+    release_dates,
+    start_review,
+    withdraw,
+)
 
 UTC = timezone.utc
 POLICY = PublicationPolicy()

@@ -10,8 +10,16 @@ from datetime import datetime, timezone
 import pytest
 
 from jdl_core.errors import InvalidArgument
-from jdl_report.summary import (EmptyPeriod, X_LIMIT, forest_figure, parse_period, summary_forest_png,
-                                summary_html, summary_pdf, summary_rows)
+from jdl_report.summary import (
+    X_LIMIT,
+    EmptyPeriod,
+    forest_figure,
+    parse_period,
+    summary_forest_png,
+    summary_html,
+    summary_pdf,
+    summary_rows,
+)
 from jdl_report.summary_examples import example_entries
 
 UTC = timezone.utc
@@ -162,17 +170,17 @@ def test_empty_variant_says_so_instead_of_an_empty_plot():
 # -- API ---------------------------------------------------------------------------------------
 
 def test_summary_route_for_a_period_with_twelve_reports_and_an_empty_period():
-    from tests.unit.test_publication_api import ACME, Clock, ready_report
     from fastapi.testclient import TestClient
     from pydantic import SecretStr
 
+    from jdl_infra import publication as pub
     from jdl_infra.crypto import KeyRing, MasterKey, generate_master_key
     from jdl_infra.objectstore import MemoryStore
     from jdl_report.publication import PublicationPolicy
     from services.intake.api import create_api
     from services.intake.handlers import IntakePorts
     from services.intake.settings import IntakeSettings
-    from jdl_infra import publication as pub
+    from tests.unit.test_publication_api import ACME, Clock, ready_report
 
     store = MemoryStore()
     app = create_api(IntakeSettings(tokens=SecretStr(json.dumps({"t-acme": "acme"}))), IntakePorts(

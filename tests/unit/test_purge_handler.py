@@ -8,11 +8,18 @@ import pytest
 
 from jdl_events.events import DataPurged, new_submission_id
 from jdl_infra.audit import CERTIFICATE, PURGE_NOOP, AuditLog
-from jdl_infra.crypto import (DataKeyDestroyed, KeyRing, MasterKey, generate_master_key,
-                              get_encrypted, key_object, put_encrypted, submission_prefix)
+from jdl_infra.crypto import (
+    DataKeyDestroyed,
+    KeyRing,
+    MasterKey,
+    generate_master_key,
+    get_encrypted,
+    key_object,
+    put_encrypted,
+    submission_prefix,
+)
 from jdl_infra.objectstore import DeleteReport, MemoryStore, ObjectStore, S3Store
-from services.purge.handlers import (PurgeIncomplete, marker_key, purge_submission,
-                                     retention_due_at, sweep_due)
+from services.purge.handlers import PurgeIncomplete, marker_key, purge_submission, retention_due_at, sweep_due
 
 NAME = "Bartholomew Quigglesworth"
 PNC = "2001/0000123Z"

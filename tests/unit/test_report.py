@@ -20,16 +20,25 @@ from typer.testing import CliRunner
 from jdl_core.errors import InvalidArgument
 from jdl_core.result import AnalysisResult, SubgroupResult
 from jdl_report import (
-    CatalogueEntry, apply_disclosure, catalogue_entry, catalogue_html, parse_result, render_all,
+    CatalogueEntry,
+    apply_disclosure,
+    catalogue_entry,
+    catalogue_html,
+    charts,
+    parse_result,
+    render_all,
     render_pdf,
 )
-from jdl_report import charts
 from jdl_report.content import ANNEX_SECTIONS, build_content, smd_scale
 from jdl_report.disclosure import PUBLIC_ATTRITION, coarsen_bins, protect_margin, redact_text
-from jdl_report.wording import note_text
 from jdl_report.examples import (
-    degenerate, minimal, non_significant, significant_increase, significant_reduction,
+    degenerate,
+    minimal,
+    non_significant,
+    significant_increase,
+    significant_reduction,
 )
+from jdl_report.wording import note_text
 
 T = 5
 MAIN = {"significant_reduction": significant_reduction, "significant_increase": significant_increase,

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 
-
 from jdl_core.result import AnalysisResult, IntervalResult, MeasureResult, NullResultInfo
 from jdl_report import render_all
 from jdl_report.content import build_content
 from jdl_report.examples import non_significant, significant_reduction
-
 from tests.report_pdf import pdf_text as _pdf_text
 
 T = 5

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-
 from jdl_core.result import BalanceGate, Sensitivity
 from jdl_report import render_all
 from jdl_report.content import build_content
 from jdl_report.examples import significant_reduction
-
 from tests.report_pdf import pdf_text as _pdf_text
 
 T = 5

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jdl_cli.runtime import EmbeddedRuntime
+from jdl_cli.runtime import EmbeddedRuntime, default_data_name
 from jdl_core import schema
 from jdl_core.errors import DataError
 from jdl_core.synth.generator import generate_national
@@ -20,7 +20,7 @@ def _age(directory, version: str) -> None:
 
 
 def test_own_dataset_of_an_older_version_is_regenerated(tmp_path):
-    own = tmp_path / "var" / "data" / "national"
+    own = tmp_path / "var" / "data" / default_data_name(1500)   # where the runtime keeps its own
     own.parent.mkdir(parents=True)
     generate_national(people=1500, seed=3, out_dir=own, realism="clean")
     _age(own, "1.1")

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from jdl_events import events as ev
-from jdl_events.topics import all_topic_specs, dlq, TOPICS
+from jdl_events.topics import TOPICS, all_topic_specs, dlq
 from jdl_infra.settings import InfraSettings
 
 
@@ -78,9 +78,9 @@ def test_faust_codec_validates_both_ways():
 def test_kafka_security_settings_reach_kafka_python_and_faust(monkeypatch, tmp_path):
     import faust
 
+    from jdl_infra.kafka_io import client_security, faust_credentials
     from jdl_pipeline.faust_app import make_app
     from jdl_pipeline.settings import ServiceSettings
-    from jdl_infra.kafka_io import client_security, faust_credentials
 
     plain = InfraSettings()
     assert client_security(plain) == {} and faust_credentials(plain) is None

@@ -13,8 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from jdl_infra.settings import (DEV_CHECKPOINT_SIGNING_KEY, DEV_MASTER_KEY, DEV_TOKENS, InfraSettings,
-                                unknown_variables)
+from jdl_infra.settings import (
+    DEV_CHECKPOINT_SIGNING_KEY,
+    DEV_MASTER_KEY,
+    DEV_TOKENS,
+    InfraSettings,
+    unknown_variables,
+)
 from services.intake.settings import IntakeSettings
 from services.linkage.settings import LinkageSettings
 from services.purge.settings import PurgeSettings

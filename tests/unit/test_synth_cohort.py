@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from jdl_core import schema
+from jdl_core.cohort import validate_cohort
 from jdl_core.errors import InvalidArgument
 from jdl_core.identifiers import is_valid_pnc, is_valid_prison_number
-from jdl_core.cohort import validate_cohort
 from jdl_core.index_events import select_index_events
 from jdl_core.synth import cohort as C
 from jdl_core.synth import names, noise

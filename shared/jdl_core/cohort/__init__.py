@@ -59,15 +59,46 @@ Decisions worth knowing:
 """
 from __future__ import annotations
 
-from ..schema import UPLOAD_OPTIONAL, UPLOAD_REQUIRED   # the canonical columns, with the rest
+from ..schema import UPLOAD_OPTIONAL, UPLOAD_REQUIRED  # the canonical columns, with the rest
 from .cells import looks_like_formula, name_key, parse_date
-from .columns import (KNOWN_COLUMNS, LABELS, SENSITIVE_FRAGMENTS, SENSITIVE_WORDS, SYNONYMS,
-                      canonical_column, is_sensitive_column)
-from .errors import (CohortTooSmall, DuplicateColumns, EmptyUpload, MalformedFile, MissingColumns,
-                     NoDataRows, SensitiveColumns, TooManyRows, UnsupportedFormat, UploadTooLarge)
-from .model import (DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DEFAULT_MIN_SIZE, MAX_AGE, MIN_AGE,
-                    REJECTION_REASONS, ROW_COLUMNS, CohortCounts, CohortWarning, ParsedUpload,
-                    RejectionReason, RowRejection, UploadFormat, ValidatedCohort, WarningCode)
+from .columns import (
+                      KNOWN_COLUMNS,
+                      LABELS,
+                      SENSITIVE_FRAGMENTS,
+                      SENSITIVE_WORDS,
+                      SYNONYMS,
+                      canonical_column,
+                      is_sensitive_column,
+)
+from .errors import (
+                      CohortTooSmall,
+                      DuplicateColumns,
+                      EmptyUpload,
+                      MalformedFile,
+                      MissingColumns,
+                      NoDataRows,
+                      SensitiveColumns,
+                      TooManyRows,
+                      UnsupportedFormat,
+                      UploadTooLarge,
+)
+from .model import (
+                      DEFAULT_MAX_BYTES,
+                      DEFAULT_MAX_ROWS,
+                      DEFAULT_MIN_SIZE,
+                      MAX_AGE,
+                      MIN_AGE,
+                      REJECTION_REASONS,
+                      ROW_COLUMNS,
+                      CohortCounts,
+                      CohortWarning,
+                      ParsedUpload,
+                      RejectionReason,
+                      RowRejection,
+                      UploadFormat,
+                      ValidatedCohort,
+                      WarningCode,
+)
 from .reading import parse_upload, read_upload
 from .validate import validate_cohort, validate_upload
 

@@ -20,8 +20,17 @@ from ..errors import CohortError, InvalidArgument
 from ..schema import UPLOAD_REQUIRED
 from .cells import cell_text
 from .columns import KNOWN_COLUMNS, _header_key, _heading_label, canonical_column, is_sensitive_column
-from .errors import (DuplicateColumns, EmptyUpload, MalformedFile, MissingColumns, NoDataRows,
-                     SensitiveColumns, TooManyRows, UnsupportedFormat, UploadTooLarge)
+from .errors import (
+    DuplicateColumns,
+    EmptyUpload,
+    MalformedFile,
+    MissingColumns,
+    NoDataRows,
+    SensitiveColumns,
+    TooManyRows,
+    UnsupportedFormat,
+    UploadTooLarge,
+)
 from .model import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, CohortWarning, ParsedUpload, UploadFormat
 
 # An XLSX is a zip: refuse one whose parts expand beyond this multiple of the upload limit.
@@ -206,7 +215,7 @@ def _check_xlsx_archive(data: bytes, *, max_bytes: int) -> None:
 def _read_xlsx(data: bytes, *, max_bytes: int,
                max_rows: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
     _check_xlsx_archive(data, max_bytes=max_bytes)
-    import openpyxl   # imported here: only XLSX uploads pay for it
+    import openpyxl  # imported here: only XLSX uploads pay for it
 
     header: list[str] | None = None
     records: list[tuple[int, list[str]]] = []

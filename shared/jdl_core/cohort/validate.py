@@ -12,15 +12,44 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 from ..identifiers import canonical_pnc, canonical_prison_number
-from ..schema import (ATTRIBUTE_MAX_CHARS, COVERAGE_END, COVERAGE_START, PROGRAMME_ATTRIBUTES,
-                      SETTINGS, UPLOAD_REQUIRED)
-from .cells import (FORMULA_LEAD, MAX_NAME, MISSING_TOKENS, SETTING_WORDS, SEX_WORDS, cell_text,
-                    identifier_checker, is_name, looks_like_formula, name_key, parse_date, to_date)
+from ..schema import (
+    ATTRIBUTE_MAX_CHARS,
+    COVERAGE_END,
+    COVERAGE_START,
+    PROGRAMME_ATTRIBUTES,
+    SETTINGS,
+    UPLOAD_REQUIRED,
+)
+from .cells import (
+    FORMULA_LEAD,
+    MAX_NAME,
+    MISSING_TOKENS,
+    SETTING_WORDS,
+    SEX_WORDS,
+    cell_text,
+    identifier_checker,
+    is_name,
+    looks_like_formula,
+    name_key,
+    parse_date,
+    to_date,
+)
 from .columns import KNOWN_COLUMNS, LABELS
 from .errors import CohortTooSmall, MissingColumns
-from .model import (DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DEFAULT_MIN_SIZE, MAX_AGE, MIN_AGE,
-                    REJECTION_REASONS, ROW_COLUMNS, CohortCounts, CohortWarning, ParsedUpload,
-                    RowRejection, ValidatedCohort)
+from .model import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MIN_SIZE,
+    MAX_AGE,
+    MIN_AGE,
+    REJECTION_REASONS,
+    ROW_COLUMNS,
+    CohortCounts,
+    CohortWarning,
+    ParsedUpload,
+    RowRejection,
+    ValidatedCohort,
+)
 from .reading import read_upload
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..identifiers import canonical_pnc, canonical_prison_number, InvalidIdentifier
+from ..identifiers import InvalidIdentifier, canonical_pnc, canonical_prison_number
 from ._national import PreparedNational
 from .prepare import submitted_records
 
