@@ -339,3 +339,16 @@ def test_accuracy_counts_people_found_once_and_people_linked_twice():
     assert acc.people_in_data == 3 and acc.recall == pytest.approx(1 / 3)
     assert acc.linked_rows == 3 and acc.precision == pytest.approx(1 / 3)
     assert acc.people_linked_twice == 1
+
+
+def test_a_dataset_dropped_from_the_cache_still_links_for_whoever_holds_it(national, model, people_alone):
+    """Evicting a prepared dataset (other datasets opened, or clear_cache) closes its DuckDB
+    connection; the NationalData that still holds it builds a new one instead of failing."""
+    from jdl_core.linkage import clear_cache
+
+    rows = _rows(_row(people_alone.iloc[50], 1), _row(people_alone.iloc[51], 2))
+    before = link_cohort(rows, national).links
+    clear_cache()
+    after = link_cohort(rows, national).links
+    pd.testing.assert_frame_equal(before, after)
+    assert (after["status"] == "linked_probabilistic").all()

@@ -23,7 +23,7 @@ import pandas as pd
 from .. import schema
 from ..errors import LinkageError
 from ..mapped import building, map_frame, write_frame
-from . import prepare
+from . import prepare, variants
 from .prepare import national_records
 
 if TYPE_CHECKING:
@@ -125,8 +125,12 @@ class IdentifierIndex:
 
 
 def _prepare_version() -> str:
-    """Hash of the code that derives the record table: a change prepares the records again."""
-    return hashlib.sha256(Path(prepare.__file__).read_bytes()).hexdigest()[:16]
+    """Hash of the code that derives the record table: a change prepares the records again
+    (variants.py gives the fn_var / sn_var columns, so its groups count as that code)."""
+    digest = hashlib.sha256()
+    for module in (prepare, variants):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _derive(national: NationalData) -> tuple[pd.DataFrame, np.ndarray, IdentifierIndex,
@@ -204,7 +208,10 @@ def prepared_national(national: NationalData) -> PreparedNational:
 
 def _drop(key: tuple[Any, ...]) -> None:
     prepared = _CACHE.pop(key)
-    runtime = prepared.runtime
+    # The NationalData it was attached to may still hold it: leave no closed connection behind
+    # (the next request builds a new one), so evicting a dataset never breaks its holder.
+    with prepared.lock:
+        runtime, prepared.runtime = prepared.runtime, None
     if runtime is not None:
         runtime.close()
 
