@@ -259,7 +259,10 @@ def _profile_columns(tm: TableModel, footnote: str) -> list[Flowable]:
         for name, rows in gs:
             r = len(data)
             data.append([Paragraph(f"<b>{escape(name)}</b>", st["td"]), "", "", ""])
-            style += [("SPAN", (0, r), (3, r)), ("TOPPADDING", (0, r), (3, r), 5)]
+            style += [("SPAN", (0, r), (3, r)), ("TOPPADDING", (0, r), (3, r), 5),
+                      # never split the table between a heading and its first rows (a heading
+                      # alone at the foot of a page)
+                      ("NOSPLIT", (0, r), (3, r + min(2, len(rows))))]
             if r > 0:
                 style.append(("LINEABOVE", (0, r), (3, r), 0.7, SECONDARY))
             for cells in rows:
