@@ -14,7 +14,11 @@ Rules (applied to every table, the same way in the PDF, HTML and JSON):
    hidden and the hidden cells together are not themselves a small count. Counts implied but not
    printed (e.g. the "No" of a one-row yes/no characteristic) take part as hidden cells. In the
    attrition table the "people remaining" after a step would reveal the steps between two withheld
-   steps, so those running totals are withheld too.
+   steps, so those running totals are withheld too. But first, as statistical offices do, a small
+   attrition step is combined with its neighbouring step into one row (with a note) instead of
+   withholding both, when the combined rows, under these same rules, need nothing withheld (no
+   combined row is small and no small count follows by subtraction); so the main reasons people
+   were lost stay visible.
 3. **Outcomes.** A group's re-offending rate reveals individual outcomes when fewer than
    ``threshold`` people in it re-offended, or fewer than ``threshold`` did not (a 0% or 100% rate
    tells the organisation every person's outcome). Then both groups' values of the rate and of the
@@ -473,9 +477,11 @@ def _combined_attrition(result: AnalysisResult, groups: Sequence[Sequence[int]],
             steps.append(DisclosedStep(reason=first.reason, label=first.label,
                                        removed=first.removed, remaining=first.remaining))
             continue
-        for j in g:      # the steps' own counts are not shown: keep them out of free text
-            if a.steps[j].removed > 0:
+        for j in g:      # the steps' own counts and running totals inside the row are not
+            if a.steps[j].removed > 0:      # shown: keep them out of free text ("* of 744 people")
                 led.values.add(a.steps[j].removed)
+            if j != g[-1] and a.steps[j].remaining > 0:
+                led.values.add(a.steps[j].remaining)
         shown = [a.steps[j] for j in g if a.steps[j].removed > 0]   # steps that removed no one: no words
         steps.append(DisclosedStep(reason=shown[0].reason,
                                    label=_combined_label([x.label for x in shown]),

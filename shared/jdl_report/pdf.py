@@ -499,7 +499,10 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
                                      *_table(c.not_included_table, c.footnote)]))
     story += [CondPageBreak(12 * 12), *_section("profile", *profile)]
     story += _section("matching", _p(c.matching_text, "body"))
-    story += [*_section("attrition", _p(c.attrition_text, "body"), *_table(c.attrition_table, c.footnote)),
+    # the attrition section is short: keep its heading, text, table and the table's notes (rows
+    # combined, withheld) together
+    story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
+                            *_table(c.attrition_table, c.footnote)]),
               KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.62)])]
     items = _bullet_paragraphs(c.caveats, "bullet_s")
     story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]
