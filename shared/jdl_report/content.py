@@ -234,11 +234,13 @@ def _attrition_table(d: DisclosedResult) -> TableModel:
         rows.append((s.label, fmt.count(s.removed), share(s.removed), fmt.count(s.remaining)))
     rows.append(("People analysed (treatment group)", "", share(a.analysed), fmt.count(a.analysed)))
     notes: tuple[str, ...] = ()
+    if any(s.combined for s in a.steps):
+        notes = (W.ATTRITION_COMBINED_NOTE.format(t=d.disclosure.threshold),)
     shown = [s.removed for s in a.steps if s.removed is not None]
     if a.submitted and len(shown) == len(a.steps) and a.analysed is not None:
         parts = [100.0 * v / a.submitted for v in shown] + [100.0 * a.analysed / a.submitted]
         if sum(fmt.rounded(p, 0) for p in parts) != 100:
-            notes = (fmt.ROUNDING_NOTE,)
+            notes = (*notes, fmt.ROUNDING_NOTE)
     return TableModel(key="attrition",
                       columns=("Step", "People removed", "% of submitted", "People remaining"),
                       rows=tuple(rows), numeric=(False, True, True, True), widths=(6.0, 1.6, 1.6, 1.8),

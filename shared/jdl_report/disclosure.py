@@ -14,7 +14,11 @@ Rules (applied to every table, the same way in the PDF, HTML and JSON):
    hidden and the hidden cells together are not themselves a small count. Counts implied but not
    printed (e.g. the "No" of a one-row yes/no characteristic) take part as hidden cells. In the
    attrition table the "people remaining" after a step would reveal the steps between two withheld
-   steps, so those running totals are withheld too.
+   steps, so those running totals are withheld too. But first, as statistical offices do, a small
+   attrition step is combined with its neighbouring step into one row (with a note) instead of
+   withholding both, when the combined rows, under these same rules, need nothing withheld (no
+   combined row is small and no small count follows by subtraction); so the main reasons people
+   were lost stay visible.
 3. **Outcomes.** A group's re-offending rate reveals individual outcomes when fewer than
    ``threshold`` people in it re-offended, or fewer than ``threshold`` did not (a 0% or 100% rate
    tells the organisation every person's outcome). Then both groups' values of the rate and of the
@@ -79,7 +83,8 @@ DEFAULT_MIN_SUBGROUP_N = 30
 # they tell no one about an outcome, so they are printed even when small
 PUBLIC_ATTRITION: frozenset[str] = frozenset({"invalid_row", "duplicate", "not_found"})
 NoteKind = Literal["values_withheld", "measure_withheld", "subgroup_too_small", "subgroup_sibling",
-                   "overlap_merged", "overlap_rounded", "overlap_malformed", "text_redacted"]
+                   "overlap_merged", "overlap_rounded", "overlap_malformed", "text_redacted",
+                   "attrition_combined"]
 _PEOPLE_NOUNS = (r"people|persons?|individuals?|offenders?|re-offenders?|records?|participants?|men|"
                  r"women|cases?|rows?|matches|controls?")
 # a whole number (not part of a decimal), then at most three words or numbers ("3 of 324
@@ -115,6 +120,9 @@ class DisclosedStep(_View):
     label: str
     removed: int | None            # None: withheld
     remaining: int | None          # None: withheld
+    # the steps' reasons when adjacent steps were combined into this one row because one of them
+    # removed fewer than the threshold (``reason`` is then the first of them); empty otherwise
+    combined: list[AttritionReason] = []
 
 
 class DisclosedAttrition(_View):
@@ -350,6 +358,13 @@ def _attrition(result: AnalysisResult, t: int, led: _Ledger) -> tuple[DisclosedA
     public_removed = sum(s.removed for s in a.steps if s.reason in PUBLIC_ATTRITION)
     hidden = {private[j] for j in protect_margin(removed, a.submitted - a.analysed - public_removed,
                                                  primary, t)}
+    # rather than withhold, combine each small step with a neighbour (or, failing that, the
+    # withheld steps with theirs) when the combined rows give nothing small away
+    margin = a.submitted - a.analysed - public_removed
+    combined = (_combine_steps(a.steps, private, {private[j] for j in primary}, margin, t)
+                or _combine_steps(a.steps, private, hidden, margin, t))
+    if combined is not None:
+        return _combined_attrition(result, combined, caliper_step, t, led)
     order = sorted(hidden)
     # running totals between the first and last withheld step would reveal the steps between them
     hide_remaining = set(range(order[0], order[-1])) if len(order) >= 2 else set()
@@ -364,6 +379,118 @@ def _attrition(result: AnalysisResult, t: int, led: _Ledger) -> tuple[DisclosedA
         steps.append(DisclosedStep(reason=s.reason, label=s.label,
                                    removed=None if i in hidden else s.removed, remaining=rem))
     if caliper_step is not None and caliper_step in hidden:
+        dropped: int | None = None
+        if result.dropped_treated:
+            led.values.add(result.dropped_treated)
+    else:
+        dropped = _count(result.dropped_treated, t, led)
+    return (DisclosedAttrition(submitted=_count(a.submitted, t, led), steps=steps,
+                               analysed=_count(a.analysed, t, led)), dropped)
+
+
+def _combined_label(labels: Sequence[str]) -> str:
+    """"No eligible index event for the programme, or no comparable person in the national data"."""
+    rest = [lab[:1].lower() + lab[1:] if lab[:2] != lab[:2].upper() else lab for lab in labels[1:]]
+    return ", or ".join([labels[0], *rest])
+
+
+def _neighbour(n: int, i: int, zero: Any, free: AbstractSet[int]) -> int | None:
+    """The next step after ``i`` that removed anyone (else the previous one), across private steps
+    that removed no one, if it is in ``free``."""
+    for rng in (range(i + 1, n), range(i - 1, -1, -1)):
+        j = next((j for j in rng if not zero(j)), None)
+        if j is not None and j in free:
+            return j
+    return None
+
+
+def _combine_steps(steps: Sequence[Any], private: Sequence[int], hidden: AbstractSet[int],
+                   margin: int, t: int) -> list[list[int]] | None:
+    """Groups of adjacent step indices (one row each) that show every step except small ones, or
+    None when no such grouping is safe (then the withheld cells stay withheld).
+
+    Statistical offices combine a small category with its neighbour rather than hide both: each run
+    of adjacent withheld private steps becomes one row (a lone small step takes its adjacent private
+    neighbour with it; private steps that removed no one between them are taken in silently). The
+    grouping is used only if, applied to the combined rows, the primary and secondary rules withhold
+    nothing: no combined row is itself small, and no small count can be worked out from the rows
+    shown and the published total (``margin``)."""
+    private_set = set(private)
+
+    def zero(j: int) -> bool:
+        return j in private_set and steps[j].removed == 0
+
+    def bridge(i: int, j: int) -> bool:   # only private steps that removed no one between i < j
+        return all(zero(k) for k in range(i + 1, j))
+
+    members = sorted(i for i in hidden if steps[i].removed > 0)
+    if not members:
+        return None
+    runs: list[list[int]] = []
+    for i in members:
+        if runs and bridge(runs[-1][-1], i):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    taken = set(members)
+    for run in runs:
+        if len(run) > 1:
+            continue
+        nb = _neighbour(len(steps), run[0], zero, private_set - taken)
+        if nb is None:
+            return None
+        run.append(nb)
+        run.sort()
+        taken.add(nb)
+    runs.sort()
+    merged: list[list[int]] = []
+    for run in runs:
+        if merged and (run[0] <= merged[-1][-1] or bridge(merged[-1][-1], run[0])):
+            merged[-1] = sorted(set(merged[-1]) | set(run))
+        else:
+            merged.append(run)
+    spans = {run[0]: list(range(run[0], run[-1] + 1)) for run in merged}
+    if any(j not in private_set for span in spans.values() for j in span):
+        return None
+    inside = {j for span in spans.values() for j in span}
+    groups = [spans[i] if i in spans else [i] for i in range(len(steps))
+              if i in spans or i not in inside]
+    # check: the private rows after combining, under the same rules, must need no withholding
+    prows = [g for g in groups if g[0] in private_set]
+    values = [sum(steps[j].removed for j in g) for g in prows]
+    primary = [k for k, v in enumerate(values) if _sensitive(v, t)]
+    if primary or protect_margin(values, margin, primary, t):
+        return None
+    if any(_sensitive(steps[g[-1]].remaining, t) for g in groups):
+        return None
+    return groups
+
+
+def _combined_attrition(result: AnalysisResult, groups: Sequence[Sequence[int]],
+                        caliper_step: int | None, t: int,
+                        led: _Ledger) -> tuple[DisclosedAttrition, int | None]:
+    a = result.attrition
+    steps = []
+    for g in groups:
+        first, last = a.steps[g[0]], a.steps[g[-1]]
+        if len(g) == 1:
+            steps.append(DisclosedStep(reason=first.reason, label=first.label,
+                                       removed=first.removed, remaining=first.remaining))
+            continue
+        for j in g:      # the steps' own counts and running totals inside the row are not
+            if a.steps[j].removed > 0:      # shown: keep them out of free text ("* of 744 people")
+                led.values.add(a.steps[j].removed)
+            if j != g[-1] and a.steps[j].remaining > 0:
+                led.values.add(a.steps[j].remaining)
+        shown = [a.steps[j] for j in g if a.steps[j].removed > 0]   # steps that removed no one: no words
+        steps.append(DisclosedStep(reason=shown[0].reason,
+                                   label=_combined_label([x.label for x in shown]),
+                                   removed=sum(a.steps[j].removed for j in g),
+                                   remaining=last.remaining,
+                                   combined=[x.reason for x in shown]))
+    led.note(DisclosureNote(kind="attrition_combined", threshold=t))
+    in_group = caliper_step is not None and any(caliper_step in g and len(g) > 1 for g in groups)
+    if in_group:
         dropped: int | None = None
         if result.dropped_treated:
             led.values.add(result.dropped_treated)

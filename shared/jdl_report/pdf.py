@@ -259,7 +259,10 @@ def _profile_columns(tm: TableModel, footnote: str) -> list[Flowable]:
         for name, rows in gs:
             r = len(data)
             data.append([Paragraph(f"<b>{escape(name)}</b>", st["td"]), "", "", ""])
-            style += [("SPAN", (0, r), (3, r)), ("TOPPADDING", (0, r), (3, r), 5)]
+            style += [("SPAN", (0, r), (3, r)), ("TOPPADDING", (0, r), (3, r), 5),
+                      # never split the table between a heading and its first rows (a heading
+                      # alone at the foot of a page)
+                      ("NOSPLIT", (0, r), (3, r + min(2, len(rows))))]
             if r > 0:
                 style.append(("LINEABOVE", (0, r), (3, r), 0.7, SECONDARY))
             for cells in rows:
@@ -496,7 +499,10 @@ def _story(c: ReportContent, png: dict[str, bytes]) -> list[Flowable]:
                                      *_table(c.not_included_table, c.footnote)]))
     story += [CondPageBreak(12 * 12), *_section("profile", *profile)]
     story += _section("matching", _p(c.matching_text, "body"))
-    story += [*_section("attrition", _p(c.attrition_text, "body"), *_table(c.attrition_table, c.footnote)),
+    # the attrition section is short: keep its heading, text, table and the table's notes (rows
+    # combined, withheld) together
+    story += [KeepTogether([_heading("attrition"), _p(c.attrition_text, "body"),
+                            *_table(c.attrition_table, c.footnote)]),
               KeepTogether([_image(png["attrition"], FRAME_WIDTH * 0.62)])]
     items = _bullet_paragraphs(c.caveats, "bullet_s")
     story += [KeepTogether([_heading("caveats"), *items[:1]]), *items[1:]]

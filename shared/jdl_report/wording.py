@@ -31,7 +31,7 @@ from . import _format as fmt
 
 __all__ = ["Verdict", "Kind", "MeasureWords", "verdict", "measure_words", "confidence_level",
            "level_text", "people", "plural", "note_text", "DEFAULT_LEVEL", "GENERAL_CAN_SAY",
-           "GENERAL_CANNOT_SAY", "summary_lead", "participation", "field"]
+           "GENERAL_CANNOT_SAY", "summary_lead", "participation", "field", "ATTRITION_COMBINED_NOTE"]
 
 Kind = Literal["fall", "rise", "no_evidence", "not_estimable", "withheld"]
 DEFAULT_LEVEL = 0.95
@@ -143,6 +143,11 @@ REASON_WORDS: dict[str, str] = {
     "no_variation": "everyone in both groups has the same value, so there is no variation to compare",
     "no_uncertainty": "the difference has no estimable uncertainty (no variation within the groups)",
 }
+# under the attrition table when adjacent steps were combined into one row (disclosure control)
+ATTRITION_COMBINED_NOTE = ("Rows combined: where a step removed fewer than {t} people it is shown "
+                           "together with the next (or previous) step, so that its count cannot be "
+                           "worked out while the larger reason stays visible.")
+
 LOW_NUMBERS = ("too_few_treated_reoffenders", "np_below_min")
 # why a requested sub-analysis was not run (result.SubgroupReason)
 SUBGROUP_REASON_WORDS: dict[str, str] = {
@@ -432,6 +437,9 @@ def note_text(note: Any) -> str:
     if kind == "overlap_malformed":
         return ("The propensity score summary supplied with the result was malformed (bin edges and "
                 "counts do not line up), so no overlap plot is shown.")
+    if kind == "attrition_combined":
+        return (f"Some steps of the attrition table are shown combined in one row, because one of "
+                f"them removed fewer than {t} people.")
     if kind == "text_redacted":
         return f"Counts of fewer than {t} people were removed from the analysis's warnings."
     return f"Figures were withheld ({kind})."
