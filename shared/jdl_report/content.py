@@ -214,11 +214,14 @@ def _headline_table(measures: list[DisclosedMeasure], verdicts: list[Verdict], l
 
 def _link_shortfall(d: DisclosedResult) -> str | None:
     """The plain statement when most valid rows could not be linked (None otherwise). Only
-    printed counts enter it: a withheld "ambiguous" count is left out, not worked back."""
+    printed counts of a single reason enter it: a withheld "ambiguous" count is left out, not
+    worked back, and a row of combined steps (e.g. 4 ambiguous shown with 38 with no index event)
+    belongs to no one reason, so it counts as withheld too."""
     a = d.attrition
     if a.submitted is None:
         return None
-    shortfall = link_shortfall(a.submitted, {s.reason: s.removed for s in a.steps})
+    shortfall = link_shortfall(a.submitted, {s.reason: None if len(s.combined) > 1 else s.removed
+                                             for s in a.steps})
     return shortfall.sentence() if shortfall.most_failed else None
 
 

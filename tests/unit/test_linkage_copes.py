@@ -207,6 +207,9 @@ def test_report_says_plainly_when_most_rows_could_not_be_linked():
     valid = result.attrition.submitted - steps["invalid_row"]
     share = (steps["not_found"] + steps["ambiguous"]) / valid
     assert f"({100 * share:.0f}%," in statement[0]
+    # the 4 ambiguous rows are shown combined with the next step (fewer than 5): no count of a
+    # combined row is attributed to "matching more than one person"
+    assert f"{steps['not_found']} not found" in statement[0] and "matching more than one" not in statement[0]
     assert statement[0] in content.attrition_text
     # an ordinary cohort gets no such statement
     assert not any(f.startswith("Most of the valid rows") for f in build_content(base).summary_facts)
