@@ -378,7 +378,16 @@ def _attrition(result: AnalysisResult, t: int, led: _Ledger) -> tuple[DisclosedA
             rem = None
         steps.append(DisclosedStep(reason=s.reason, label=s.label,
                                    removed=None if i in hidden else s.removed, remaining=rem))
-    if caliper_step is not None and caliper_step in hidden:
+    return _disclosed_attrition(result, steps, caliper_step is not None and caliper_step in hidden,
+                                t, led)
+
+
+def _disclosed_attrition(result: AnalysisResult, steps: list[DisclosedStep], caliper_hidden: bool,
+                         t: int, led: _Ledger) -> tuple[DisclosedAttrition, int | None]:
+    """The attrition view and the count dropped by the caliper, which is withheld (and kept out
+    of free text) when the caliper step's own count is not shown."""
+    a = result.attrition
+    if caliper_hidden:
         dropped: int | None = None
         if result.dropped_treated:
             led.values.add(result.dropped_treated)
@@ -490,14 +499,7 @@ def _combined_attrition(result: AnalysisResult, groups: Sequence[Sequence[int]],
                                    combined=[x.reason for x in shown]))
     led.note(DisclosureNote(kind="attrition_combined", threshold=t))
     in_group = caliper_step is not None and any(caliper_step in g and len(g) > 1 for g in groups)
-    if in_group:
-        dropped: int | None = None
-        if result.dropped_treated:
-            led.values.add(result.dropped_treated)
-    else:
-        dropped = _count(result.dropped_treated, t, led)
-    return (DisclosedAttrition(submitted=_count(a.submitted, t, led), steps=steps,
-                               analysed=_count(a.analysed, t, led)), dropped)
+    return _disclosed_attrition(result, steps, in_group, t, led)
 
 
 def _profile(result: AnalysisResult, t: int, led: _Ledger) -> list[DisclosedProfileRow]:
